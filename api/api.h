@@ -1,0 +1,81 @@
+/*
+ * api: the REST API on libmicrohttpd. It runs in MHD's own thread with its
+ * own SQLite connection: a submission is committed before 201 is answered,
+ * then the loop is woken through the hooks. Also exposes the request
+ * parser so it can be tested without a server.
+ */
+#ifndef HARVESTD_API_H
+#define HARVESTD_API_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "job/job.h"
+
+struct api;
+
+struct api_conf {
+	const char	*listen;		/* IPv4 or IPv6 literal */
+	int64_t		 port;
+	const char	*db_path;
+	int64_t		 busy_timeout_ms;
+	int64_t		 max_request_bytes;
+	int64_t		 results_page_max;
+	int64_t		 connection_timeout_s;
+	int64_t		 connection_limit;
+};
+
+/* Called on the API thread after the change is committed. */
+struct api_hooks {
+	void	(*submitted)(int64_t job_id, void *arg);
+	void	(*cancelled)(int64_t job_id, void *arg);
+	void	*arg;
+};
+
+struct api	*api_start(const struct api_conf *c, const struct api_hooks *h,
+		    char **cause);
+/* The port actually bound (useful with port 0). */
+uint16_t	 api_port(const struct api *a);
+void		 api_stop(struct api *a);
+
+/* A parsed POST /v1/jobs body. */
+struct api_url {
+	char	*url;
+	char	*host;
+};
+
+struct api_reject {
+	size_t	 index;		/* position in the submission, from 0 */
+	char	*url;		/* as submitted (may be NULL: not a string) */
+	char	*reason;
+};
+
+struct api_request {
+	struct job_opts		 opts;
+	struct api_url		*urls;
+	size_t			 nurls;
+	struct api_reject	*rejected;
+	size_t			 nrejected;
+};
+
+/*
+ * Parses a submission: JSON ({"urls": [...], options...}) or text/plain
+ * (one URL per line, blank lines and # comments skipped). content_type
+ * may be NULL (the body is sniffed). On failure returns -1 with *code (a
+ * static string: "invalid_json", "invalid_request",
+ * "unsupported_media_type") and *cause (allocated). Invalid URLs are not a
+ * failure: they are listed in req->rejected.
+ */
+int	 api_request_parse(const char *body, size_t len,
+	    const char *content_type, struct api_request *req,
+	    const char **code, char **cause);
+void	 api_request_clear(struct api_request *req);
+
+/*
+ * Checks one URL with libcurl's URL API: it must parse, be http or https
+ * and have a host. Returns 0 and the host (allocated) or -1 and a reason
+ * (allocated).
+ */
+int	 api_url_check(const char *url, char **host, char **reason);
+
+#endif

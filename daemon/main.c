@@ -1,0 +1,484 @@
+/*
+ * harvestd: wires the modules together and owns the process lifecycle:
+ * command line, configuration and its reload, signals, systemd
+ * notification and the orderly shutdown.
+ *
+ * Threads: the libev default loop (this thread: scheduler + fetcher), the
+ * store thread (queue/), and libmicrohttpd's thread (api/).
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <curl/curl.h>
+#include <ev.h>
+#ifdef HAVE_LIBSYSTEMD
+#include <systemd/sd-daemon.h>
+#endif
+
+#include "api/api.h"
+#include "conf/conf.h"
+#include "fetch/fetch.h"
+#include "log/log.h"
+#include "queue/queue.h"
+#include "sched/sched.h"
+#include "stats/stats.h"
+
+struct override {
+	const char	*key;
+	const char	*value;
+};
+
+struct harvestd {
+	struct ev_loop	*loop;
+	struct conf	 conf;
+	const char	*config_path;
+	struct override	*overrides;
+	size_t		 noverrides;
+	struct sched	*sched;
+	struct queue	*queue;
+	struct fetch	*fetch;
+	struct api	*api;
+	ev_signal	 sigint;
+	ev_signal	 sigterm;
+	ev_signal	 sighup;
+	ev_timer	 tick;
+	int		 watchdog;
+};
+
+static void
+daemon_notify(const char *state)
+{
+#ifdef HAVE_LIBSYSTEMD
+	int rc = sd_notify(0, state);
+
+	if (rc < 0)
+		log_warnx("sd_notify: %s", strerror(-rc));
+#else
+	(void)state;
+#endif
+}
+
+static void
+usage(FILE *fp)
+{
+	size_t i;
+
+	fprintf(fp,
+	    "usage: harvestd [options]\n"
+	    "\n"
+	    "  -c, --config FILE       read settings from an INI file\n"
+	    "  -d, --db PATH           SQLite database (default ./harvestd.db)\n"
+	    "  -l, --listen ADDR       API address (default 127.0.0.1)\n"
+	    "  -p, --port N            API port (default 8080)\n"
+	    "  -n, --concurrency N     transfers in flight (default 64)\n"
+	    "  -L, --log-level LEVEL   error, warn, info or debug\n"
+	    "  -s, --set KEY=VALUE     set any configuration key\n"
+	    "      --check-config      validate the configuration and exit\n"
+	    "      --print-config      print the effective configuration\n"
+	    "  -V, --version           print the version and exit\n"
+	    "  -h, --help              print this help and exit\n"
+	    "\n"
+	    "Flags override the file. Configuration keys:\n");
+	for (i = 0; i < conf_nkeys(); i++)
+		fprintf(fp, "  %-26s %s\n", conf_key_name(i), conf_key_help(i));
+}
+
+/* Builds a configuration: defaults, then the file, then the flags. */
+static int
+daemon_load_conf(const struct harvestd *h, struct conf *c, char **cause)
+{
+	char *why = NULL;
+	size_t i;
+
+	if (conf_init(c) != 0) {
+		*cause = strdup("out of memory");
+		return -1;
+	}
+	if (h->config_path != NULL && conf_load(c, h->config_path, cause) != 0)
+		goto fail;
+	for (i = 0; i < h->noverrides; i++) {
+		if (conf_set(c, h->overrides[i].key, h->overrides[i].value,
+		    &why) != 0) {
+			if (asprintf(cause, "command line: %s", why) < 0)
+				*cause = NULL;
+			free(why);
+			goto fail;
+		}
+	}
+	if (conf_validate(c, cause) != 0)
+		goto fail;
+	return 0;
+fail:
+	conf_clear(c);
+	return -1;
+}
+
+static void
+daemon_fetch_conf(const struct conf *c, struct fetch_conf *fc)
+{
+	fc->connect_timeout_ms = c->connect_timeout_ms;
+	fc->timeout_ms = c->timeout_ms;
+	fc->low_speed_limit = c->low_speed_limit;
+	fc->low_speed_time_ms = c->low_speed_time_ms;
+	fc->max_body_bytes = c->max_body_bytes;
+	fc->max_redirects = c->max_redirects;
+	fc->follow_redirects = c->follow_redirects;
+	fc->user_agent = c->user_agent;
+}
+
+static void
+daemon_sched_conf(const struct conf *c, struct sched_conf *sc)
+{
+	sc->concurrency = c->concurrency;
+	sc->window_size = c->window_size;
+}
+
+static void
+daemon_stop(struct harvestd *h, const char *why)
+{
+	log_info("%s: stopping", why);
+	daemon_notify("STOPPING=1");
+	/* No new submissions, then hand every task back to the queue. */
+	api_stop(h->api);
+	h->api = NULL;
+	sched_stop(h->sched);
+	ev_signal_stop(h->loop, &h->sigint);
+	ev_signal_stop(h->loop, &h->sigterm);
+	ev_signal_stop(h->loop, &h->sighup);
+	ev_timer_stop(h->loop, &h->tick);
+	ev_break(h->loop, EVBREAK_ALL);
+}
+
+static void
+daemon_reload(struct harvestd *h)
+{
+	struct conf next;
+	struct fetch_conf fc;
+	struct sched_conf sc;
+	char *cause = NULL;
+
+	if (daemon_load_conf(h, &next, &cause) != 0) {
+		log_warnx("reload: %s; keeping the running configuration",
+		    cause != NULL ? cause : "invalid configuration");
+		free(cause);
+		return;
+	}
+	if (strcmp(next.db, h->conf.db) != 0 ||
+	    strcmp(next.listen, h->conf.listen) != 0 ||
+	    next.port != h->conf.port)
+		log_warnx("reload: db, listen and port take effect only at "
+		    "restart");
+	daemon_fetch_conf(&next, &fc);
+	if (fetch_set_conf(h->fetch, &fc) != 0) {
+		log_warnx("reload: out of memory; keeping the running "
+		    "configuration");
+		conf_clear(&next);
+		return;
+	}
+	log_set_level(next.log_level);
+	daemon_sched_conf(&next, &sc);
+	sched_set_conf(h->sched, &sc);
+	queue_set_batch(h->queue, next.batch_size, next.batch_interval_ms);
+	/* Keep the settings that need a restart as they are running. */
+	free(next.db);
+	next.db = h->conf.db;
+	h->conf.db = NULL;
+	free(next.listen);
+	next.listen = h->conf.listen;
+	h->conf.listen = NULL;
+	next.port = h->conf.port;
+	conf_clear(&h->conf);
+	h->conf = next;
+	log_info("reload: configuration applied (concurrency=%" PRId64
+	    " log_level=%s)", h->conf.concurrency,
+	    log_level_name(h->conf.log_level));
+}
+
+static void
+daemon_signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
+{
+	struct harvestd *h = w->data;
+
+	(void)loop;
+	(void)revents;
+	switch (w->signum) {
+	case SIGHUP:
+		daemon_notify("RELOADING=1");
+		daemon_reload(h);
+		daemon_notify("READY=1");
+		break;
+	default:
+		daemon_stop(h, w->signum == SIGINT ? "SIGINT" : "SIGTERM");
+		break;
+	}
+}
+
+/* Once a second: rate samples, systemd status and watchdog. */
+static void
+daemon_tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct harvestd *h = w->data;
+	struct stats_snapshot st;
+	char status[256];
+
+	(void)loop;
+	(void)revents;
+	stats_tick();
+	stats_snapshot(&st);
+	snprintf(status, sizeof(status), "STATUS=%" PRIu64 " in flight, %"
+	    PRIu64 " held, %" PRIu64 " results (%" PRIu64 " failed), %.1f/s",
+	    st.in_flight, st.window, st.committed, st.failed, st.rate_10s);
+	daemon_notify(status);
+	if (h->watchdog)
+		daemon_notify("WATCHDOG=1");
+}
+
+static void
+daemon_api_submitted(int64_t job_id, void *arg)
+{
+	(void)job_id;
+	sched_notify_work(arg);
+}
+
+static void
+daemon_api_cancelled(int64_t job_id, void *arg)
+{
+	sched_notify_cancel(arg, job_id);
+}
+
+static int
+daemon_start(struct harvestd *h)
+{
+	struct queue_opts qo;
+	struct fetch_conf fc;
+	struct sched_conf sc;
+	struct api_conf ac;
+	struct api_hooks hooks;
+	char *cause = NULL;
+	uint64_t usec = 0;
+
+	daemon_sched_conf(&h->conf, &sc);
+	if ((h->sched = sched_create(h->loop, &sc)) == NULL) {
+		log_errorx("out of memory");
+		return -1;
+	}
+	qo.db_path = h->conf.db;
+	qo.busy_timeout_ms = h->conf.busy_timeout_ms;
+	qo.batch_size = h->conf.batch_size;
+	qo.batch_interval_ms = h->conf.batch_interval_ms;
+	if ((h->queue = queue_start(h->loop, &qo, sched_tasks_cb, h->sched,
+	    &cause)) == NULL)
+		goto fail;
+	daemon_fetch_conf(&h->conf, &fc);
+	if ((h->fetch = fetch_create(h->loop, &fc, sched_done_cb, h->sched,
+	    &cause)) == NULL)
+		goto fail;
+	sched_attach(h->sched, h->queue, h->fetch);
+
+	memset(&ac, 0, sizeof(ac));
+	ac.listen = h->conf.listen;
+	ac.port = h->conf.port;
+	ac.db_path = h->conf.db;
+	ac.busy_timeout_ms = h->conf.busy_timeout_ms;
+	ac.max_request_bytes = h->conf.max_request_bytes;
+	ac.results_page_max = h->conf.results_page_max;
+	ac.connection_timeout_s = h->conf.api_connection_timeout_s;
+	ac.connection_limit = h->conf.api_connection_limit;
+	hooks.submitted = daemon_api_submitted;
+	hooks.cancelled = daemon_api_cancelled;
+	hooks.arg = h->sched;
+	if ((h->api = api_start(&ac, &hooks, &cause)) == NULL)
+		goto fail;
+
+	ev_signal_init(&h->sigint, daemon_signal_cb, SIGINT);
+	ev_signal_init(&h->sigterm, daemon_signal_cb, SIGTERM);
+	ev_signal_init(&h->sighup, daemon_signal_cb, SIGHUP);
+	h->sigint.data = h->sigterm.data = h->sighup.data = h;
+	ev_signal_start(h->loop, &h->sigint);
+	ev_signal_start(h->loop, &h->sigterm);
+	ev_signal_start(h->loop, &h->sighup);
+	ev_timer_init(&h->tick, daemon_tick_cb, 1., 1.);
+	h->tick.data = h;
+	ev_timer_start(h->loop, &h->tick);
+#ifdef HAVE_LIBSYSTEMD
+	h->watchdog = sd_watchdog_enabled(0, &usec) > 0;
+#endif
+	(void)usec;
+
+	sched_run(h->sched);
+	log_info("harvestd %s listening on %s port %u, database %s, "
+	    "concurrency %" PRId64, PACKAGE_VERSION, h->conf.listen,
+	    (unsigned)api_port(h->api), h->conf.db, h->conf.concurrency);
+	daemon_notify("READY=1");
+	return 0;
+fail:
+	log_errorx("%s", cause != NULL ? cause : "start-up failed");
+	free(cause);
+	return -1;
+}
+
+static void
+daemon_teardown(struct harvestd *h)
+{
+	api_stop(h->api);
+	h->api = NULL;
+	if (h->sched != NULL)
+		sched_stop(h->sched);
+	/* Commits every result and requeue handed over, then closes. */
+	queue_stop(h->queue);
+	fetch_free(h->fetch);
+	sched_free(h->sched);
+	h->queue = NULL;
+	h->fetch = NULL;
+	h->sched = NULL;
+}
+
+static int
+add_override(struct harvestd *h, const char *key, const char *value)
+{
+	struct override *v;
+
+	v = realloc(h->overrides, (h->noverrides + 1) * sizeof(*v));
+	if (v == NULL)
+		return -1;
+	h->overrides = v;
+	v[h->noverrides].key = key;
+	v[h->noverrides].value = value;
+	h->noverrides++;
+	return 0;
+}
+
+enum { OPT_CHECK_CONFIG = 256, OPT_PRINT_CONFIG };
+
+int
+main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "db", required_argument, NULL, 'd' },
+		{ "listen", required_argument, NULL, 'l' },
+		{ "port", required_argument, NULL, 'p' },
+		{ "concurrency", required_argument, NULL, 'n' },
+		{ "log-level", required_argument, NULL, 'L' },
+		{ "set", required_argument, NULL, 's' },
+		{ "check-config", no_argument, NULL, OPT_CHECK_CONFIG },
+		{ "print-config", no_argument, NULL, OPT_PRINT_CONFIG },
+		{ "version", no_argument, NULL, 'V' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 }
+	};
+	struct harvestd h;
+	char *cause = NULL, *eq;
+	int ch, check = 0, print = 0, rc = 1;
+	CURLcode cc;
+
+	memset(&h, 0, sizeof(h));
+	log_init(LOG_LEVEL_INFO);
+	while ((ch = getopt_long(argc, argv, "c:d:l:p:n:L:s:Vh", longopts,
+	    NULL)) != -1) {
+		const char *key = NULL;
+
+		switch (ch) {
+		case 'c':
+			h.config_path = optarg;
+			continue;
+		case 'd':
+			key = "db";
+			break;
+		case 'l':
+			key = "listen";
+			break;
+		case 'p':
+			key = "port";
+			break;
+		case 'n':
+			key = "concurrency";
+			break;
+		case 'L':
+			key = "log_level";
+			break;
+		case 's':
+			if ((eq = strchr(optarg, '=')) == NULL) {
+				fprintf(stderr, "harvestd: --set takes "
+				    "KEY=VALUE\n");
+				goto out;
+			}
+			*eq = '\0';
+			if (add_override(&h, optarg, eq + 1) != 0)
+				fatalx("out of memory");
+			continue;
+		case OPT_CHECK_CONFIG:
+			check = 1;
+			continue;
+		case OPT_PRINT_CONFIG:
+			print = 1;
+			continue;
+		case 'V':
+			printf("harvestd %s\n", PACKAGE_VERSION);
+			rc = 0;
+			goto out;
+		case 'h':
+			usage(stdout);
+			rc = 0;
+			goto out;
+		default:
+			usage(stderr);
+			rc = 2;
+			goto out;
+		}
+		if (add_override(&h, key, optarg) != 0)
+			fatalx("out of memory");
+	}
+	if (optind != argc) {
+		fprintf(stderr, "harvestd: unexpected argument \"%s\"\n",
+		    argv[optind]);
+		usage(stderr);
+		rc = 2;
+		goto out;
+	}
+	if (daemon_load_conf(&h, &h.conf, &cause) != 0) {
+		fprintf(stderr, "harvestd: %s\n", cause != NULL ? cause :
+		    "invalid configuration");
+		free(cause);
+		goto out;
+	}
+	if (check || print) {
+		if (print)
+			conf_print(&h.conf, stdout);
+		if (check)
+			printf("configuration OK\n");
+		rc = 0;
+		goto out_conf;
+	}
+	log_set_level(h.conf.log_level);
+	stats_init();
+
+	/* Writes to a closed peer must fail with EPIPE, not kill us. */
+	if (signal(SIGPIPE, SIG_IGN) == SIG_ERR)
+		fatal("signal(SIGPIPE)");
+	if ((cc = curl_global_init(CURL_GLOBAL_DEFAULT)) != CURLE_OK)
+		fatalx("curl_global_init: %s", curl_easy_strerror(cc));
+	if ((h.loop = ev_default_loop(EVFLAG_AUTO)) == NULL)
+		fatalx("cannot initialise the libev loop");
+	if (daemon_start(&h) == 0) {
+		ev_run(h.loop, 0);
+		rc = 0;
+	}
+	daemon_teardown(&h);
+	ev_loop_destroy(h.loop);
+	curl_global_cleanup();
+	if (rc == 0)
+		log_info("stopped cleanly");
+out_conf:
+	conf_clear(&h.conf);
+out:
+	free(h.overrides);
+	return rc;
+}

@@ -1,0 +1,64 @@
+/*
+ * fetch: libcurl's multi interface driven by a libev loop (socket and timer
+ * callbacks, as in curl's evhiperfifo example). It runs transfers it is
+ * handed and turns each finished one into exactly one ScrapeResult. It
+ * does not decide what to start: the scheduler gates fetch_start().
+ * Everything here runs on the loop thread.
+ */
+#ifndef HARVESTD_FETCH_H
+#define HARVESTD_FETCH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <curl/curl.h>
+#include <ev.h>
+
+#include "job/job.h"
+
+struct fetch;
+
+/* Defaults for every transfer; a job's own options take precedence. */
+struct fetch_conf {
+	int64_t		 connect_timeout_ms;
+	int64_t		 timeout_ms;
+	int64_t		 low_speed_limit;
+	int64_t		 low_speed_time_ms;
+	int64_t		 max_body_bytes;
+	int64_t		 max_redirects;
+	int64_t		 follow_redirects;
+	const char	*user_agent;	/* copied */
+};
+
+/*
+ * Called when a transfer ends. Ownership of t and r passes to the callee.
+ * r is NULL when the transfer was aborted by fetch_abort_all(): the task
+ * did not finish and should go back to the queue.
+ */
+typedef void (*fetch_done_cb)(struct task *t, struct result *r, void *arg);
+
+struct fetch	*fetch_create(struct ev_loop *loop, const struct fetch_conf *c,
+		    fetch_done_cb cb, void *arg, char **cause);
+/* Takes effect for transfers started from now on. -1 on ENOMEM. */
+int		 fetch_set_conf(struct fetch *f, const struct fetch_conf *c);
+/*
+ * Starts a transfer for t. On success t is taken; on failure (-1) t stays
+ * with the caller and *cause says why.
+ */
+int		 fetch_start(struct fetch *f, struct task *t, char **cause);
+/* Aborts the job's transfers; each ends with a 'cancelled' result. */
+size_t		 fetch_cancel_job(struct fetch *f, int64_t job_id);
+/* Aborts every transfer; each ends with r == NULL (re-queue). */
+void		 fetch_abort_all(struct fetch *f);
+size_t		 fetch_in_flight(const struct fetch *f);
+/* Aborts what is left (as fetch_abort_all) and frees everything. */
+void		 fetch_free(struct fetch *f);
+
+/*
+ * The one mapping from libcurl's outcome to an error kind: code is the
+ * transfer's CURLcode, status the final HTTP status (0 if none) and
+ * too_large whether the body limit stopped the transfer.
+ */
+enum result_kind fetch_classify(CURLcode code, long status, int too_large);
+
+#endif

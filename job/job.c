@@ -1,0 +1,341 @@
+/*
+ * job: option validation (a table: name, field, range), the error-kind
+ * names, and constructors/destructors for tasks and results.
+ */
+#include "config.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "job/job.h"
+
+enum opt_type { OPT_INT, OPT_BOOL, OPT_STRING };
+
+struct opt_def {
+	const char	*name;
+	enum opt_type	 type;
+	size_t		 offset;
+	int64_t		 min;
+	int64_t		 max;	/* for strings: max length */
+};
+
+#define OFF(f) offsetof(struct job_opts, f)
+static const struct opt_def opt_defs[] = {
+	{ "concurrency", OPT_INT, OFF(concurrency), 1, 100000 },
+	{ "timeout_ms", OPT_INT, OFF(timeout_ms), 1, 86400000 },
+	{ "connect_timeout_ms", OPT_INT, OFF(connect_timeout_ms), 1, 3600000 },
+	{ "low_speed_limit", OPT_INT, OFF(low_speed_limit), 0, INT32_MAX },
+	{ "low_speed_time_ms", OPT_INT, OFF(low_speed_time_ms), 1000,
+	    86400000 },
+	{ "max_body_bytes", OPT_INT, OFF(max_body_bytes), 0,
+	    (int64_t)1 << 31 },
+	{ "max_redirects", OPT_INT, OFF(max_redirects), 0, 100 },
+	{ "follow_redirects", OPT_BOOL, OFF(follow_redirects), 0, 1 },
+	{ "user_agent", OPT_STRING, OFF(user_agent), 0, 1024 },
+};
+#undef OFF
+#define NOPTS (sizeof(opt_defs) / sizeof(opt_defs[0]))
+
+static char *
+xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static char *
+xasprintf(const char *fmt, ...)
+{
+	va_list ap;
+	char *s;
+
+	va_start(ap, fmt);
+	if (vasprintf(&s, fmt, ap) < 0)
+		s = NULL;
+	va_end(ap);
+	return s;
+}
+
+void
+job_opts_init(struct job_opts *o)
+{
+	size_t i;
+
+	memset(o, 0, sizeof(*o));
+	for (i = 0; i < NOPTS; i++) {
+		if (opt_defs[i].type != OPT_STRING)
+			*(int64_t *)(void *)((char *)o + opt_defs[i].offset) =
+			    JOB_UNSET;
+	}
+}
+
+void
+job_opts_clear(struct job_opts *o)
+{
+	free(o->user_agent);
+	job_opts_init(o);
+}
+
+int
+job_opts_copy(struct job_opts *dst, const struct job_opts *src)
+{
+	*dst = *src;
+	dst->user_agent = NULL;
+	if (src->user_agent != NULL &&
+	    (dst->user_agent = strdup(src->user_agent)) == NULL) {
+		job_opts_init(dst);
+		return -1;
+	}
+	return 0;
+}
+
+static const struct opt_def *
+opt_find(const char *key)
+{
+	size_t i;
+
+	for (i = 0; i < NOPTS; i++)
+		if (strcmp(opt_defs[i].name, key) == 0)
+			return &opt_defs[i];
+	return NULL;
+}
+
+int
+job_opts_known(const char *key)
+{
+	return opt_find(key) != NULL;
+}
+
+int
+job_opts_set(struct job_opts *o, const char *key, json_t *value, char **cause)
+{
+	const struct opt_def *d;
+	void *field;
+	json_int_t v;
+
+	if ((d = opt_find(key)) == NULL) {
+		*cause = xasprintf("unknown field \"%s\"", key);
+		return -1;
+	}
+	field = (char *)o + d->offset;
+	switch (d->type) {
+	case OPT_INT:
+		if (!json_is_integer(value)) {
+			*cause = xasprintf("field \"%s\" must be an integer",
+			    key);
+			return -1;
+		}
+		v = json_integer_value(value);
+		if (v < d->min || v > d->max) {
+			*cause = xasprintf("field \"%s\" must be between %lld "
+			    "and %lld", key, (long long)d->min,
+			    (long long)d->max);
+			return -1;
+		}
+		*(int64_t *)field = v;
+		return 0;
+	case OPT_BOOL:
+		if (!json_is_boolean(value)) {
+			*cause = xasprintf("field \"%s\" must be true or false",
+			    key);
+			return -1;
+		}
+		*(int64_t *)field = json_is_true(value) ? 1 : 0;
+		return 0;
+	case OPT_STRING: {
+		const char *s;
+		size_t len;
+		char *copy;
+
+		if (!json_is_string(value)) {
+			*cause = xasprintf("field \"%s\" must be a string", key);
+			return -1;
+		}
+		s = json_string_value(value);
+		len = json_string_length(value);
+		if (len > (size_t)d->max || strlen(s) != len ||
+		    strpbrk(s, "\r\n") != NULL) {
+			*cause = xasprintf("field \"%s\" must be one line of at "
+			    "most %lld bytes", key, (long long)d->max);
+			return -1;
+		}
+		if ((copy = strdup(s)) == NULL) {
+			*cause = xasprintf("out of memory");
+			return -1;
+		}
+		free(*(char **)field);
+		*(char **)field = copy;
+		return 0;
+	}
+	}
+	*cause = xasprintf("field \"%s\" has no type", key);
+	return -1;
+}
+
+json_t *
+job_opts_to_json(const struct job_opts *o)
+{
+	json_t *obj, *v;
+	size_t i;
+
+	if ((obj = json_object()) == NULL)
+		return NULL;
+	for (i = 0; i < NOPTS; i++) {
+		const void *field = (const char *)o + opt_defs[i].offset;
+
+		v = NULL;
+		switch (opt_defs[i].type) {
+		case OPT_INT:
+			if (*(const int64_t *)field != JOB_UNSET)
+				v = json_integer(*(const int64_t *)field);
+			break;
+		case OPT_BOOL:
+			if (*(const int64_t *)field != JOB_UNSET)
+				v = json_boolean(*(const int64_t *)field);
+			break;
+		case OPT_STRING:
+			if (*(char *const *)field != NULL)
+				v = json_string(*(char *const *)field);
+			break;
+		}
+		if (v != NULL && json_object_set_new(obj, opt_defs[i].name,
+		    v) != 0) {
+			json_decref(obj);
+			return NULL;
+		}
+	}
+	return obj;
+}
+
+int
+job_opts_from_json(struct job_opts *o, json_t *obj, char **cause)
+{
+	const char *key;
+	json_t *value;
+
+	job_opts_init(o);
+	if (!json_is_object(obj)) {
+		*cause = xasprintf("options must be a JSON object");
+		return -1;
+	}
+	json_object_foreach(obj, key, value) {
+		if (job_opts_set(o, key, value, cause) != 0) {
+			job_opts_clear(o);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static const char *const kind_names[RESULT_KIND_MAX] = {
+	[RESULT_OK] = NULL,
+	[RESULT_DNS] = "dns",
+	[RESULT_CONNECT] = "connect",
+	[RESULT_TLS] = "tls",
+	[RESULT_TIMEOUT] = "timeout",
+	[RESULT_HTTP_STATUS] = "http_status",
+	[RESULT_TOO_LARGE] = "too_large",
+	[RESULT_TOO_MANY_REDIRECTS] = "too_many_redirects",
+	[RESULT_ROBOTS_DENIED] = "robots_denied",
+	[RESULT_BLOCKED_ADDRESS] = "blocked_address",
+	[RESULT_INVALID_URL] = "invalid_url",
+	[RESULT_CANCELLED] = "cancelled",
+	[RESULT_PROTOCOL] = "protocol",
+	[RESULT_INTERNAL] = "internal",
+};
+
+const char *
+result_kind_name(enum result_kind kind)
+{
+	if ((unsigned)kind >= RESULT_KIND_MAX)
+		return "internal";
+	return kind_names[kind];
+}
+
+const char *
+result_task_state(enum result_kind kind)
+{
+	if (kind == RESULT_OK)
+		return "done";
+	if (kind == RESULT_CANCELLED)
+		return "cancelled";
+	return "failed";
+}
+
+struct task *
+task_new(int64_t id, int64_t job_id, const char *url, int64_t attempts)
+{
+	struct task *t;
+
+	if ((t = calloc(1, sizeof(*t))) == NULL)
+		return NULL;
+	if ((t->url = strdup(url)) == NULL) {
+		free(t);
+		return NULL;
+	}
+	t->id = id;
+	t->job_id = job_id;
+	t->attempts = attempts;
+	job_opts_init(&t->opts);
+	return t;
+}
+
+void
+task_free(struct task *t)
+{
+	if (t == NULL)
+		return;
+	free(t->url);
+	job_opts_clear(&t->opts);
+	free(t);
+}
+
+int64_t
+job_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+struct result *
+result_new_error(const struct task *t, enum result_kind kind,
+    const char *fmt, ...)
+{
+	struct result *r;
+	va_list ap;
+	int n;
+
+	if ((r = calloc(1, sizeof(*r))) == NULL)
+		return NULL;
+	r->task_id = t->id;
+	r->job_id = t->job_id;
+	r->content_length = -1;
+	r->attempts = t->attempts + 1;
+	r->fetched_at_ms = job_now_ms();
+	r->kind = kind;
+	va_start(ap, fmt);
+	n = vasprintf(&r->error_message, fmt, ap);
+	va_end(ap);
+	if (n < 0 || (r->url = strdup(t->url)) == NULL) {
+		if (n < 0)
+			r->error_message = NULL;
+		result_free(r);
+		return NULL;
+	}
+	return r;
+}
+
+void
+result_free(struct result *r)
+{
+	if (r == NULL)
+		return;
+	free(r->url);
+	free(r->final_url);
+	free(r->content_type);
+	free(r->headers);
+	free(r->body);
+	free(r->error_message);
+	free(r);
+}

@@ -1,0 +1,52 @@
+/*
+ * queue: the store thread. It owns the write connection to SQLite and is
+ * the loop's only way to the queue on disk: it claims tasks in batches when
+ * the loop asks, and group-commits finished results (one transaction per
+ * batch, flushed on size or after batch_interval_ms). The loop never waits
+ * on disk: every call here only takes a mutex.
+ */
+#ifndef HARVESTD_QUEUE_H
+#define HARVESTD_QUEUE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <ev.h>
+
+#include "job/job.h"
+
+struct queue;
+
+struct queue_opts {
+	const char	*db_path;
+	int64_t		 busy_timeout_ms;
+	int64_t		 batch_size;
+	int64_t		 batch_interval_ms;
+};
+
+/*
+ * Called on the loop thread with tasks claimed for it (ownership passes;
+ * list may be empty when nothing was due). One call answers one or more
+ * queue_want() calls.
+ */
+typedef void (*queue_tasks_cb)(struct task *list, size_t n, void *arg);
+
+/*
+ * Opens the store, puts tasks a crash left running back in the queue and
+ * starts the thread. -1 with *cause on failure.
+ */
+struct queue	*queue_start(struct ev_loop *loop, const struct queue_opts *o,
+		    queue_tasks_cb cb, void *arg, char **cause);
+/* Asks for up to n more tasks (loop thread). */
+void		 queue_want(struct queue *q, size_t n);
+/* Hands over a finished result to be committed (takes ownership). */
+void		 queue_result(struct queue *q, struct result *r);
+/* Puts a claimed task back without counting an attempt. */
+void		 queue_requeue(struct queue *q, int64_t task_id);
+/* Changes batching on reload. */
+void		 queue_set_batch(struct queue *q, int64_t size,
+		    int64_t interval_ms);
+/* Commits everything handed over, stops the thread, closes the store. */
+void		 queue_stop(struct queue *q);
+
+#endif

@@ -1,0 +1,45 @@
+/*
+ * sched: the dispatch window between the queue and the fetcher, on the
+ * loop thread. It holds a bounded number of claimed tasks in memory (the
+ * backpressure: memory stays flat however many URLs are queued), asks the
+ * store thread for more below a low-water mark, and starts a transfer only
+ * when the global limit (the semaphore) and the job's own limit allow.
+ */
+#ifndef HARVESTD_SCHED_H
+#define HARVESTD_SCHED_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <ev.h>
+
+#include "fetch/fetch.h"
+#include "job/job.h"
+#include "queue/queue.h"
+
+struct sched;
+
+struct sched_conf {
+	int64_t	concurrency;	/* transfers in flight, all jobs */
+	int64_t	window_size;	/* claimed tasks held; 0: 4 x concurrency */
+};
+
+struct sched	*sched_create(struct ev_loop *loop, const struct sched_conf *c);
+/* Wires the queue and fetcher (created with sched_tasks_cb/sched_done_cb). */
+void		 sched_attach(struct sched *s, struct queue *q, struct fetch *f);
+void		 sched_set_conf(struct sched *s, const struct sched_conf *c);
+/* Starts pulling work. */
+void		 sched_run(struct sched *s);
+/* Stops dispatching; every task held or in flight goes back to the queue. */
+void		 sched_stop(struct sched *s);
+void		 sched_free(struct sched *s);
+
+/* Callbacks for queue_start() and fetch_create(); arg is the sched. */
+void		 sched_tasks_cb(struct task *list, size_t n, void *arg);
+void		 sched_done_cb(struct task *t, struct result *r, void *arg);
+
+/* Thread-safe: new work was submitted / a job was cancelled. */
+void		 sched_notify_work(struct sched *s);
+void		 sched_notify_cancel(struct sched *s, int64_t job_id);
+
+#endif

@@ -1,0 +1,991 @@
+/*
+ * store: owns the SQLite schema, its migrations, the connection pragmas and
+ * every statement. Writes run in BEGIN IMMEDIATE transactions so a writer
+ * waits (busy_timeout) at the start instead of failing at commit; the hot
+ * statements are prepared once per connection and reused.
+ */
+#include "config.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include <jansson.h>
+#include <sqlite3.h>
+
+#include "log/log.h"
+#include "store/store.h"
+#include "store/schema.sql.h"
+
+enum store_stmt_id {
+	ST_BEGIN,
+	ST_COMMIT,
+	ST_ROLLBACK,
+	ST_JOB_INSERT,
+	ST_TASK_INSERT,
+	ST_JOB_GET,
+	ST_JOB_COUNTS,
+	ST_JOB_LIST,
+	ST_JOB_STATE,
+	ST_JOB_CANCEL_RESULTS,
+	ST_JOB_CANCEL_TASKS,
+	ST_JOB_CANCEL,
+	ST_CLAIM,
+	ST_JOB_OPTIONS,
+	ST_JOB_RUNNING,
+	ST_TASK_FINISH,
+	ST_RESULT_INSERT,
+	ST_TASK_REQUEUE,
+	ST_JOB_DONE,
+	ST_RECOVER,
+	ST_TOTALS,
+	ST_MAX
+};
+
+static const char *const store_sql[ST_MAX] = {
+	[ST_BEGIN] = "BEGIN IMMEDIATE",
+	[ST_COMMIT] = "COMMIT",
+	[ST_ROLLBACK] = "ROLLBACK",
+	[ST_JOB_INSERT] =
+	    "INSERT INTO jobs (options, total, created_at)"
+	    " VALUES (?1, ?2, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))",
+	[ST_TASK_INSERT] =
+	    "INSERT INTO tasks (job_id, url, host) VALUES (?1, ?2, ?3)",
+	[ST_JOB_GET] =
+	    "SELECT id, state, total, options, created_at, finished_at"
+	    " FROM jobs WHERE id = ?1",
+	[ST_JOB_COUNTS] =
+	    "SELECT state, count(*) FROM tasks WHERE job_id = ?1"
+	    " GROUP BY state",
+	[ST_JOB_LIST] =
+	    "SELECT id FROM jobs WHERE id > ?1 ORDER BY id LIMIT ?2",
+	[ST_JOB_STATE] = "SELECT state FROM jobs WHERE id = ?1",
+	[ST_JOB_CANCEL_RESULTS] =
+	    "INSERT INTO results (task_id, job_id, url, attempts, fetched_at,"
+	    "  error_kind, error_message)"
+	    " SELECT id, job_id, url, attempts,"
+	    "  strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), 'cancelled',"
+	    "  'job cancelled before this task started'"
+	    " FROM tasks WHERE job_id = ?1 AND state = 'queued'",
+	[ST_JOB_CANCEL_TASKS] =
+	    "UPDATE tasks SET state = 'cancelled'"
+	    " WHERE job_id = ?1 AND state = 'queued'",
+	[ST_JOB_CANCEL] =
+	    "UPDATE jobs SET state = 'cancelled',"
+	    "  finished_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
+	    " WHERE id = ?1 AND state IN ('queued', 'running')",
+	[ST_CLAIM] =
+	    "UPDATE tasks SET state = 'running' WHERE id IN"
+	    " (SELECT id FROM tasks WHERE state = 'queued'"
+	    "  AND next_attempt_at <= ?1 ORDER BY priority DESC, id LIMIT ?2)"
+	    " RETURNING id, job_id, url, attempts",
+	[ST_JOB_OPTIONS] = "SELECT options FROM jobs WHERE id = ?1",
+	[ST_JOB_RUNNING] =
+	    "UPDATE jobs SET state = 'running'"
+	    " WHERE id = ?1 AND state = 'queued'",
+	[ST_TASK_FINISH] =
+	    "UPDATE tasks SET state = ?2, attempts = ?3"
+	    " WHERE id = ?1 AND state = 'running'",
+	[ST_RESULT_INSERT] =
+	    "INSERT INTO results (task_id, job_id, url, final_url, status,"
+	    "  content_type, headers, body, body_size, truncated,"
+	    "  content_length, redirect_count, time_dns_ms, time_connect_ms,"
+	    "  time_tls_ms, time_ttfb_ms, time_total_ms, attempts, fetched_at,"
+	    "  error_kind, error_message)"
+	    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13,"
+	    "  ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)"
+	    " ON CONFLICT (task_id) DO NOTHING",
+	[ST_TASK_REQUEUE] =
+	    "UPDATE tasks SET state = 'queued'"
+	    " WHERE id = ?1 AND state = 'running'",
+	[ST_JOB_DONE] =
+	    "UPDATE jobs SET state = 'done',"
+	    "  finished_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
+	    " WHERE id = ?1 AND state IN ('queued', 'running')"
+	    " AND NOT EXISTS (SELECT 1 FROM tasks WHERE job_id = ?1"
+	    "  AND state IN ('queued', 'running'))",
+	[ST_RECOVER] =
+	    "UPDATE tasks SET state = 'queued' WHERE state = 'running'",
+	[ST_TOTALS] =
+	    "SELECT (SELECT count(*) FROM tasks WHERE state = 'queued'),"
+	    " (SELECT count(*) FROM tasks WHERE state = 'running'),"
+	    " (SELECT count(*) FROM jobs WHERE state IN ('queued', 'running'))",
+};
+
+struct store {
+	sqlite3		*db;
+	char		*path;
+	sqlite3_stmt	*stmt[ST_MAX];
+};
+
+static const char *const task_state_names[STORE_TASK_NSTATES] = {
+	"queued", "running", "done", "failed", "cancelled"
+};
+
+static char *
+store_asprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static char *
+store_asprintf(const char *fmt, ...)
+{
+	va_list ap;
+	char *s;
+
+	va_start(ap, fmt);
+	if (vasprintf(&s, fmt, ap) < 0)
+		s = NULL;
+	va_end(ap);
+	return s;
+}
+
+/* Sets *cause from the connection's last error, prefixed with what. */
+static int
+store_fail(struct store *s, char **cause, const char *what)
+{
+	if (cause != NULL)
+		*cause = store_asprintf("%s: %s", what, sqlite3_errmsg(s->db));
+	return -1;
+}
+
+const char *
+store_task_state_name(enum store_task_state st)
+{
+	if ((unsigned)st >= STORE_TASK_NSTATES)
+		return "unknown";
+	return task_state_names[st];
+}
+
+/* Returns the prepared statement, reset and unbound, preparing it once. */
+static sqlite3_stmt *
+store_stmt(struct store *s, enum store_stmt_id id)
+{
+	sqlite3_stmt *st = s->stmt[id];
+
+	if (st == NULL) {
+		if (sqlite3_prepare_v3(s->db, store_sql[id], -1,
+		    SQLITE_PREPARE_PERSISTENT, &st, NULL) != SQLITE_OK) {
+			log_warnx("store: prepare %d: %s", (int)id,
+			    sqlite3_errmsg(s->db));
+			return NULL;
+		}
+		s->stmt[id] = st;
+		return st;
+	}
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	return st;
+}
+
+/* Runs a statement that returns no rows. */
+static int
+store_exec_stmt(struct store *s, enum store_stmt_id id)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if ((st = store_stmt(s, id)) == NULL)
+		return -1;
+	rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
+static int
+store_begin(struct store *s, char **cause)
+{
+	if (store_exec_stmt(s, ST_BEGIN) != 0)
+		return store_fail(s, cause, "begin");
+	return 0;
+}
+
+static int
+store_commit_txn(struct store *s, char **cause)
+{
+	if (store_exec_stmt(s, ST_COMMIT) != 0)
+		return store_fail(s, cause, "commit");
+	return 0;
+}
+
+/* Rolls back when a transaction is open; keeps the first error message. */
+static void
+store_rollback(struct store *s)
+{
+	if (!sqlite3_get_autocommit(s->db) &&
+	    store_exec_stmt(s, ST_ROLLBACK) != 0)
+		log_warnx("store: rollback: %s", sqlite3_errmsg(s->db));
+}
+
+static int
+store_pragma(struct store *s, const char *sql, const char *expect,
+    char **cause)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK)
+		return store_fail(s, cause, sql);
+	rc = sqlite3_step(st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+		store_fail(s, cause, sql);
+		sqlite3_finalize(st);
+		return -1;
+	}
+	if (expect != NULL && (rc != SQLITE_ROW ||
+	    sqlite3_column_text(st, 0) == NULL ||
+	    strcmp((const char *)sqlite3_column_text(st, 0), expect) != 0)) {
+		*cause = store_asprintf("%s: did not take effect", sql);
+		sqlite3_finalize(st);
+		return -1;
+	}
+	sqlite3_finalize(st);
+	return 0;
+}
+
+int
+store_schema_version(struct store *s)
+{
+	sqlite3_stmt *st = NULL;
+	int v = -1;
+
+	if (sqlite3_prepare_v2(s->db, "PRAGMA user_version", -1, &st,
+	    NULL) != SQLITE_OK)
+		return -1;
+	if (sqlite3_step(st) == SQLITE_ROW)
+		v = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	return v;
+}
+
+/* Brings the schema to STORE_SCHEMA_VERSION, one transaction per step. */
+static int
+store_migrate(struct store *s, char **cause)
+{
+	int version, n = (int)(sizeof(store_migrations) /
+	    sizeof(store_migrations[0]));
+	char *err = NULL, pragma[64];
+
+	if (store_begin(s, cause) != 0)
+		return -1;
+	if ((version = store_schema_version(s)) < 0) {
+		store_fail(s, cause, "read user_version");
+		goto fail;
+	}
+	if (version > n) {
+		*cause = store_asprintf("database schema version %d is newer "
+		    "than this harvestd understands (%d)", version, n);
+		goto fail;
+	}
+	for (; version < n; version++) {
+		if (sqlite3_exec(s->db, store_migrations[version], NULL, NULL,
+		    &err) != SQLITE_OK) {
+			*cause = store_asprintf("migration %d: %s",
+			    version + 1, err != NULL ? err : "failed");
+			sqlite3_free(err);
+			goto fail;
+		}
+		snprintf(pragma, sizeof(pragma), "PRAGMA user_version = %d",
+		    version + 1);
+		if (sqlite3_exec(s->db, pragma, NULL, NULL, NULL) != SQLITE_OK) {
+			store_fail(s, cause, pragma);
+			goto fail;
+		}
+		log_info("store: schema migrated to version %d", version + 1);
+	}
+	return store_commit_txn(s, cause);
+fail:
+	store_rollback(s);
+	return -1;
+}
+
+struct store *
+store_open(const char *path, const struct store_opts *o, char **cause)
+{
+	struct store *s;
+
+	if ((s = calloc(1, sizeof(*s))) == NULL ||
+	    (s->path = strdup(path)) == NULL) {
+		*cause = store_asprintf("out of memory");
+		free(s);
+		return NULL;
+	}
+	if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE |
+	    SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
+		*cause = store_asprintf("%s: %s", path, s->db != NULL ?
+		    sqlite3_errmsg(s->db) : "cannot open");
+		goto fail;
+	}
+	sqlite3_extended_result_codes(s->db, 1);
+	if (sqlite3_busy_timeout(s->db, (int)o->busy_timeout_ms) != SQLITE_OK) {
+		store_fail(s, cause, "busy_timeout");
+		goto fail;
+	}
+	/* WAL lets sqlite3 readers work beside the writer; FULL survives
+	 * power loss, and group commit makes its fsync affordable. */
+	if (store_pragma(s, "PRAGMA journal_mode = WAL", "wal", cause) != 0 ||
+	    store_pragma(s, "PRAGMA synchronous = FULL", NULL, cause) != 0 ||
+	    store_pragma(s, "PRAGMA foreign_keys = ON", NULL, cause) != 0 ||
+	    store_migrate(s, cause) != 0)
+		goto fail;
+	return s;
+fail:
+	store_close(s);
+	return NULL;
+}
+
+void
+store_close(struct store *s)
+{
+	size_t i;
+
+	if (s == NULL)
+		return;
+	for (i = 0; i < ST_MAX; i++)
+		sqlite3_finalize(s->stmt[i]);
+	if (s->db != NULL && sqlite3_close(s->db) != SQLITE_OK)
+		log_warnx("store: close %s: %s", s->path,
+		    sqlite3_errmsg(s->db));
+	free(s->path);
+	free(s);
+}
+
+int
+store_recover(struct store *s, int64_t *n, char **cause)
+{
+	if (store_begin(s, cause) != 0)
+		return -1;
+	if (store_exec_stmt(s, ST_RECOVER) != 0) {
+		store_fail(s, cause, "recover");
+		store_rollback(s);
+		return -1;
+	}
+	*n = sqlite3_changes64(s->db);
+	return store_commit_txn(s, cause);
+}
+
+int
+store_job_create(struct store *s, const struct job_opts *opts,
+    const struct store_url *urls, size_t n, int64_t *job_id, char **cause)
+{
+	sqlite3_stmt *st;
+	json_t *obj = NULL;
+	char *text = NULL;
+	size_t i;
+
+	if ((obj = job_opts_to_json(opts)) == NULL ||
+	    (text = json_dumps(obj, JSON_COMPACT | JSON_SORT_KEYS)) == NULL) {
+		*cause = store_asprintf("out of memory");
+		goto fail_nodb;
+	}
+	if (store_begin(s, cause) != 0)
+		goto fail_nodb;
+	if ((st = store_stmt(s, ST_JOB_INSERT)) == NULL ||
+	    sqlite3_bind_text(st, 1, text, -1, SQLITE_STATIC) != SQLITE_OK ||
+	    sqlite3_bind_int64(st, 2, (sqlite3_int64)n) != SQLITE_OK ||
+	    sqlite3_step(st) != SQLITE_DONE) {
+		store_fail(s, cause, "insert job");
+		goto fail;
+	}
+	*job_id = sqlite3_last_insert_rowid(s->db);
+	for (i = 0; i < n; i++) {
+		if ((st = store_stmt(s, ST_TASK_INSERT)) == NULL ||
+		    sqlite3_bind_int64(st, 1, *job_id) != SQLITE_OK ||
+		    sqlite3_bind_text(st, 2, urls[i].url, -1,
+		    SQLITE_STATIC) != SQLITE_OK ||
+		    sqlite3_bind_text(st, 3, urls[i].host, -1,
+		    SQLITE_STATIC) != SQLITE_OK ||
+		    sqlite3_step(st) != SQLITE_DONE) {
+			store_fail(s, cause, "insert task");
+			goto fail;
+		}
+	}
+	if (store_commit_txn(s, cause) != 0)
+		goto fail;
+	sqlite3_reset(s->stmt[ST_JOB_INSERT]);
+	json_decref(obj);
+	free(text);
+	return 0;
+fail:
+	store_rollback(s);
+fail_nodb:
+	json_decref(obj);
+	free(text);
+	return -1;
+}
+
+void
+store_job_clear(struct store_job *j)
+{
+	free(j->options);
+	free(j->created_at);
+	free(j->finished_at);
+	memset(j, 0, sizeof(*j));
+}
+
+static char *
+store_col_strdup(sqlite3_stmt *st, int col)
+{
+	const unsigned char *t = sqlite3_column_text(st, col);
+
+	return t != NULL ? strdup((const char *)t) : NULL;
+}
+
+/* Reads counts by task state; runs inside whatever transaction is open. */
+static int
+store_job_counts(struct store *s, struct store_job *j)
+{
+	sqlite3_stmt *st;
+	int rc, k;
+
+	if ((st = store_stmt(s, ST_JOB_COUNTS)) == NULL ||
+	    sqlite3_bind_int64(st, 1, j->id) != SQLITE_OK)
+		return -1;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *name = (const char *)sqlite3_column_text(st, 0);
+
+		for (k = 0; k < STORE_TASK_NSTATES; k++)
+			if (name != NULL && strcmp(name, task_state_names[k]) == 0)
+				j->counts[k] = sqlite3_column_int64(st, 1);
+	}
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
+int
+store_job_get(struct store *s, int64_t id, struct store_job *out,
+    char **cause)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	/* One read transaction so the counts match the job row. */
+	if (sqlite3_exec(s->db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK)
+		return store_fail(s, cause, "begin");
+	if ((st = store_stmt(s, ST_JOB_GET)) == NULL ||
+	    sqlite3_bind_int64(st, 1, id) != SQLITE_OK)
+		goto fail;
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_DONE) {
+		sqlite3_reset(st);
+		sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
+		return 1;
+	}
+	if (rc != SQLITE_ROW)
+		goto fail;
+	out->id = sqlite3_column_int64(st, 0);
+	snprintf(out->state, sizeof(out->state), "%s",
+	    (const char *)sqlite3_column_text(st, 1));
+	out->total = sqlite3_column_int64(st, 2);
+	out->options = store_col_strdup(st, 3);
+	out->created_at = store_col_strdup(st, 4);
+	out->finished_at = store_col_strdup(st, 5);
+	sqlite3_reset(st);
+	if (out->options == NULL || out->created_at == NULL)
+		goto fail;
+	if (store_job_counts(s, out) != 0)
+		goto fail;
+	if (sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+		goto fail;
+	return 0;
+fail:
+	store_fail(s, cause, "read job");
+	store_rollback(s);
+	store_job_clear(out);
+	return -1;
+}
+
+int
+store_job_list(struct store *s, int64_t after, int64_t limit,
+    store_job_cb cb, void *arg, char **cause)
+{
+	sqlite3_stmt *st;
+	int64_t *ids = NULL;
+	size_t n = 0, i;
+	struct store_job j;
+	int rc;
+
+	if (limit <= 0)
+		return 0;
+	if ((ids = calloc((size_t)limit, sizeof(*ids))) == NULL) {
+		*cause = store_asprintf("out of memory");
+		return -1;
+	}
+	if ((st = store_stmt(s, ST_JOB_LIST)) == NULL ||
+	    sqlite3_bind_int64(st, 1, after) != SQLITE_OK ||
+	    sqlite3_bind_int64(st, 2, limit) != SQLITE_OK) {
+		free(ids);
+		return store_fail(s, cause, "list jobs");
+	}
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW && n < (size_t)limit)
+		ids[n++] = sqlite3_column_int64(st, 0);
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
+		free(ids);
+		return store_fail(s, cause, "list jobs");
+	}
+	for (i = 0; i < n; i++) {
+		rc = store_job_get(s, ids[i], &j, cause);
+		if (rc < 0) {
+			free(ids);
+			return -1;
+		}
+		if (rc == 1)
+			continue;	/* purged meanwhile */
+		rc = cb(&j, arg);
+		store_job_clear(&j);
+		if (rc != 0)
+			break;
+	}
+	free(ids);
+	return 0;
+}
+
+int
+store_job_cancel(struct store *s, int64_t id, int *changed, char **cause)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	*changed = 0;
+	if (store_begin(s, cause) != 0)
+		return -1;
+	if ((st = store_stmt(s, ST_JOB_STATE)) == NULL ||
+	    sqlite3_bind_int64(st, 1, id) != SQLITE_OK)
+		goto fail;
+	rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	if (rc == SQLITE_DONE) {
+		store_rollback(s);
+		return 1;
+	}
+	if (rc != SQLITE_ROW)
+		goto fail;
+	if ((st = store_stmt(s, ST_JOB_CANCEL_RESULTS)) == NULL ||
+	    sqlite3_bind_int64(st, 1, id) != SQLITE_OK ||
+	    sqlite3_step(st) != SQLITE_DONE)
+		goto fail;
+	if ((st = store_stmt(s, ST_JOB_CANCEL_TASKS)) == NULL ||
+	    sqlite3_bind_int64(st, 1, id) != SQLITE_OK ||
+	    sqlite3_step(st) != SQLITE_DONE)
+		goto fail;
+	if ((st = store_stmt(s, ST_JOB_CANCEL)) == NULL ||
+	    sqlite3_bind_int64(st, 1, id) != SQLITE_OK ||
+	    sqlite3_step(st) != SQLITE_DONE)
+		goto fail;
+	*changed = sqlite3_changes(s->db) > 0;
+	sqlite3_reset(st);
+	return store_commit_txn(s, cause) == 0 ? 0 : -1;
+fail:
+	store_fail(s, cause, "cancel job");
+	store_rollback(s);
+	return -1;
+}
+
+/* Options of one job, cached for the length of one claim. */
+struct opts_cache {
+	int64_t		 job_id;
+	struct job_opts	 opts;
+};
+
+static int
+store_load_opts(struct store *s, int64_t job_id, struct job_opts *o,
+    char **cause)
+{
+	sqlite3_stmt *st;
+	json_t *obj;
+	json_error_t jerr;
+	const unsigned char *text;
+	int rc;
+
+	job_opts_init(o);
+	if ((st = store_stmt(s, ST_JOB_OPTIONS)) == NULL ||
+	    sqlite3_bind_int64(st, 1, job_id) != SQLITE_OK ||
+	    sqlite3_step(st) != SQLITE_ROW) {
+		sqlite3_reset(st);
+		return store_fail(s, cause, "read job options");
+	}
+	text = sqlite3_column_text(st, 0);
+	obj = json_loads(text != NULL ? (const char *)text : "{}", 0, &jerr);
+	sqlite3_reset(st);
+	if (obj == NULL) {
+		*cause = store_asprintf("job %lld: options: %s",
+		    (long long)job_id, jerr.text);
+		return -1;
+	}
+	rc = job_opts_from_json(o, obj, cause);
+	json_decref(obj);
+	if ((st = store_stmt(s, ST_JOB_RUNNING)) == NULL ||
+	    sqlite3_bind_int64(st, 1, job_id) != SQLITE_OK ||
+	    sqlite3_step(st) != SQLITE_DONE) {
+		job_opts_clear(o);
+		return store_fail(s, cause, "mark job running");
+	}
+	return rc;
+}
+
+static int
+task_cmp(const void *a, const void *b)
+{
+	const struct task *x = *(struct task *const *)a;
+	const struct task *y = *(struct task *const *)b;
+
+	return x->id < y->id ? -1 : x->id > y->id;
+}
+
+/* Attaches each job's options to its tasks, loading each job once. */
+static int
+store_claim_opts(struct store *s, struct task **v, size_t n, char **cause)
+{
+	struct opts_cache *cache;
+	size_t ncache = 0, i, k;
+	int rc = -1;
+
+	if ((cache = calloc(n, sizeof(*cache))) == NULL) {
+		*cause = store_asprintf("out of memory");
+		return -1;
+	}
+	for (i = 0; i < n; i++) {
+		for (k = 0; k < ncache; k++)
+			if (cache[k].job_id == v[i]->job_id)
+				break;
+		if (k == ncache) {
+			cache[k].job_id = v[i]->job_id;
+			if (store_load_opts(s, v[i]->job_id, &cache[k].opts,
+			    cause) != 0)
+				goto out;
+			ncache++;
+		}
+		if (job_opts_copy(&v[i]->opts, &cache[k].opts) != 0) {
+			*cause = store_asprintf("out of memory");
+			goto out;
+		}
+	}
+	rc = 0;
+out:
+	for (k = 0; k < ncache; k++)
+		job_opts_clear(&cache[k].opts);
+	free(cache);
+	return rc;
+}
+
+int
+store_claim(struct store *s, size_t max, struct task **list, size_t *n,
+    char **cause)
+{
+	sqlite3_stmt *st;
+	struct task **v = NULL, *t;
+	size_t count = 0, i;
+	int rc;
+
+	*list = NULL;
+	*n = 0;
+	if (max == 0)
+		return 0;
+	if ((v = calloc(max, sizeof(*v))) == NULL) {
+		*cause = store_asprintf("out of memory");
+		return -1;
+	}
+	if (store_begin(s, cause) != 0) {
+		free(v);
+		return -1;
+	}
+	if ((st = store_stmt(s, ST_CLAIM)) == NULL ||
+	    sqlite3_bind_int64(st, 1, job_now_ms()) != SQLITE_OK ||
+	    sqlite3_bind_int64(st, 2, (sqlite3_int64)max) != SQLITE_OK) {
+		store_fail(s, cause, "claim");
+		goto fail;
+	}
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW && count < max) {
+		t = task_new(sqlite3_column_int64(st, 0),
+		    sqlite3_column_int64(st, 1),
+		    (const char *)sqlite3_column_text(st, 2),
+		    sqlite3_column_int64(st, 3));
+		if (t == NULL) {
+			sqlite3_reset(st);
+			*cause = store_asprintf("out of memory");
+			goto fail;
+		}
+		v[count++] = t;
+	}
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
+		store_fail(s, cause, "claim");
+		goto fail;
+	}
+	if (store_claim_opts(s, v, count, cause) != 0)
+		goto fail;
+	if (store_commit_txn(s, cause) != 0)
+		goto fail;
+	qsort(v, count, sizeof(*v), task_cmp);
+	for (i = count; i > 0; i--) {
+		v[i - 1]->next = *list;
+		*list = v[i - 1];
+	}
+	*n = count;
+	free(v);
+	return 0;
+fail:
+	store_rollback(s);
+	for (i = 0; i < count; i++)
+		task_free(v[i]);
+	free(v);
+	return -1;
+}
+
+void
+store_format_time(int64_t ms, char buf[32])
+{
+	time_t secs = (time_t)(ms / 1000);
+	struct tm tm;
+
+	gmtime_r(&secs, &tm);
+	/* strftime bounds the year's width, which snprintf cannot prove. */
+	if (strftime(buf, 24, "%Y-%m-%dT%H:%M:%S", &tm) == 0)
+		buf[0] = '\0';
+	snprintf(buf + strlen(buf), 6, ".%03uZ", (unsigned)(ms % 1000) % 1000u);
+}
+
+static int
+bind_text_or_null(sqlite3_stmt *st, int col, const char *s)
+{
+	if (s == NULL)
+		return sqlite3_bind_null(st, col);
+	return sqlite3_bind_text(st, col, s, -1, SQLITE_STATIC);
+}
+
+static int
+store_insert_result(struct store *s, const struct result *r)
+{
+	sqlite3_stmt *st;
+	char when[32];
+	int ok;
+
+	store_format_time(r->fetched_at_ms, when);
+	if ((st = store_stmt(s, ST_RESULT_INSERT)) == NULL)
+		return -1;
+	ok = sqlite3_bind_int64(st, 1, r->task_id) == SQLITE_OK &&
+	    sqlite3_bind_int64(st, 2, r->job_id) == SQLITE_OK &&
+	    bind_text_or_null(st, 3, r->url) == SQLITE_OK &&
+	    bind_text_or_null(st, 4, r->final_url) == SQLITE_OK &&
+	    (r->status > 0 ? sqlite3_bind_int64(st, 5, r->status) :
+	    sqlite3_bind_null(st, 5)) == SQLITE_OK &&
+	    bind_text_or_null(st, 6, r->content_type) == SQLITE_OK &&
+	    bind_text_or_null(st, 7, r->headers) == SQLITE_OK &&
+	    (r->body != NULL ? sqlite3_bind_blob64(st, 8, r->body,
+	    r->body_len, SQLITE_STATIC) : sqlite3_bind_null(st, 8)) ==
+	    SQLITE_OK &&
+	    sqlite3_bind_int64(st, 9, (sqlite3_int64)r->body_len) == SQLITE_OK &&
+	    sqlite3_bind_int(st, 10, r->truncated) == SQLITE_OK &&
+	    (r->content_length >= 0 ? sqlite3_bind_int64(st, 11,
+	    r->content_length) : sqlite3_bind_null(st, 11)) == SQLITE_OK &&
+	    sqlite3_bind_int64(st, 12, r->redirect_count) == SQLITE_OK &&
+	    sqlite3_bind_double(st, 13, r->time_dns_ms) == SQLITE_OK &&
+	    sqlite3_bind_double(st, 14, r->time_connect_ms) == SQLITE_OK &&
+	    sqlite3_bind_double(st, 15, r->time_tls_ms) == SQLITE_OK &&
+	    sqlite3_bind_double(st, 16, r->time_ttfb_ms) == SQLITE_OK &&
+	    sqlite3_bind_double(st, 17, r->time_total_ms) == SQLITE_OK &&
+	    sqlite3_bind_int64(st, 18, r->attempts) == SQLITE_OK &&
+	    sqlite3_bind_text(st, 19, when, -1, SQLITE_TRANSIENT) ==
+	    SQLITE_OK &&
+	    bind_text_or_null(st, 20, result_kind_name(r->kind)) ==
+	    SQLITE_OK &&
+	    bind_text_or_null(st, 21, r->error_message) == SQLITE_OK &&
+	    sqlite3_step(st) == SQLITE_DONE;
+	sqlite3_reset(st);
+	return ok ? 0 : -1;
+}
+
+/*
+ * Moves the task to its final state and writes its result; the task must
+ * still be 'running', which makes a second result for it impossible.
+ */
+static int
+store_finish_task(struct store *s, const struct result *r, int *written)
+{
+	sqlite3_stmt *st;
+
+	*written = 0;
+	if ((st = store_stmt(s, ST_TASK_FINISH)) == NULL ||
+	    sqlite3_bind_int64(st, 1, r->task_id) != SQLITE_OK ||
+	    sqlite3_bind_text(st, 2, result_task_state(r->kind), -1,
+	    SQLITE_STATIC) != SQLITE_OK ||
+	    sqlite3_bind_int64(st, 3, r->attempts) != SQLITE_OK ||
+	    sqlite3_step(st) != SQLITE_DONE)
+		return -1;
+	sqlite3_reset(st);
+	if (sqlite3_changes(s->db) == 0) {
+		log_warnx("store: task %lld is not running; result dropped",
+		    (long long)r->task_id);
+		return 0;
+	}
+	if (store_insert_result(s, r) != 0)
+		return -1;
+	*written = 1;
+	return 0;
+}
+
+static int
+store_job_done(struct store *s, int64_t job_id)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if ((st = store_stmt(s, ST_JOB_DONE)) == NULL ||
+	    sqlite3_bind_int64(st, 1, job_id) != SQLITE_OK)
+		return -1;
+	rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
+int
+store_commit(struct store *s, const struct result *results,
+    const int64_t *requeue, size_t nrequeue, size_t *committed, char **cause)
+{
+	const struct result *r, *q;
+	sqlite3_stmt *st;
+	size_t i, n = 0;
+	int written;
+
+	*committed = 0;
+	if (store_begin(s, cause) != 0)
+		return -1;
+	for (r = results; r != NULL; r = r->next) {
+		if (store_finish_task(s, r, &written) != 0) {
+			store_fail(s, cause, "write result");
+			goto fail;
+		}
+		n += (size_t)written;
+	}
+	for (i = 0; i < nrequeue; i++) {
+		if ((st = store_stmt(s, ST_TASK_REQUEUE)) == NULL ||
+		    sqlite3_bind_int64(st, 1, requeue[i]) != SQLITE_OK ||
+		    sqlite3_step(st) != SQLITE_DONE) {
+			store_fail(s, cause, "requeue task");
+			goto fail;
+		}
+		sqlite3_reset(st);
+	}
+	/* Each job once: a batch is usually long runs of one job. */
+	for (r = results; r != NULL; r = r->next) {
+		for (q = results; q != r; q = q->next)
+			if (q->job_id == r->job_id)
+				break;
+		if (q != r)
+			continue;
+		if (store_job_done(s, r->job_id) != 0) {
+			store_fail(s, cause, "finish job");
+			goto fail;
+		}
+	}
+	if (store_commit_txn(s, cause) != 0)
+		goto fail;
+	*committed = n;
+	return 0;
+fail:
+	store_rollback(s);
+	return -1;
+}
+
+static double
+col_double(sqlite3_stmt *st, int col)
+{
+	return sqlite3_column_type(st, col) == SQLITE_NULL ? 0.0 :
+	    sqlite3_column_double(st, col);
+}
+
+int
+store_results_page(struct store *s, int64_t job_id, int64_t after,
+    int64_t limit, int flags, store_row_cb cb, void *arg, char **cause)
+{
+	sqlite3_stmt *st = NULL;
+	struct store_row row;
+	char sql[1024];
+	int rc;
+
+	snprintf(sql, sizeof(sql),
+	    "SELECT id, task_id, job_id, url, final_url, status, content_type,"
+	    " %s, %s, body_size, truncated, content_length, redirect_count,"
+	    " time_dns_ms, time_connect_ms, time_tls_ms, time_ttfb_ms,"
+	    " time_total_ms, attempts, fetched_at, error_kind, error_message"
+	    " FROM results WHERE job_id = ?1 AND id > ?2 %s"
+	    " ORDER BY id LIMIT ?3",
+	    (flags & STORE_PAGE_HEADERS) ? "headers" : "NULL",
+	    (flags & STORE_PAGE_BODY) ? "body" : "NULL",
+	    (flags & STORE_PAGE_FAILED) ? "AND error_kind IS NOT NULL" : "");
+	if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK ||
+	    sqlite3_bind_int64(st, 1, job_id) != SQLITE_OK ||
+	    sqlite3_bind_int64(st, 2, after) != SQLITE_OK ||
+	    sqlite3_bind_int64(st, 3, limit) != SQLITE_OK) {
+		store_fail(s, cause, "read results");
+		sqlite3_finalize(st);
+		return -1;
+	}
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		memset(&row, 0, sizeof(row));
+		row.id = sqlite3_column_int64(st, 0);
+		row.task_id = sqlite3_column_int64(st, 1);
+		row.job_id = sqlite3_column_int64(st, 2);
+		row.url = (const char *)sqlite3_column_text(st, 3);
+		row.final_url = (const char *)sqlite3_column_text(st, 4);
+		row.status = sqlite3_column_int64(st, 5);
+		row.content_type = (const char *)sqlite3_column_text(st, 6);
+		row.headers = (const char *)sqlite3_column_text(st, 7);
+		row.body = sqlite3_column_blob(st, 8);
+		row.body_len = (size_t)sqlite3_column_bytes(st, 8);
+		row.body_size = sqlite3_column_int64(st, 9);
+		row.truncated = sqlite3_column_int(st, 10);
+		row.content_length = sqlite3_column_type(st, 11) ==
+		    SQLITE_NULL ? -1 : sqlite3_column_int64(st, 11);
+		row.redirect_count = sqlite3_column_int64(st, 12);
+		row.time_dns_ms = col_double(st, 13);
+		row.time_connect_ms = col_double(st, 14);
+		row.time_tls_ms = col_double(st, 15);
+		row.time_ttfb_ms = col_double(st, 16);
+		row.time_total_ms = col_double(st, 17);
+		row.attempts = sqlite3_column_int64(st, 18);
+		row.fetched_at = (const char *)sqlite3_column_text(st, 19);
+		row.error_kind = (const char *)sqlite3_column_text(st, 20);
+		row.error_message = (const char *)sqlite3_column_text(st, 21);
+		if (cb(&row, arg) != 0)
+			break;
+	}
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+		store_fail(s, cause, "read results");
+		sqlite3_finalize(st);
+		return -1;
+	}
+	sqlite3_finalize(st);
+	return 0;
+}
+
+int
+store_totals(struct store *s, struct store_totals *t, char **cause)
+{
+	sqlite3_stmt *st;
+	struct stat sb;
+	char *wal;
+
+	memset(t, 0, sizeof(*t));
+	if ((st = store_stmt(s, ST_TOTALS)) == NULL ||
+	    sqlite3_step(st) != SQLITE_ROW) {
+		if (st != NULL)
+			sqlite3_reset(st);
+		return store_fail(s, cause, "totals");
+	}
+	t->queued = sqlite3_column_int64(st, 0);
+	t->running = sqlite3_column_int64(st, 1);
+	t->jobs_active = sqlite3_column_int64(st, 2);
+	sqlite3_reset(st);
+	if (stat(s->path, &sb) == 0)
+		t->db_bytes += sb.st_size;
+	if ((wal = store_asprintf("%s-wal", s->path)) != NULL) {
+		if (stat(wal, &sb) == 0)
+			t->db_bytes += sb.st_size;
+		free(wal);
+	}
+	return 0;
+}

@@ -1,0 +1,152 @@
+/*
+ * store: the only module that speaks SQL. One struct store is one SQLite
+ * connection with its prepared statements; it is used by one thread at a
+ * time (the store thread owns one, the API thread another).
+ *
+ * Return convention: 0 on success, -1 on failure with *cause allocated
+ * (the caller frees it) where a cause argument exists.
+ */
+#ifndef HARVESTD_STORE_H
+#define HARVESTD_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "job/job.h"
+
+#define STORE_SCHEMA_VERSION 1
+
+struct store;
+
+struct store_opts {
+	int64_t	busy_timeout_ms;
+};
+
+/* Opens (creating and migrating as needed) the database at path. */
+struct store	*store_open(const char *path, const struct store_opts *o,
+		    char **cause);
+void		 store_close(struct store *s);
+/* Schema version the file is at (PRAGMA user_version). */
+int		 store_schema_version(struct store *s);
+
+/* Puts tasks a crash left 'running' back to 'queued'; *n gets how many. */
+int		 store_recover(struct store *s, int64_t *n, char **cause);
+
+/* One URL of a submission: url and host are borrowed. */
+struct store_url {
+	const char	*url;
+	const char	*host;
+};
+
+/*
+ * Inserts a job and its tasks in one transaction, durable on return.
+ * opts is borrowed.
+ */
+int		 store_job_create(struct store *s, const struct job_opts *opts,
+		    const struct store_url *urls, size_t n, int64_t *job_id,
+		    char **cause);
+
+enum store_task_state {
+	STORE_TASK_QUEUED = 0,
+	STORE_TASK_RUNNING,
+	STORE_TASK_DONE,
+	STORE_TASK_FAILED,
+	STORE_TASK_CANCELLED,
+	STORE_TASK_NSTATES
+};
+const char	*store_task_state_name(enum store_task_state st);
+
+struct store_job {
+	int64_t		 id;
+	char		 state[16];
+	int64_t		 total;
+	int64_t		 counts[STORE_TASK_NSTATES];
+	char		*options;	/* JSON text, owned */
+	char		*created_at;	/* owned */
+	char		*finished_at;	/* owned, NULL while unfinished */
+};
+void		 store_job_clear(struct store_job *j);
+
+/* Fills *out; returns 1 when no such job, 0 when found, -1 on error. */
+int		 store_job_get(struct store *s, int64_t id,
+		    struct store_job *out, char **cause);
+/*
+ * Calls cb for up to limit jobs with id > after, oldest first. The job is
+ * borrowed for the duration of the call; a non-zero return from cb stops.
+ */
+typedef int (*store_job_cb)(const struct store_job *j, void *arg);
+int		 store_job_list(struct store *s, int64_t after, int64_t limit,
+		    store_job_cb cb, void *arg, char **cause);
+/*
+ * Cancels a queued or running job: its queued tasks get a 'cancelled'
+ * result and state in one transaction. Returns 1 when no such job, and
+ * sets *changed when the job was not already finished.
+ */
+int		 store_job_cancel(struct store *s, int64_t id, int *changed,
+		    char **cause);
+
+/*
+ * Claims up to max queued tasks that are due (queued -> running) in one
+ * transaction, each with its job's options. *list gets them in id order.
+ */
+int		 store_claim(struct store *s, size_t max, struct task **list,
+		    size_t *n, char **cause);
+
+/*
+ * Commits, in one transaction, a batch of results (each with its task's
+ * final state) and a list of task ids to put back in the queue without
+ * counting an attempt. Marks jobs with no task left as done. Both lists are
+ * borrowed. *committed gets how many results were written.
+ */
+int		 store_commit(struct store *s, const struct result *results,
+		    const int64_t *requeue, size_t nrequeue, size_t *committed,
+		    char **cause);
+
+/* A results row, borrowed for the duration of a store_results_page cb. */
+struct store_row {
+	int64_t		 id;
+	int64_t		 task_id;
+	int64_t		 job_id;
+	const char	*url;
+	const char	*final_url;
+	int64_t		 status;
+	const char	*content_type;
+	const char	*headers;		/* NULL unless asked for */
+	const void	*body;			/* NULL unless asked for */
+	size_t		 body_len;
+	int64_t		 body_size;
+	int		 truncated;
+	int64_t		 content_length;	/* -1: unknown */
+	int64_t		 redirect_count;
+	double		 time_dns_ms;
+	double		 time_connect_ms;
+	double		 time_tls_ms;
+	double		 time_ttfb_ms;
+	double		 time_total_ms;
+	int64_t		 attempts;
+	const char	*fetched_at;
+	const char	*error_kind;		/* NULL on success */
+	const char	*error_message;
+};
+typedef int (*store_row_cb)(const struct store_row *r, void *arg);
+
+#define STORE_PAGE_BODY		0x1
+#define STORE_PAGE_HEADERS	0x2
+#define STORE_PAGE_FAILED	0x4	/* only rows with an error kind */
+int		 store_results_page(struct store *s, int64_t job_id,
+		    int64_t after, int64_t limit, int flags, store_row_cb cb,
+		    void *arg, char **cause);
+
+struct store_totals {
+	int64_t	queued;		/* tasks waiting */
+	int64_t	running;	/* tasks claimed */
+	int64_t	jobs_active;	/* jobs queued or running */
+	int64_t	db_bytes;	/* main file + WAL */
+};
+int		 store_totals(struct store *s, struct store_totals *t,
+		    char **cause);
+
+/* Formats unix milliseconds as 2026-01-02T03:04:05.678Z into buf[32]. */
+void		 store_format_time(int64_t ms, char buf[32]);
+
+#endif
