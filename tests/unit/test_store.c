@@ -1,0 +1,368 @@
+/* Unit tests for store/: schema, job creation, claim, commit, recovery,
+ * cancellation and the exactly-once guarantee, on a temporary file. */
+#include "config.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <sqlite3.h>
+
+#include "log/log.h"
+#include "store/store.h"
+
+struct fixture {
+	char		 path[64];
+	struct store	*s;
+};
+
+static int
+setup(void **state)
+{
+	struct store_opts so = { 1000 };
+	struct fixture *f = calloc(1, sizeof(*f));
+	char *cause = NULL;
+	int fd;
+
+	log_init(LOG_LEVEL_ERROR);
+	strcpy(f->path, "/tmp/harvestd-store-XXXXXX");
+	fd = mkstemp(f->path);
+	close(fd);
+	unlink(f->path);
+	f->s = store_open(f->path, &so, &cause);
+	if (f->s == NULL)
+		fail_msg("store_open: %s", cause);
+	*state = f;
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	struct fixture *f = *state;
+	char p[80];
+
+	store_close(f->s);
+	unlink(f->path);
+	snprintf(p, sizeof(p), "%s-wal", f->path);
+	unlink(p);
+	snprintf(p, sizeof(p), "%s-shm", f->path);
+	unlink(p);
+	free(f);
+	return 0;
+}
+
+/* A one-off query returning one integer, through the sqlite3 API. */
+static long long
+query_int(const char *path, const char *sql)
+{
+	sqlite3 *db;
+	sqlite3_stmt *st;
+	long long v = -1;
+
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL),
+	    SQLITE_OK);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		v = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return v;
+}
+
+static int64_t
+make_job(struct store *s, size_t n)
+{
+	struct store_url urls[8];
+	struct job_opts o;
+	char bufs[8][64], *cause = NULL;
+	int64_t id;
+	size_t i;
+
+	assert_true(n <= 8);
+	job_opts_init(&o);
+	o.concurrency = 2;
+	for (i = 0; i < n; i++) {
+		snprintf(bufs[i], sizeof(bufs[i]), "http://h%zu.test/p", i);
+		urls[i].url = bufs[i];
+		urls[i].host = "h.test";
+	}
+	if (store_job_create(s, &o, urls, n, &id, &cause) != 0)
+		fail_msg("job_create: %s", cause);
+	return id;
+}
+
+static struct result *
+ok_result(const struct task *t)
+{
+	struct result *r = result_new_error(t, RESULT_OK, "unused");
+
+	assert_non_null(r);
+	free(r->error_message);
+	r->error_message = NULL;
+	r->status = 200;
+	return r;
+}
+
+static void
+test_schema(void **state)
+{
+	struct fixture *f = *state;
+	struct store_opts so = { 1000 };
+	char *cause = NULL;
+	struct store *again;
+
+	assert_int_equal(store_schema_version(f->s), STORE_SCHEMA_VERSION);
+	assert_int_equal(query_int(f->path, "PRAGMA journal_mode = WAL") >= 0,
+	    1);
+	/* Opening again migrates nothing and keeps the version. */
+	again = store_open(f->path, &so, &cause);
+	assert_non_null(again);
+	assert_int_equal(store_schema_version(again), STORE_SCHEMA_VERSION);
+	store_close(again);
+	assert_int_equal(query_int(f->path,
+	    "SELECT count(*) FROM sqlite_master WHERE type = 'view'"), 4);
+}
+
+static void
+test_newer_schema_refused(void **state)
+{
+	struct fixture *f = *state;
+	struct store_opts so = { 1000 };
+	char *cause = NULL;
+	sqlite3 *db;
+
+	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 99", NULL,
+	    NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	assert_null(store_open(f->path, &so, &cause));
+	assert_non_null(strstr(cause, "newer"));
+	free(cause);
+}
+
+static void
+test_create_and_get(void **state)
+{
+	struct fixture *f = *state;
+	struct store_job j;
+	char *cause = NULL;
+	int64_t id = make_job(f->s, 3);
+
+	assert_int_equal(store_job_get(f->s, id, &j, &cause), 0);
+	assert_int_equal(j.id, id);
+	assert_string_equal(j.state, "queued");
+	assert_int_equal(j.total, 3);
+	assert_int_equal(j.counts[STORE_TASK_QUEUED], 3);
+	assert_string_equal(j.options, "{\"concurrency\":2}");
+	assert_null(j.finished_at);
+	store_job_clear(&j);
+	assert_int_equal(store_job_get(f->s, id + 100, &j, &cause), 1);
+}
+
+static void
+test_claim_commit_done(void **state)
+{
+	struct fixture *f = *state;
+	struct task *list, *t, *next;
+	struct result *r1, *r2;
+	struct store_job j;
+	size_t n, committed;
+	char *cause = NULL;
+	int64_t id = make_job(f->s, 3), requeue;
+
+	assert_int_equal(store_claim(f->s, 2, &list, &n, &cause), 0);
+	assert_int_equal(n, 2);
+	assert_non_null(list);
+	assert_true(list->id < list->next->id);
+	assert_int_equal(list->opts.concurrency, 2);
+	assert_string_equal(list->url, "http://h0.test/p");
+	assert_int_equal(store_job_get(f->s, id, &j, &cause), 0);
+	assert_string_equal(j.state, "running");
+	assert_int_equal(j.counts[STORE_TASK_RUNNING], 2);
+	store_job_clear(&j);
+
+	/* First task succeeds; the second goes back without an attempt. */
+	r1 = ok_result(list);
+	requeue = list->next->id;
+	assert_int_equal(store_commit(f->s, r1, &requeue, 1, &committed,
+	    &cause), 0);
+	assert_int_equal(committed, 1);
+	result_free(r1);
+	for (t = list; t != NULL; t = next) {
+		next = t->next;
+		task_free(t);
+	}
+	assert_int_equal(query_int(f->path,
+	    "SELECT count(*) FROM tasks WHERE state = 'queued'"), 2);
+	assert_int_equal(query_int(f->path,
+	    "SELECT attempts FROM tasks WHERE state = 'done'"), 1);
+
+	/* The last two: one failure, one success; then the job is done. */
+	assert_int_equal(store_claim(f->s, 10, &list, &n, &cause), 0);
+	assert_int_equal(n, 2);
+	assert_int_equal(list->attempts, 0);
+	r1 = result_new_error(list, RESULT_TIMEOUT, "too slow");
+	r2 = ok_result(list->next);
+	r1->next = r2;
+	assert_int_equal(store_commit(f->s, r1, NULL, 0, &committed, &cause),
+	    0);
+	assert_int_equal(committed, 2);
+	result_free(r1);
+	result_free(r2);
+	assert_int_equal(store_job_get(f->s, id, &j, &cause), 0);
+	assert_string_equal(j.state, "done");
+	assert_int_equal(j.counts[STORE_TASK_DONE], 2);
+	assert_int_equal(j.counts[STORE_TASK_FAILED], 1);
+	assert_non_null(j.finished_at);
+	store_job_clear(&j);
+	assert_int_equal(query_int(f->path,
+	    "SELECT count(*) FROM failures WHERE error_kind = 'timeout'"), 1);
+
+	/* A second result for a finished task is refused: exactly once. */
+	r1 = ok_result(list);
+	assert_int_equal(store_commit(f->s, r1, NULL, 0, &committed, &cause),
+	    0);
+	assert_int_equal(committed, 0);
+	result_free(r1);
+	assert_int_equal(query_int(f->path, "SELECT count(*) FROM results"), 3);
+	for (t = list; t != NULL; t = next) {
+		next = t->next;
+		task_free(t);
+	}
+	assert_int_equal(store_claim(f->s, 10, &list, &n, &cause), 0);
+	assert_int_equal(n, 0);
+	assert_null(list);
+}
+
+static void
+test_recover(void **state)
+{
+	struct fixture *f = *state;
+	struct task *list, *t, *next;
+	size_t n;
+	int64_t recovered;
+	char *cause = NULL;
+
+	make_job(f->s, 4);
+	assert_int_equal(store_claim(f->s, 3, &list, &n, &cause), 0);
+	assert_int_equal(n, 3);
+	for (t = list; t != NULL; t = next) {
+		next = t->next;
+		task_free(t);
+	}
+	/* As if the process died here. */
+	assert_int_equal(store_recover(f->s, &recovered, &cause), 0);
+	assert_int_equal(recovered, 3);
+	assert_int_equal(query_int(f->path,
+	    "SELECT count(*) FROM tasks WHERE state = 'queued'"), 4);
+}
+
+static void
+test_cancel(void **state)
+{
+	struct fixture *f = *state;
+	struct task *list;
+	struct result *r;
+	struct store_job j;
+	size_t n, committed;
+	char *cause = NULL;
+	int changed;
+	int64_t id = make_job(f->s, 3);
+
+	assert_int_equal(store_claim(f->s, 1, &list, &n, &cause), 0);
+	assert_int_equal(store_job_cancel(f->s, id, &changed, &cause), 0);
+	assert_int_equal(changed, 1);
+	assert_int_equal(store_job_get(f->s, id, &j, &cause), 0);
+	assert_string_equal(j.state, "cancelled");
+	assert_int_equal(j.counts[STORE_TASK_CANCELLED], 2);
+	assert_int_equal(j.counts[STORE_TASK_RUNNING], 1);
+	store_job_clear(&j);
+	assert_int_equal(query_int(f->path, "SELECT count(*) FROM results "
+	    "WHERE error_kind = 'cancelled'"), 2);
+	/* The in-flight one ends later; the job stays cancelled. */
+	r = result_new_error(list, RESULT_CANCELLED, "aborted");
+	assert_int_equal(store_commit(f->s, r, NULL, 0, &committed, &cause),
+	    0);
+	result_free(r);
+	task_free(list);
+	assert_int_equal(store_job_get(f->s, id, &j, &cause), 0);
+	assert_string_equal(j.state, "cancelled");
+	assert_int_equal(j.counts[STORE_TASK_CANCELLED], 3);
+	store_job_clear(&j);
+	assert_int_equal(store_job_cancel(f->s, id, &changed, &cause), 0);
+	assert_int_equal(changed, 0);
+	assert_int_equal(store_job_cancel(f->s, id + 9, &changed, &cause), 1);
+}
+
+static int
+count_row(const struct store_row *r, void *arg)
+{
+	int *n = arg;
+
+	assert_non_null(r->url);
+	(*n)++;
+	return 0;
+}
+
+static void
+test_results_page(void **state)
+{
+	struct fixture *f = *state;
+	struct task *list, *t, *next;
+	struct result *head = NULL, *r, **tail = &head;
+	size_t n, committed;
+	char *cause = NULL;
+	int rows = 0;
+	int64_t id = make_job(f->s, 5);
+
+	assert_int_equal(store_claim(f->s, 5, &list, &n, &cause), 0);
+	for (t = list; t != NULL; t = t->next) {
+		r = t->id % 2 ? ok_result(t) :
+		    result_new_error(t, RESULT_DNS, "no such host");
+		*tail = r;
+		tail = &r->next;
+	}
+	assert_int_equal(store_commit(f->s, head, NULL, 0, &committed,
+	    &cause), 0);
+	while ((r = head) != NULL) {
+		head = r->next;
+		result_free(r);
+	}
+	for (t = list; t != NULL; t = next) {
+		next = t->next;
+		task_free(t);
+	}
+	assert_int_equal(store_results_page(f->s, id, 0, 3, 0, count_row,
+	    &rows, &cause), 0);
+	assert_int_equal(rows, 3);
+	rows = 0;
+	assert_int_equal(store_results_page(f->s, id, 0, 100,
+	    STORE_PAGE_FAILED, count_row, &rows, &cause), 0);
+	assert_int_equal(rows, 2);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_schema, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_newer_schema_refused,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_create_and_get, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_claim_commit_done, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_recover, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cancel, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_results_page, setup,
+		    teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
