@@ -1,0 +1,164 @@
+"""The REST API: routes, submissions, errors, paging, status."""
+import http.client
+import json
+
+import harness
+
+
+class ApiTest(harness.TestCase):
+    def setUp(self):
+        super().setUp()
+        self.d = self.daemon("--set", "max_request_bytes=4096")
+
+    def assertError(self, r, status, code):
+        self.assertEqual(r.status, status, r.body)
+        self.assertTrue(r.headers["Content-Type"].startswith(
+            "application/json"))
+        err = r.json()["error"]
+        self.assertEqual(err["code"], code)
+        self.assertTrue(err["message"])
+        return err
+
+    def test_healthz(self):
+        r = self.d.get("/healthz")
+        self.assertEqual(r.status, 200)
+        self.assertEqual(r.json(), {"status": "ok"})
+
+    def test_unknown_route_and_method(self):
+        self.assertError(self.d.get("/v2/jobs"), 404, "not_found")
+        self.assertError(self.d.get("/v1/jobs/abc"), 404, "not_found")
+        self.assertError(self.d.get("/v1/jobs/1/nope"), 404, "not_found")
+        r = self.d.request("PUT", "/v1/jobs", "{}", "application/json")
+        self.assertError(r, 405, "method_not_allowed")
+        self.assertIn("POST", r.headers["Allow"])
+        self.assertError(self.d.request("POST", "/v1/status", "x"), 405,
+                         "method_not_allowed")
+        self.assertError(self.d.request("PATCH", "/v1/jobs/1"), 405,
+                         "method_not_allowed")
+
+    def test_unknown_job(self):
+        self.assertError(self.d.get("/v1/jobs/12345"), 404, "not_found")
+        self.assertError(self.d.request("DELETE", "/v1/jobs/12345"), 404,
+                         "not_found")
+        self.assertError(self.d.get("/v1/jobs/12345/results"), 404,
+                         "not_found")
+
+    def test_malformed_json(self):
+        r = self.d.request("POST", "/v1/jobs", '{"urls": ["http://a/"',
+                           "application/json")
+        self.assertIn("line 1", self.assertError(r, 400,
+                                                 "invalid_json")["message"])
+        r = self.d.submit(["http://a.test/"], colour="red")
+        self.assertIn('"colour"', self.assertError(
+            r, 400, "invalid_request")["message"])
+        r = self.d.submit(["http://a.test/"], timeout_ms="soon")
+        self.assertIn("timeout_ms", self.assertError(
+            r, 400, "invalid_request")["message"])
+        r = self.d.request("POST", "/v1/jobs", "<x/>", "application/xml")
+        self.assertError(r, 415, "unsupported_media_type")
+        # Nothing was stored by any of these.
+        self.assertEqual(self.d.get("/v1/jobs").json()["jobs"], [])
+
+    def test_too_large(self):
+        big = json.dumps({"urls": ["http://a.test/%05d" % i
+                                   for i in range(1000)]})
+        self.assertGreater(len(big), 4096)
+        r = self.d.request("POST", "/v1/jobs", big, "application/json")
+        self.assertError(r, 413, "too_large")
+        # Without a Content-Length (chunked), the limit still holds.
+        conn = http.client.HTTPConnection("127.0.0.1", self.d.port,
+                                          timeout=30)
+        conn.request("POST", "/v1/jobs", body=iter([big.encode()]),
+                     headers={"Content-Type": "application/json"},
+                     encode_chunked=True)
+        resp = conn.getresponse()
+        self.assertEqual(resp.status, 413)
+        self.assertEqual(json.loads(resp.read())["error"]["code"],
+                         "too_large")
+        conn.close()
+        self.assertEqual(self.d.get("/healthz").status, 200)
+
+    def test_submit_json_with_rejects(self):
+        urls = [self.server.url("/hello"), "ftp://files.test/x",
+                "not a url", self.server.url("/size/10")]
+        r = self.d.submit(urls, concurrency=2, timeout_ms=5000)
+        self.assertEqual(r.status, 201, r.body)
+        job = r.json()
+        self.assertEqual(r.headers["Location"], "/v1/jobs/%d" % job["id"])
+        self.assertEqual(job["accepted"], 2)
+        self.assertEqual(job["total"], 2)
+        self.assertEqual([x["index"] for x in job["rejected"]], [1, 2])
+        self.assertIn("http or https", job["rejected"][0]["reason"])
+        self.assertEqual(job["options"],
+                         {"concurrency": 2, "timeout_ms": 5000})
+        self.assertIn(job["state"], ("queued", "running", "done"))
+        self.assertEqual(sum(job["counts"].values()), 2)
+        done = self.d.wait_job(job["id"])
+        self.assertEqual(done["state"], "done")
+        self.assertEqual(done["counts"]["done"], 2)
+        self.assertIsNotNone(done["finished_at"])
+
+    def test_submit_text_plain(self):
+        body = "# comment\n%s\n\n%s\r\n" % (self.server.url("/hello"),
+                                           self.server.url("/size/3"))
+        r = self.d.request("POST", "/v1/jobs", body, "text/plain")
+        self.assertEqual(r.status, 201, r.body)
+        job = self.d.wait_job(r.json()["id"])
+        self.assertEqual(job["total"], 2)
+        self.assertEqual(job["counts"]["done"], 2)
+
+    def test_no_valid_urls(self):
+        r = self.d.submit(["mailto:x@y", "nope"])
+        err = self.assertError(r, 400, "no_valid_urls")
+        self.assertTrue(err["message"])
+        self.assertEqual(len(r.json()["rejected"]), 2)
+        self.assertError(self.d.submit([]), 400, "no_urls")
+        self.assertError(self.d.request("POST", "/v1/jobs", "\n\n",
+                                        "text/plain"), 400, "no_urls")
+
+    def test_results_paging_and_bodies(self):
+        urls = [self.server.url("/size/%d" % n) for n in range(1, 26)]
+        job = self.d.submit(urls).json()
+        self.d.wait_job(job["id"])
+        r = self.d.get("/v1/jobs/%d/results?limit=10" % job["id"])
+        self.assertEqual(r.status, 200)
+        self.assertEqual(r.headers["Content-Type"], "application/x-ndjson")
+        page = r.lines()
+        self.assertEqual(len(page), 10)
+        self.assertNotIn("body", page[0])
+        after = int(r.headers["X-Next-After"])
+        self.assertEqual(after, page[-1]["id"])
+        rest = self.d.results(job["id"])
+        self.assertEqual(len(rest), 25)
+        self.assertEqual(len({x["task_id"] for x in rest}), 25)
+        with_body = self.d.results(job["id"], body="true", headers="true")
+        by_url = {x["url"]: x for x in with_body}
+        row = by_url[self.server.url("/size/7")]
+        self.assertEqual(row["body"], "aaaaaaa")
+        self.assertEqual(row["body_size"], 7)
+        self.assertEqual(row["status"], 200)
+        self.assertIn("Content-Length: 7", row["headers"])
+        self.assertError(self.d.get("/v1/jobs/%d/results?limit=x" %
+                                    job["id"]), 400, "invalid_request")
+
+    def test_list_jobs_and_status(self):
+        ids = [self.d.submit([self.server.url("/hello")]).json()["id"]
+               for _ in range(3)]
+        for i in ids:
+            self.d.wait_job(i)
+        jobs = self.d.get("/v1/jobs").json()["jobs"]
+        self.assertEqual([j["id"] for j in jobs], ids)
+        jobs = self.d.get("/v1/jobs?after=%d&limit=1" % ids[0]).json()["jobs"]
+        self.assertEqual([j["id"] for j in jobs], [ids[1]])
+        st = self.d.get("/v1/status").json()
+        for key in ("uptime_s", "queue_depth", "in_flight", "window",
+                    "totals", "rates", "db_size_bytes", "version"):
+            self.assertIn(key, st)
+        self.assertEqual(st["queue_depth"], 0)
+        self.assertEqual(st["totals"]["results"], 3)
+        self.assertEqual(st["totals"]["ok"], 3)
+        self.assertGreater(st["db_size_bytes"], 0)
+
+
+if __name__ == "__main__":
+    harness.main()

@@ -1,0 +1,80 @@
+"""harvestd's command line: version, help, config checking, bad input."""
+import os
+import subprocess
+
+import harness
+
+
+def run(*args):
+    return subprocess.run([harness.HARVESTD] + list(args),
+                          capture_output=True, text=True, timeout=30)
+
+
+class CliTest(harness.TestCase):
+    def test_version(self):
+        out = run("--version")
+        self.assertEqual(out.returncode, 0)
+        self.assertRegex(out.stdout, r"^harvestd \d+\.\d+\.\d+\n$")
+
+    def test_help_lists_flags_and_keys(self):
+        out = run("--help")
+        self.assertEqual(out.returncode, 0)
+        for flag in ("--config", "--db", "--listen", "--port",
+                     "--concurrency", "--log-level", "--version", "--help"):
+            self.assertIn(flag, out.stdout)
+        self.assertIn("max_body_bytes", out.stdout)
+
+    def test_example_config_is_valid(self):
+        conf = os.path.join(harness.SRCDIR, "etc", "harvestd.conf")
+        out = run("--config", conf, "--check-config")
+        self.assertEqual(out.returncode, 0, out.stderr)
+        self.assertEqual(out.stdout, "configuration OK\n")
+
+    def test_flags_override_file(self):
+        path = os.path.join(self.workdir, "h.conf")
+        with open(path, "w") as f:
+            f.write("port = 9999\nconcurrency = 3\nlog_level = debug\n")
+        out = run("--config", path, "--port", "7777", "--print-config")
+        self.assertEqual(out.returncode, 0, out.stderr)
+        self.assertIn("port = 7777\n", out.stdout)
+        self.assertIn("concurrency = 3\n", out.stdout)
+        self.assertIn("log_level = debug\n", out.stdout)
+
+    def test_bad_config_names_file_and_line(self):
+        path = os.path.join(self.workdir, "bad.conf")
+        with open(path, "w") as f:
+            f.write("port = 8080\n# fine\nconcurrency = many\n")
+        out = run("--config", path, "--check-config")
+        self.assertEqual(out.returncode, 1)
+        self.assertIn("%s:3: concurrency" % path, out.stderr)
+
+    def test_bad_flags(self):
+        self.assertEqual(run("--no-such-flag").returncode, 2)
+        out = run("--port", "70000", "--check-config")
+        self.assertEqual(out.returncode, 1)
+        self.assertIn("port", out.stderr)
+        self.assertEqual(run("--log-level", "chatty",
+                             "--check-config").returncode, 1)
+
+    def test_port_in_use_fails_clearly(self):
+        d = self.daemon()
+        out = subprocess.run(
+            [harness.HARVESTD, "--db", os.path.join(self.workdir, "b.db"),
+             "--port", str(d.port)], capture_output=True, text=True,
+            timeout=30)
+        self.assertEqual(out.returncode, 1)
+        self.assertIn("cannot listen", out.stderr)
+
+    def test_sigint_and_sigterm_exit_cleanly(self):
+        import signal
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            d = self.daemon()
+            self.assertEqual(d.stop(sig), 0, d.log())
+            self.assertIn("stopped cleanly", d.log())
+            # The database is closed and consistent.
+            self.assertEqual(harness.sql(d.db, "PRAGMA integrity_check"),
+                             [("ok",)])
+
+
+if __name__ == "__main__":
+    harness.main()

@@ -1,0 +1,112 @@
+"""A local HTTP test server for harvestd's integration tests.
+
+Runs in a thread of the test process on 127.0.0.1 and a free port. It
+counts requests per path (so tests can prove what was and was not fetched)
+and serves:
+
+  /size/N           200, N bytes of text
+  /status/N         status N with a short body
+  /slow/MS          waits MS milliseconds, then 200
+  /redirect/N       302 to /redirect/N-1; /redirect/0 answers 200 "end"
+  /gzip/N           N bytes, gzip-compressed when the client accepts it
+  /hello            200 "hello"
+"""
+import collections
+import gzip
+import http.server
+import threading
+import time
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "harvestd-testserver"
+
+    def log_message(self, fmt, *args):  # keep test output quiet
+        pass
+
+    def _send(self, status, body, ctype="text/plain", headers=None):
+        self.send_response(status)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(body)))
+        for k, v in (headers or {}).items():
+            self.send_header(k, v)
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def do_HEAD(self):
+        self.do_GET()
+
+    def do_GET(self):
+        srv = self.server
+        path = self.path.split("?", 1)[0]
+        with srv.lock:
+            srv.hits[path] += 1
+            srv.in_flight += 1
+            srv.max_in_flight = max(srv.max_in_flight, srv.in_flight)
+        try:
+            self._route(path)
+        finally:
+            with srv.lock:
+                srv.in_flight -= 1
+
+    def _route(self, path):
+        parts = path.strip("/").split("/")
+        try:
+            arg = int(parts[1]) if len(parts) > 1 else 0
+        except ValueError:
+            return self._send(400, b"bad argument\n")
+        head = parts[0]
+        if head == "hello":
+            return self._send(200, b"hello")
+        if head == "size":
+            return self._send(200, b"a" * min(arg, 50 * 1024 * 1024))
+        if head == "status":
+            return self._send(arg, ("status %d\n" % arg).encode())
+        if head == "slow":
+            time.sleep(arg / 1000.0)
+            return self._send(200, b"slow done\n")
+        if head == "redirect":
+            if arg <= 0:
+                return self._send(200, b"end")
+            return self._send(302, b"", headers={
+                "Location": "/redirect/%d" % (arg - 1)})
+        if head == "gzip":
+            body = b"z" * arg
+            if "gzip" in self.headers.get("Accept-Encoding", ""):
+                return self._send(200, gzip.compress(body),
+                                  headers={"Content-Encoding": "gzip"})
+            return self._send(200, body)
+        return self._send(404, b"no such endpoint\n")
+
+
+class TestServer(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 1024
+
+    def __init__(self):
+        super().__init__(("127.0.0.1", 0), _Handler)
+        self.lock = threading.Lock()
+        self.hits = collections.Counter()
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self._thread = threading.Thread(target=self.serve_forever,
+                                        kwargs={"poll_interval": 0.05},
+                                        daemon=True)
+
+    @property
+    def port(self):
+        return self.server_address[1]
+
+    def url(self, path):
+        return "http://127.0.0.1:%d%s" % (self.port, path)
+
+    def start(self):
+        self._thread.start()
+        return self
+
+    def stop(self):
+        self.shutdown()
+        self.server_close()
+        self._thread.join(timeout=10)
