@@ -370,8 +370,6 @@ fetch_setup(struct fetch *f, struct xfer *x)
 	SET(CURLOPT_LOW_SPEED_LIMIT,
 	    (long)pick(o->low_speed_limit, c->low_speed_limit));
 	SET(CURLOPT_LOW_SPEED_TIME, (long)((low_time_ms + 999) / 1000));
-	/* Refuse up front when the server declares a body over the limit. */
-	SET(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)x->body_max);
 	SET(CURLOPT_ACCEPT_ENCODING, "");
 	SET(CURLOPT_USERAGENT, o->user_agent != NULL ? o->user_agent :
 	    c->user_agent);

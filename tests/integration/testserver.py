@@ -95,6 +95,10 @@ class TestServer(http.server.ThreadingHTTPServer):
                                         kwargs={"poll_interval": 0.05},
                                         daemon=True)
 
+    def handle_error(self, request, client_address):
+        # Clients that hang up early (a body limit, a timeout) are expected.
+        pass
+
     @property
     def port(self):
         return self.server_address[1]
