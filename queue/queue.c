@@ -40,6 +40,8 @@ struct queue {
 	size_t		 nrequeue;
 	size_t		 requeue_cap;
 	size_t		 want;		/* tasks the loop asked for */
+	int64_t		*exclude;	/* ... from jobs other than these */
+	size_t		 nexclude;
 	int		 stopping;
 	int64_t		 batch_size;
 	int64_t		 batch_interval_ms;
@@ -120,13 +122,15 @@ queue_flush(struct queue *q, struct result *results, int64_t *requeue,
 
 /* Store thread, lock not held: claims up to want tasks for the loop. */
 static int
-queue_claim(struct queue *q, size_t want)
+queue_claim(struct queue *q, size_t want, const int64_t *exclude,
+    size_t nexclude)
 {
 	struct task *list = NULL, *t;
 	size_t n = 0;
 	char *cause = NULL;
 
-	if (store_claim(q->store, want, &list, &n, &cause) != 0) {
+	if (store_claim(q->store, want, exclude, nexclude, &list, &n,
+	    &cause) != 0) {
 		log_warnx("queue: claim failed, will retry: %s",
 		    cause != NULL ? cause : "unknown");
 		free(cause);
@@ -141,6 +145,8 @@ queue_claim(struct queue *q, size_t want)
 	}
 	q->nout += n;
 	q->answered = 1;
+	/* Answered: the loop asks again only after it has seen this. */
+	q->want = 0;
 	pthread_mutex_unlock(&q->lock);
 	ev_async_send(q->loop, &q->delivered);
 	return 0;
@@ -224,8 +230,8 @@ queue_main(void *arg)
 {
 	struct queue *q = arg;
 	struct result *results, *r;
-	int64_t *requeue, retry_ms = 0;
-	size_t nresults, nrequeue, want;
+	int64_t *requeue, *exclude, retry_ms = 0;
+	size_t nresults, nrequeue, want, nexclude;
 	int failed, stop_failures = 0;
 
 	pthread_mutex_lock(&q->lock);
@@ -253,6 +259,10 @@ queue_main(void *arg)
 			q->nrequeue = q->requeue_cap = 0;
 		}
 		want = q->stopping ? 0 : q->want;
+		exclude = q->exclude;
+		nexclude = q->nexclude;
+		q->exclude = NULL;
+		q->nexclude = 0;
 		pthread_mutex_unlock(&q->lock);
 
 		failed = 0;
@@ -260,10 +270,17 @@ queue_main(void *arg)
 		    queue_flush(q, results, requeue, nrequeue) != 0)
 			failed = 1;
 		/* Backpressure: claim nothing while commits fail. */
-		if (!failed && want > 0 && queue_claim(q, want) != 0)
+		if (!failed && want > 0 && queue_claim(q, want, exclude,
+		    nexclude) != 0)
 			failed = 1;
 
 		pthread_mutex_lock(&q->lock);
+		if (q->exclude == NULL && (failed || want == 0)) {
+			/* Not answered: keep the request as it was. */
+			q->exclude = exclude;
+			q->nexclude = nexclude;
+		} else
+			free(exclude);
 		if (failed && (results != NULL || nrequeue > 0)) {
 			queue_putback(q, results, nresults, requeue, nrequeue);
 		} else {
@@ -272,8 +289,6 @@ queue_main(void *arg)
 				result_free(r);
 			}
 			free(requeue);
-			if (!failed && want > 0)
-				q->want -= want <= q->want ? want : q->want;
 		}
 		if (failed) {
 			retry_ms = retry_ms == 0 ? QUEUE_RETRY_MIN_MS :
@@ -354,10 +369,21 @@ fail:
 }
 
 void
-queue_want(struct queue *q, size_t n)
+queue_want(struct queue *q, size_t n, const int64_t *exclude,
+    size_t nexclude)
 {
+	int64_t *copy = NULL;
+
+	if (nexclude > 0) {
+		if ((copy = calloc(nexclude, sizeof(*copy))) == NULL)
+			fatalx("queue: out of memory asking for tasks");
+		memcpy(copy, exclude, nexclude * sizeof(*copy));
+	}
 	pthread_mutex_lock(&q->lock);
-	q->want += n;
+	q->want = n;
+	free(q->exclude);
+	q->exclude = copy;
+	q->nexclude = nexclude;
 	pthread_cond_signal(&q->cond);
 	pthread_mutex_unlock(&q->lock);
 }
@@ -459,5 +485,6 @@ queue_stop(struct queue *q)
 	pthread_cond_destroy(&q->cond);
 	pthread_mutex_destroy(&q->lock);
 	free(q->requeue);
+	free(q->exclude);
 	free(q);
 }

@@ -37,8 +37,12 @@ typedef void (*queue_tasks_cb)(struct task *list, size_t n, void *arg);
  */
 struct queue	*queue_start(struct ev_loop *loop, const struct queue_opts *o,
 		    queue_tasks_cb cb, void *arg, char **cause);
-/* Asks for up to n more tasks (loop thread). */
-void		 queue_want(struct queue *q, size_t n);
+/*
+ * Asks for up to n more tasks, none of the nexclude jobs in exclude
+ * (copied). Replaces any request not yet answered (loop thread).
+ */
+void		 queue_want(struct queue *q, size_t n, const int64_t *exclude,
+		    size_t nexclude);
 /* Hands over a finished result to be committed (takes ownership). */
 void		 queue_result(struct queue *q, struct result *r);
 /* Puts a claimed task back without counting an attempt. */

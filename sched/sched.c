@@ -4,6 +4,7 @@
  */
 #include "config.h"
 
+#include <assert.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,8 +13,16 @@
 #include "sched/sched.h"
 #include "stats/stats.h"
 
+/*
+ * A job with tasks in the window or in flight. A job with its own
+ * concurrency limit is "saturated" once the window holds twice that many
+ * of its tasks: claims then skip it, so a slow, tightly limited job cannot
+ * fill the window and starve the others.
+ */
 struct job_slot {
 	int64_t	job_id;
+	int64_t	limit;		/* the job's concurrency, or JOB_UNSET */
+	int64_t	held;		/* tasks in the window */
 	int64_t	in_flight;
 };
 
@@ -28,7 +37,9 @@ struct sched {
 	size_t		 nwindow;
 	size_t		 in_flight;
 	int		 want_pending;	/* a claim is outstanding */
-	int		 exhausted;	/* the last claim found nothing */
+	int		 exhausted;	/* the last claim found nothing ... */
+	uint64_t	 exhausted_gen;	/* ... while these jobs were skipped */
+	uint64_t	 sat_gen;	/* bumped when a job stops being saturated */
 	int		 running;
 
 	struct job_slot	*slots;		/* jobs with transfers in flight */
@@ -111,36 +122,49 @@ sched_is_cancelled(const struct sched *s, int64_t job_id)
 }
 
 static struct job_slot *
-sched_slot(struct sched *s, int64_t job_id, int create)
+sched_slot(struct sched *s, const struct task *t)
 {
 	struct job_slot *v;
 	size_t i, cap;
 
 	for (i = 0; i < s->nslots; i++)
-		if (s->slots[i].job_id == job_id)
+		if (s->slots[i].job_id == t->job_id)
 			return &s->slots[i];
-	if (!create)
-		return NULL;
 	if (s->nslots == s->slots_cap) {
 		cap = s->slots_cap == 0 ? 16 : s->slots_cap * 2;
 		if ((v = realloc(s->slots, cap * sizeof(*v))) == NULL)
-			return NULL;
+			fatalx("sched: out of memory tracking jobs");
 		s->slots = v;
 		s->slots_cap = cap;
 	}
-	s->slots[s->nslots].job_id = job_id;
-	s->slots[s->nslots].in_flight = 0;
-	return &s->slots[s->nslots++];
+	v = &s->slots[s->nslots++];
+	v->job_id = t->job_id;
+	v->limit = t->opts.concurrency;
+	v->held = 0;
+	v->in_flight = 0;
+	return v;
 }
 
-static void
-sched_slot_release(struct sched *s, int64_t job_id)
+static int
+slot_saturated(const struct job_slot *slot)
 {
-	struct job_slot *slot = sched_slot(s, job_id, 0);
+	return slot->limit != JOB_UNSET && slot->held >= 2 * slot->limit;
+}
 
-	if (slot == NULL)
-		return;
-	if (--slot->in_flight == 0)
+/* Applies a change to a job's held/in-flight counts, dropping idle slots. */
+static void
+sched_slot_add(struct sched *s, const struct task *t, int64_t dheld,
+    int64_t dflight)
+{
+	struct job_slot *slot = sched_slot(s, t);
+	int was = slot_saturated(slot);
+
+	slot->held += dheld;
+	slot->in_flight += dflight;
+	assert(slot->held >= 0 && slot->in_flight >= 0);
+	if (was && !slot_saturated(slot))
+		s->sat_gen++;
+	if (slot->held == 0 && slot->in_flight == 0)
 		*slot = s->slots[--s->nslots];	/* swap-remove */
 }
 
@@ -152,19 +176,63 @@ sched_job_has_room(struct sched *s, const struct task *t)
 
 	if (t->opts.concurrency == JOB_UNSET)
 		return 1;
-	slot = sched_slot(s, t->job_id, 0);
-	return slot == NULL || slot->in_flight < t->opts.concurrency;
+	slot = sched_slot(s, t);
+	return slot->in_flight < slot->limit;
 }
 
 static void
+sched_window_add(struct sched *s, struct task *t)
+{
+	*s->window_tail = t;
+	s->window_tail = &t->next;
+	s->nwindow++;
+	sched_slot_add(s, t, 1, 0);
+}
+
+/* Unlinks *pp (a window task) and returns it. */
+static struct task *
+sched_window_take(struct sched *s, struct task **pp)
+{
+	struct task *t = *pp;
+
+	*pp = t->next;
+	if (s->window_tail == &t->next)
+		s->window_tail = pp;
+	t->next = NULL;
+	s->nwindow--;
+	sched_slot_add(s, t, -1, 0);
+	return t;
+}
+
+/*
+ * Asks for more tasks when the window's unsaturated part runs low, telling
+ * the store thread which saturated jobs to skip.
+ */
+static void
 sched_refill(struct sched *s)
 {
-	size_t cap = sched_window_cap(s), low = cap / 2;
+	size_t cap = sched_window_cap(s), low = cap / 2, held = s->nwindow;
+	int64_t *skip = NULL;
+	size_t nskip = 0, i;
 
-	if (!s->running || s->want_pending || s->exhausted || s->nwindow > low)
+	if (!s->running || s->want_pending ||
+	    (s->exhausted && s->exhausted_gen == s->sat_gen))
 		return;
+	for (i = 0; i < s->nslots; i++)
+		if (slot_saturated(&s->slots[i]))
+			held -= (size_t)s->slots[i].held;
+	if (held > low)
+		return;
+	if (s->nslots > 0 && (skip = calloc(s->nslots, sizeof(*skip))) == NULL)
+		fatalx("sched: out of memory asking for tasks");
+	for (i = 0; i < s->nslots; i++)
+		if (slot_saturated(&s->slots[i]))
+			skip[nskip++] = s->slots[i].job_id;
 	s->want_pending = 1;
-	queue_want(s->queue, cap - s->nwindow);
+	s->exhausted = 0;
+	s->exhausted_gen = s->sat_gen;
+	queue_want(s->queue, cap - held, skip, nskip);
+	free(skip);
 }
 
 /* Ends a task without fetching it (cancelled, or cannot start). */
@@ -183,20 +251,15 @@ sched_fail_task(struct sched *s, struct task *t, enum result_kind kind,
 static void
 sched_start(struct sched *s, struct task *t)
 {
-	struct job_slot *slot;
 	char *cause = NULL;
 
-	if ((slot = sched_slot(s, t->job_id, 1)) == NULL) {
-		sched_fail_task(s, t, RESULT_INTERNAL, "out of memory");
-		return;
-	}
-	slot->in_flight++;
+	sched_slot_add(s, t, 0, 1);
 	s->in_flight++;
 	if (fetch_start(s->fetch, t, &cause) != 0) {
 		log_warnx("sched: task %lld cannot start: %s",
 		    (long long)t->id, cause != NULL ? cause : "unknown");
 		s->in_flight--;
-		sched_slot_release(s, t->job_id);
+		sched_slot_add(s, t, 0, -1);
 		sched_fail_task(s, t, RESULT_INTERNAL,
 		    cause != NULL ? cause : "transfer could not start");
 		free(cause);
@@ -218,12 +281,7 @@ sched_dispatch(struct sched *s)
 			pp = &t->next;
 			continue;
 		}
-		*pp = t->next;
-		if (s->window_tail == &t->next)
-			s->window_tail = pp;
-		t->next = NULL;
-		s->nwindow--;
-		sched_start(s, t);
+		sched_start(s, sched_window_take(s, pp));
 	}
 	stats_set_window(s->nwindow);
 	sched_refill(s);
@@ -237,7 +295,7 @@ sched_tasks_cb(struct task *list, size_t n, void *arg)
 
 	s->want_pending = 0;
 	if (n == 0)
-		s->exhausted = 1;
+		s->exhausted = 1;	/* until new work or a job unsaturates */
 	while ((t = list) != NULL) {
 		list = t->next;
 		t->next = NULL;
@@ -247,11 +305,8 @@ sched_tasks_cb(struct task *list, size_t n, void *arg)
 		} else if (sched_is_cancelled(s, t->job_id)) {
 			sched_fail_task(s, t, RESULT_CANCELLED,
 			    "job cancelled before this task started");
-		} else {
-			*s->window_tail = t;
-			s->window_tail = &t->next;
-			s->nwindow++;
-		}
+		} else
+			sched_window_add(s, t);
 	}
 	log_debug("%s: %zu claimed, window %zu, in flight %zu", __func__, n,
 	    s->nwindow, s->in_flight);
@@ -264,7 +319,7 @@ sched_done_cb(struct task *t, struct result *r, void *arg)
 	struct sched *s = arg;
 
 	s->in_flight--;
-	sched_slot_release(s, t->job_id);
+	sched_slot_add(s, t, 0, -1);
 	if (r != NULL)
 		queue_result(s->queue, r);
 	else
@@ -289,10 +344,7 @@ sched_cancel(struct sched *s, int64_t job_id)
 			pp = &t->next;
 			continue;
 		}
-		*pp = t->next;
-		if (s->window_tail == &t->next)
-			s->window_tail = pp;
-		s->nwindow--;
+		t = sched_window_take(s, pp);
 		sched_fail_task(s, t, RESULT_CANCELLED,
 		    "job cancelled before this task started");
 		dropped++;
@@ -370,13 +422,11 @@ sched_stop(struct sched *s)
 	struct task *t;
 
 	s->running = 0;
-	while ((t = s->window) != NULL) {
-		s->window = t->next;
+	while (s->window != NULL) {
+		t = sched_window_take(s, &s->window);
 		queue_requeue(s->queue, t->id);
 		task_free(t);
 	}
-	s->window_tail = &s->window;
-	s->nwindow = 0;
 	stats_set_window(0);
 	if (s->fetch != NULL)
 		fetch_abort_all(s->fetch);

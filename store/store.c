@@ -80,7 +80,9 @@ static const char *const store_sql[ST_MAX] = {
 	[ST_CLAIM] =
 	    "UPDATE tasks SET state = 'running' WHERE id IN"
 	    " (SELECT id FROM tasks WHERE state = 'queued'"
-	    "  AND next_attempt_at <= ?1 ORDER BY priority DESC, id LIMIT ?2)"
+	    "  AND next_attempt_at <= ?1"
+	    "  AND job_id NOT IN (SELECT value FROM json_each(?3))"
+	    "  ORDER BY priority DESC, id LIMIT ?2)"
 	    " RETURNING id, job_id, url, attempts",
 	[ST_JOB_OPTIONS] = "SELECT options FROM jobs WHERE id = ?1",
 	[ST_JOB_RUNNING] =
@@ -671,30 +673,54 @@ out:
 	return rc;
 }
 
+/* "[1,2,3]" for json_each(); NULL on ENOMEM. */
+static char *
+store_id_list(const int64_t *ids, size_t n)
+{
+	char *text, *p;
+	size_t i;
+
+	if ((text = malloc(n * 21 + 3)) == NULL)
+		return NULL;
+	p = text;
+	*p++ = '[';
+	for (i = 0; i < n; i++)
+		p += sprintf(p, "%s%lld", i > 0 ? "," : "", (long long)ids[i]);
+	*p++ = ']';
+	*p = '\0';
+	return text;
+}
+
 int
-store_claim(struct store *s, size_t max, struct task **list, size_t *n,
-    char **cause)
+store_claim(struct store *s, size_t max, const int64_t *exclude,
+    size_t nexclude, struct task **list, size_t *n, char **cause)
 {
 	sqlite3_stmt *st;
 	struct task **v = NULL, *t;
 	size_t count = 0, i;
+	char *excluded;
 	int rc;
 
 	*list = NULL;
 	*n = 0;
 	if (max == 0)
 		return 0;
-	if ((v = calloc(max, sizeof(*v))) == NULL) {
+	if ((v = calloc(max, sizeof(*v))) == NULL ||
+	    (excluded = store_id_list(exclude, nexclude)) == NULL) {
+		free(v);
 		*cause = store_asprintf("out of memory");
 		return -1;
 	}
 	if (store_begin(s, cause) != 0) {
 		free(v);
+		free(excluded);
 		return -1;
 	}
 	if ((st = store_stmt(s, ST_CLAIM)) == NULL ||
 	    sqlite3_bind_int64(st, 1, job_now_ms()) != SQLITE_OK ||
-	    sqlite3_bind_int64(st, 2, (sqlite3_int64)max) != SQLITE_OK) {
+	    sqlite3_bind_int64(st, 2, (sqlite3_int64)max) != SQLITE_OK ||
+	    sqlite3_bind_text(st, 3, excluded, -1, SQLITE_STATIC) !=
+	    SQLITE_OK) {
 		store_fail(s, cause, "claim");
 		goto fail;
 	}
@@ -726,12 +752,14 @@ store_claim(struct store *s, size_t max, struct task **list, size_t *n,
 	}
 	*n = count;
 	free(v);
+	free(excluded);
 	return 0;
 fail:
 	store_rollback(s);
 	for (i = 0; i < count; i++)
 		task_free(v[i]);
 	free(v);
+	free(excluded);
 	return -1;
 }
 

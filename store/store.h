@@ -87,9 +87,12 @@ int		 store_job_cancel(struct store *s, int64_t id, int *changed,
 
 /*
  * Claims up to max queued tasks that are due (queued -> running) in one
- * transaction, each with its job's options. *list gets them in id order.
+ * transaction, each with its job's options, skipping the nexclude jobs in
+ * exclude (jobs the caller already holds enough of). *list gets them in
+ * id order.
  */
-int		 store_claim(struct store *s, size_t max, struct task **list,
+int		 store_claim(struct store *s, size_t max,
+		    const int64_t *exclude, size_t nexclude, struct task **list,
 		    size_t *n, char **cause);
 
 /*

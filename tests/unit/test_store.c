@@ -176,7 +176,7 @@ test_claim_commit_done(void **state)
 	char *cause = NULL;
 	int64_t id = make_job(f->s, 3), requeue;
 
-	assert_int_equal(store_claim(f->s, 2, &list, &n, &cause), 0);
+	assert_int_equal(store_claim(f->s, 2, NULL, 0, &list, &n, &cause), 0);
 	assert_int_equal(n, 2);
 	assert_non_null(list);
 	assert_true(list->id < list->next->id);
@@ -204,7 +204,7 @@ test_claim_commit_done(void **state)
 	    "SELECT attempts FROM tasks WHERE state = 'done'"), 1);
 
 	/* The last two: one failure, one success; then the job is done. */
-	assert_int_equal(store_claim(f->s, 10, &list, &n, &cause), 0);
+	assert_int_equal(store_claim(f->s, 10, NULL, 0, &list, &n, &cause), 0);
 	assert_int_equal(n, 2);
 	assert_int_equal(list->attempts, 0);
 	r1 = result_new_error(list, RESULT_TIMEOUT, "too slow");
@@ -235,7 +235,7 @@ test_claim_commit_done(void **state)
 		next = t->next;
 		task_free(t);
 	}
-	assert_int_equal(store_claim(f->s, 10, &list, &n, &cause), 0);
+	assert_int_equal(store_claim(f->s, 10, NULL, 0, &list, &n, &cause), 0);
 	assert_int_equal(n, 0);
 	assert_null(list);
 }
@@ -250,7 +250,7 @@ test_recover(void **state)
 	char *cause = NULL;
 
 	make_job(f->s, 4);
-	assert_int_equal(store_claim(f->s, 3, &list, &n, &cause), 0);
+	assert_int_equal(store_claim(f->s, 3, NULL, 0, &list, &n, &cause), 0);
 	assert_int_equal(n, 3);
 	for (t = list; t != NULL; t = next) {
 		next = t->next;
@@ -275,7 +275,7 @@ test_cancel(void **state)
 	int changed;
 	int64_t id = make_job(f->s, 3);
 
-	assert_int_equal(store_claim(f->s, 1, &list, &n, &cause), 0);
+	assert_int_equal(store_claim(f->s, 1, NULL, 0, &list, &n, &cause), 0);
 	assert_int_equal(store_job_cancel(f->s, id, &changed, &cause), 0);
 	assert_int_equal(changed, 1);
 	assert_int_equal(store_job_get(f->s, id, &j, &cause), 0);
@@ -300,6 +300,32 @@ test_cancel(void **state)
 	assert_int_equal(store_job_cancel(f->s, id + 9, &changed, &cause), 1);
 }
 
+static void
+test_claim_skips_excluded_jobs(void **state)
+{
+	struct fixture *f = *state;
+	struct task *list, *t, *next;
+	size_t n;
+	char *cause = NULL;
+	int64_t a = make_job(f->s, 4), b = make_job(f->s, 2);
+
+	/* Job a's tasks come first, but a is excluded: b's are claimed. */
+	assert_int_equal(store_claim(f->s, 3, &a, 1, &list, &n, &cause), 0);
+	assert_int_equal(n, 2);
+	for (t = list; t != NULL; t = next) {
+		next = t->next;
+		assert_int_equal(t->job_id, b);
+		task_free(t);
+	}
+	assert_int_equal(store_claim(f->s, 3, &b, 1, &list, &n, &cause), 0);
+	assert_int_equal(n, 3);
+	for (t = list; t != NULL; t = next) {
+		next = t->next;
+		assert_int_equal(t->job_id, a);
+		task_free(t);
+	}
+}
+
 static int
 count_row(const struct store_row *r, void *arg)
 {
@@ -321,7 +347,7 @@ test_results_page(void **state)
 	int rows = 0;
 	int64_t id = make_job(f->s, 5);
 
-	assert_int_equal(store_claim(f->s, 5, &list, &n, &cause), 0);
+	assert_int_equal(store_claim(f->s, 5, NULL, 0, &list, &n, &cause), 0);
 	for (t = list; t != NULL; t = t->next) {
 		r = t->id % 2 ? ok_result(t) :
 		    result_new_error(t, RESULT_DNS, "no such host");
@@ -359,6 +385,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_claim_commit_done, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_recover, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_claim_skips_excluded_jobs,
+		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cancel, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_results_page, setup,
 		    teardown),
