@@ -272,7 +272,9 @@ api_request_parse(const char *body, size_t len, const char *content_type,
 	memset(req, 0, sizeof(*req));
 	job_opts_init(&req->opts);
 	*cause = NULL;
-	if (content_type == NULL || *content_type == '\0') {
+	/* curl -d sends form-urlencoded by default: treat it as unlabelled. */
+	if (content_type == NULL || *content_type == '\0' ||
+	    media_is(content_type, "application/x-www-form-urlencoded")) {
 		for (i = 0; i < len && (body[i] == ' ' || body[i] == '\t' ||
 		    body[i] == '\r' || body[i] == '\n'); i++)
 			;

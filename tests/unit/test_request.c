@@ -157,6 +157,11 @@ test_text(void **state)
 	    &code, &cause), 0);
 	assert_int_equal(req.nurls, 1);
 	api_request_clear(&req);
+	/* What curl -d sends unless told otherwise. */
+	assert_int_equal(parse("{\"urls\":[\"http://a.test/\"]}",
+	    "application/x-www-form-urlencoded", &req, &code, &cause), 0);
+	assert_int_equal(req.nurls, 1);
+	api_request_clear(&req);
 }
 
 static void
