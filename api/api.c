@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <netinet/in.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,6 +32,7 @@ struct api {
 	size_t			 max_request;
 	int64_t			 page_max;
 	uint16_t		 port;
+	atomic_int		 draining;
 };
 
 /* Per-request state, from the first callback to MHD's completion notice. */
@@ -293,6 +295,11 @@ api_submit(struct api *a, struct MHD_Connection *c, struct api_req *r)
 	enum MHD_Result ret;
 	size_t i;
 
+	if (atomic_load(&a->draining))
+		return api_reply_json(c, MHD_HTTP_SERVICE_UNAVAILABLE,
+		    api_error_doc("shutting_down", "harvestd is shutting down; "
+		    "submit again once it is back"), MHD_HTTP_HEADER_RETRY_AFTER,
+		    "5");
 	if (api_request_parse(r->body != NULL ? r->body : "", r->len,
 	    MHD_lookup_connection_value(c, MHD_HEADER_KIND,
 	    MHD_HTTP_HEADER_CONTENT_TYPE), &req, &code, &cause) != 0) {
@@ -818,6 +825,12 @@ fail:
 	store_close(a->store);
 	free(a);
 	return NULL;
+}
+
+void
+api_set_draining(struct api *a, int draining)
+{
+	atomic_store(&a->draining, draining);
 }
 
 uint16_t

@@ -34,6 +34,8 @@ struct api_hooks {
 
 struct api	*api_start(const struct api_conf *c, const struct api_hooks *h,
 		    char **cause);
+/* While draining, submissions get 503 "shutting_down" (thread-safe). */
+void		 api_set_draining(struct api *a, int draining);
 /* The port actually bound (useful with port 0). */
 uint16_t	 api_port(const struct api *a);
 void		 api_stop(struct api *a);

@@ -73,6 +73,13 @@ static const struct conf_def conf_defs[] = {
 	  1, 3600, "30", "idle API connections are closed after this" },
 	{ "api_connection_limit", CONF_INT, OFF(api_connection_limit), 1,
 	  100000, "256", "API connections open at once" },
+	{ "shutdown_grace_ms", CONF_INT, OFF(shutdown_grace_ms), 0, 3600000,
+	  "10000", "on SIGTERM, how long transfers in flight may finish" },
+	{ "retention_days", CONF_INT, OFF(retention_days), 0, 36500, "0",
+	  "purge jobs finished this many days ago (0: keep forever)" },
+	{ "wal_limit_bytes", CONF_INT, OFF(wal_limit_bytes), 1048576,
+	  (int64_t)1 << 40, "67108864",
+	  "WAL size kept after checkpoints; a warning past it" },
 };
 #undef OFF
 #define NDEFS (sizeof(conf_defs) / sizeof(conf_defs[0]))

@@ -33,6 +33,9 @@ struct conf {
 	int64_t		 window_size;
 	int64_t		 api_connection_timeout_s;
 	int64_t		 api_connection_limit;
+	int64_t		 shutdown_grace_ms;
+	int64_t		 retention_days;
+	int64_t		 wal_limit_bytes;
 };
 
 /* Fills c with the built-in defaults; -1 on ENOMEM. */

@@ -49,6 +49,8 @@ struct harvestd {
 	ev_signal	 sigterm;
 	ev_signal	 sighup;
 	ev_timer	 tick;
+	ev_timer	 grace;		/* ends the drain */
+	int		 draining;
 	int		 watchdog;
 };
 
@@ -140,20 +142,68 @@ daemon_sched_conf(const struct conf *c, struct sched_conf *sc)
 	sc->window_size = c->window_size;
 }
 
+/* Ends the drain: what is still in flight goes back to the queue. */
 static void
-daemon_stop(struct harvestd *h, const char *why)
+daemon_finish(struct harvestd *h)
 {
-	log_info("%s: stopping", why);
-	daemon_notify("STOPPING=1");
-	/* No new submissions, then hand every task back to the queue. */
+	size_t left = fetch_in_flight(h->fetch);
+
+	if (left > 0)
+		log_info("shutdown grace over: %zu transfers aborted and "
+		    "queued again", left);
+	ev_timer_stop(h->loop, &h->grace);
+	sched_stop(h->sched);
 	api_stop(h->api);
 	h->api = NULL;
-	sched_stop(h->sched);
 	ev_signal_stop(h->loop, &h->sigint);
 	ev_signal_stop(h->loop, &h->sigterm);
 	ev_signal_stop(h->loop, &h->sighup);
 	ev_timer_stop(h->loop, &h->tick);
 	ev_break(h->loop, EVBREAK_ALL);
+}
+
+static void
+daemon_grace_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	(void)loop;
+	(void)revents;
+	daemon_finish(w->data);
+}
+
+/* The scheduler has nothing in flight: finish on the next loop turn,
+ * outside the fetcher's callbacks. */
+static void
+daemon_idle(void *arg)
+{
+	struct harvestd *h = arg;
+
+	ev_timer_stop(h->loop, &h->grace);
+	ev_timer_set(&h->grace, 0., 0.);
+	ev_timer_start(h->loop, &h->grace);
+}
+
+/*
+ * First signal: drain. Submissions get 503, nothing new starts, transfers
+ * in flight have shutdown_grace_ms to finish. A second signal ends at once.
+ */
+static void
+daemon_stop(struct harvestd *h, const char *why)
+{
+	if (h->draining) {
+		log_info("%s again: stopping now", why);
+		daemon_finish(h);
+		return;
+	}
+	h->draining = 1;
+	log_info("%s: stopping (grace %" PRId64 " ms)", why,
+	    h->conf.shutdown_grace_ms);
+	daemon_notify("STOPPING=1");
+	api_set_draining(h->api, 1);
+	ev_timer_init(&h->grace, daemon_grace_cb,
+	    (double)h->conf.shutdown_grace_ms / 1000.0, 0.);
+	h->grace.data = h;
+	ev_timer_start(h->loop, &h->grace);
+	sched_drain(h->sched, daemon_idle, h);
 }
 
 static void
@@ -210,6 +260,8 @@ daemon_signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
 	(void)revents;
 	switch (w->signum) {
 	case SIGHUP:
+		if (h->draining)
+			break;
 		daemon_notify("RELOADING=1");
 		daemon_reload(h);
 		daemon_notify("READY=1");

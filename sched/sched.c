@@ -41,6 +41,8 @@ struct sched {
 	uint64_t	 exhausted_gen;	/* ... while these jobs were skipped */
 	uint64_t	 sat_gen;	/* bumped when a job stops being saturated */
 	int		 running;
+	void		(*idle)(void *);	/* draining: nothing in flight */
+	void		*idle_arg;
 
 	struct job_slot	*slots;		/* jobs with transfers in flight */
 	size_t		 nslots;
@@ -313,6 +315,16 @@ sched_tasks_cb(struct task *list, size_t n, void *arg)
 	sched_dispatch(s);
 }
 
+/* Draining and nothing in flight: tell the daemon, once. */
+static void
+sched_idle(struct sched *s)
+{
+	void (*idle)(void *) = s->idle;
+
+	s->idle = NULL;
+	idle(s->idle_arg);
+}
+
 void
 sched_done_cb(struct task *t, struct result *r, void *arg)
 {
@@ -326,6 +338,8 @@ sched_done_cb(struct task *t, struct result *r, void *arg)
 		queue_requeue(s->queue, t->id);
 	task_free(t);
 	sched_dispatch(s);
+	if (s->idle != NULL && s->in_flight == 0)
+		sched_idle(s);
 }
 
 /* Loop thread: drops a cancelled job's window tasks and transfers. */
@@ -416,18 +430,38 @@ sched_run(struct sched *s)
 	sched_dispatch(s);
 }
 
-void
-sched_stop(struct sched *s)
+/* Hands every held task back to the queue. */
+static void
+sched_release_window(struct sched *s)
 {
 	struct task *t;
 
-	s->running = 0;
 	while (s->window != NULL) {
 		t = sched_window_take(s, &s->window);
 		queue_requeue(s->queue, t->id);
 		task_free(t);
 	}
 	stats_set_window(0);
+}
+
+void
+sched_drain(struct sched *s, void (*idle)(void *), void *arg)
+{
+	s->running = 0;
+	sched_release_window(s);
+	s->idle = idle;
+	s->idle_arg = arg;
+	log_info("draining: %zu transfers in flight", s->in_flight);
+	if (s->in_flight == 0)
+		sched_idle(s);
+}
+
+void
+sched_stop(struct sched *s)
+{
+	s->running = 0;
+	s->idle = NULL;
+	sched_release_window(s);
 	if (s->fetch != NULL)
 		fetch_abort_all(s->fetch);
 }

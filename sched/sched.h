@@ -30,6 +30,11 @@ void		 sched_attach(struct sched *s, struct queue *q, struct fetch *f);
 void		 sched_set_conf(struct sched *s, const struct sched_conf *c);
 /* Starts pulling work. */
 void		 sched_run(struct sched *s);
+/*
+ * Starts no more transfers and hands held tasks back to the queue; calls
+ * idle(arg) once nothing is in flight (maybe at once).
+ */
+void		 sched_drain(struct sched *s, void (*idle)(void *), void *arg);
 /* Stops dispatching; every task held or in flight goes back to the queue. */
 void		 sched_stop(struct sched *s);
 void		 sched_free(struct sched *s);

@@ -1,0 +1,84 @@
+"""SIGTERM drains: submissions get 503, transfers in flight finish within
+shutdown_grace_ms, the rest go back to the queue uncounted, exit 0."""
+import signal
+import time
+
+import harness
+
+
+class ShutdownTest(harness.TestCase):
+    def wait_server_busy(self, n):
+        deadline = time.monotonic() + 10 * harness.SLOW
+        while self.server.in_flight < n and time.monotonic() < deadline:
+            time.sleep(0.01)
+        self.assertEqual(self.server.in_flight, n)
+
+    def wait_log(self, d, text):
+        deadline = time.monotonic() + 10 * harness.SLOW
+        while text not in d.log():
+            if time.monotonic() > deadline:
+                self.fail("%r not logged:\n%s" % (text, d.log()))
+            time.sleep(0.01)
+
+    def test_in_flight_finish_within_grace(self):
+        d = self.daemon("--concurrency", "3", "--set",
+                        "shutdown_grace_ms=20000")
+        urls = [self.server.url("/slow/1500?i=%d" % i) for i in range(9)]
+        job_id = d.submit(urls).json()["id"]
+        self.wait_server_busy(3)
+        d.send(signal.SIGTERM)
+        self.wait_log(d, "draining: 3 transfers in flight")
+        # While draining the API answers, but takes no new work.
+        r = d.submit([self.server.url("/hello")])
+        self.assertEqual(r.status, 503, r.body)
+        self.assertEqual(r.headers["Retry-After"], "5")
+        self.assertEqual(d.get("/healthz").status, 200)
+        self.assertEqual(r.json()["error"]["code"], "shutting_down")
+        self.assertEqual(d.proc.wait(timeout=20 * harness.SLOW), 0, d.log())
+        self.assertIn("stopped cleanly", d.log())
+        # The three transfers in flight finished and were committed; the
+        # other six were never started and wait in the queue.
+        rows = harness.sql(d.db, "SELECT state, count(*), max(attempts) "
+                           "FROM tasks WHERE job_id = ? GROUP BY state "
+                           "ORDER BY state", job_id)
+        self.assertEqual(rows, [("done", 3, 1), ("queued", 6, 0)])
+        self.assertEqual(harness.sql(d.db, "SELECT count(*) FROM results"),
+                         [(3,)])
+        # Only the job submitted before the signal exists.
+        self.assertEqual(harness.sql(d.db, "SELECT count(*) FROM jobs"),
+                         [(1,)])
+
+    def test_grace_expires(self):
+        d = self.daemon("--concurrency", "4", "--set",
+                        "shutdown_grace_ms=300")
+        urls = [self.server.url("/slow/8000?i=%d" % i) for i in range(4)]
+        job_id = d.submit(urls).json()["id"]
+        self.wait_server_busy(4)
+        t0 = time.monotonic()
+        self.assertEqual(d.stop(signal.SIGTERM), 0, d.log())
+        self.assertLess(time.monotonic() - t0, 5)
+        self.assertIn("4 transfers aborted and queued again", d.log())
+        self.assertEqual(harness.sql(
+            d.db, "SELECT state, attempts, count(*) FROM tasks "
+            "WHERE job_id = ? GROUP BY 1, 2", job_id), [("queued", 0, 4)])
+        self.assertEqual(harness.sql(d.db, "SELECT count(*) FROM results"),
+                         [(0,)])
+
+    def test_second_signal_stops_at_once(self):
+        d = self.daemon("--concurrency", "2", "--set",
+                        "shutdown_grace_ms=60000")
+        urls = [self.server.url("/slow/8000?i=%d" % i) for i in range(2)]
+        d.submit(urls)
+        self.wait_server_busy(2)
+        t0 = time.monotonic()
+        d.send(signal.SIGTERM)
+        self.wait_log(d, "draining: 2 transfers in flight")
+        self.assertEqual(d.stop(signal.SIGINT), 0, d.log())
+        self.assertLess(time.monotonic() - t0, 5)
+        self.assertIn("SIGINT again: stopping now", d.log())
+        self.assertEqual(harness.sql(d.db, "SELECT count(*) FROM tasks "
+                                     "WHERE state = 'queued'"), [(2,)])
+
+
+if __name__ == "__main__":
+    harness.main()
