@@ -348,12 +348,36 @@ api_submit(struct api *a, struct MHD_Connection *c, struct api_req *r)
 	return api_get_job(a, c, job_id, MHD_HTTP_CREATED, doc);
 }
 
+/* DELETE ...?purge=true: removes a finished job and all its rows. */
+static enum MHD_Result
+api_purge(struct api *a, struct MHD_Connection *c, int64_t id)
+{
+	char *cause = NULL;
+	int rc;
+
+	rc = store_job_purge(a->store, id, &cause);
+	if (rc < 0)
+		return api_store_error(c, cause);
+	if (rc == 1)
+		return api_error(c, MHD_HTTP_NOT_FOUND, "not_found",
+		    "no such job");
+	if (rc == 2)
+		return api_error(c, MHD_HTTP_CONFLICT, "job_active",
+		    "the job has unfinished tasks: cancel it and wait until no "
+		    "task is running, then purge");
+	log_info("job %" PRId64 " purged", id);
+	return api_reply_json(c, MHD_HTTP_OK, json_pack("{s:I,s:b}", "id",
+	    (json_int_t)id, "purged", 1), NULL, NULL);
+}
+
 static enum MHD_Result
 api_cancel(struct api *a, struct MHD_Connection *c, int64_t id)
 {
 	char *cause = NULL;
 	int changed, rc;
 
+	if (api_query_bool(c, "purge"))
+		return api_purge(a, c, id);
 	rc = store_job_cancel(a->store, id, &changed, &cause);
 	if (rc < 0)
 		return api_store_error(c, cause);

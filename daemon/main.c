@@ -50,6 +50,7 @@ struct harvestd {
 	ev_signal	 sighup;
 	ev_timer	 tick;
 	ev_timer	 grace;		/* ends the drain */
+	unsigned	 ticks;
 	int		 draining;
 	int		 watchdog;
 };
@@ -136,6 +137,16 @@ daemon_fetch_conf(const struct conf *c, struct fetch_conf *fc)
 }
 
 static void
+daemon_queue_opts(const struct conf *c, struct queue_opts *qo)
+{
+	qo->db_path = c->db;
+	qo->busy_timeout_ms = c->busy_timeout_ms;
+	qo->batch_size = c->batch_size;
+	qo->batch_interval_ms = c->batch_interval_ms;
+	qo->wal_limit_bytes = c->wal_limit_bytes;
+}
+
+static void
 daemon_sched_conf(const struct conf *c, struct sched_conf *sc)
 {
 	sc->concurrency = c->concurrency;
@@ -210,6 +221,7 @@ static void
 daemon_reload(struct harvestd *h)
 {
 	struct conf next;
+	struct queue_opts qo;
 	struct fetch_conf fc;
 	struct sched_conf sc;
 	char *cause = NULL;
@@ -235,7 +247,8 @@ daemon_reload(struct harvestd *h)
 	log_set_level(next.log_level);
 	daemon_sched_conf(&next, &sc);
 	sched_set_conf(h->sched, &sc);
-	queue_set_batch(h->queue, next.batch_size, next.batch_interval_ms);
+	daemon_queue_opts(&next, &qo);
+	queue_reconfigure(h->queue, &qo);
 	/* Keep the settings that need a restart as they are running. */
 	free(next.db);
 	next.db = h->conf.db;
@@ -283,6 +296,9 @@ daemon_tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	(void)loop;
 	(void)revents;
 	stats_tick();
+	/* Retention: a second after start, then hourly. */
+	if (h->conf.retention_days > 0 && h->ticks++ % 3600 == 1)
+		queue_purge_expired(h->queue, h->conf.retention_days);
 	stats_snapshot(&st);
 	snprintf(status, sizeof(status), "STATUS=%" PRIu64 " in flight, %"
 	    PRIu64 " held, %" PRIu64 " results (%" PRIu64 " failed), %.1f/s",
@@ -321,10 +337,7 @@ daemon_start(struct harvestd *h)
 		log_errorx("out of memory");
 		return -1;
 	}
-	qo.db_path = h->conf.db;
-	qo.busy_timeout_ms = h->conf.busy_timeout_ms;
-	qo.batch_size = h->conf.batch_size;
-	qo.batch_interval_ms = h->conf.batch_interval_ms;
+	daemon_queue_opts(&h->conf, &qo);
 	if ((h->queue = queue_start(h->loop, &qo, sched_tasks_cb, h->sched,
 	    &cause)) == NULL)
 		goto fail;

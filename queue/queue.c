@@ -19,6 +19,8 @@
 
 #define QUEUE_RETRY_MIN_MS	100
 #define QUEUE_RETRY_MAX_MS	5000
+#define QUEUE_CHECKPOINT_S	1	/* WAL check after commits, at most */
+#define QUEUE_WAL_WARN_S	60	/* one warning a minute, at most */
 
 struct queue {
 	struct ev_loop	*loop;
@@ -45,6 +47,10 @@ struct queue {
 	int		 stopping;
 	int64_t		 batch_size;
 	int64_t		 batch_interval_ms;
+	int64_t		 wal_limit;
+	int64_t		 purge_days;	/* retention request; -1: none */
+	double		 next_checkpoint;	/* store thread only */
+	double		 next_wal_warning;	/* store thread only */
 	struct task	*out;		/* claimed, not yet delivered */
 	struct task	**out_tail;
 	size_t		 nout;
@@ -152,6 +158,62 @@ queue_claim(struct queue *q, size_t want, const int64_t *exclude,
 	return 0;
 }
 
+static double
+queue_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/*
+ * Store thread, lock not held: keeps the WAL in check after commits. A
+ * checkpoint cannot pass frames that an open read transaction still needs,
+ * so a long-lived reader makes the WAL grow: say so, once a minute.
+ */
+static void
+queue_checkpoint(struct queue *q, int64_t limit)
+{
+	int64_t wal;
+	char *cause = NULL;
+	int blocked;
+	double now = queue_now();
+
+	if (now < q->next_checkpoint)
+		return;
+	q->next_checkpoint = now + QUEUE_CHECKPOINT_S;
+	if (store_checkpoint(q->store, limit, &wal, &blocked, &cause) != 0) {
+		log_warnx("queue: %s", cause != NULL ? cause : "checkpoint");
+		free(cause);
+		return;
+	}
+	if (wal > limit && blocked && now >= q->next_wal_warning) {
+		q->next_wal_warning = now + QUEUE_WAL_WARN_S;
+		log_warnx("queue: WAL is %lld MiB (wal_limit_bytes %lld MiB): "
+		    "a reader keeps a transaction open, so checkpoints cannot "
+		    "finish; it shrinks once that reader ends",
+		    (long long)(wal >> 20), (long long)(limit >> 20));
+	}
+}
+
+/* Store thread, lock not held: the retention purge. */
+static void
+queue_purge(struct queue *q, int64_t days)
+{
+	int64_t n = 0;
+	char *cause = NULL;
+
+	if (store_purge_expired(q->store, days, &n, &cause) != 0) {
+		log_warnx("queue: retention: %s", cause != NULL ? cause :
+		    "failed");
+		free(cause);
+	}
+	if (n > 0)
+		log_info("retention: purged %lld jobs finished over %lld days "
+		    "ago", (long long)n, (long long)days);
+}
+
 /* Lock held: whether pending results should be committed now. */
 static int
 queue_batch_due(struct queue *q)
@@ -230,13 +292,14 @@ queue_main(void *arg)
 {
 	struct queue *q = arg;
 	struct result *results, *r;
-	int64_t *requeue, *exclude, retry_ms = 0;
+	int64_t *requeue, *exclude, retry_ms = 0, purge_days, wal_limit;
 	size_t nresults, nrequeue, want, nexclude;
 	int failed, stop_failures = 0;
 
 	pthread_mutex_lock(&q->lock);
 	for (;;) {
-		if (!queue_batch_due(q) && (q->want == 0 || retry_ms > 0)) {
+		if (!queue_batch_due(q) && (q->want == 0 || retry_ms > 0) &&
+		    q->purge_days < 0) {
 			if (q->stopping && q->nresults == 0 &&
 			    q->nrequeue == 0)
 				break;
@@ -263,9 +326,14 @@ queue_main(void *arg)
 		nexclude = q->nexclude;
 		q->exclude = NULL;
 		q->nexclude = 0;
+		purge_days = q->purge_days;
+		q->purge_days = -1;
+		wal_limit = q->wal_limit;
 		pthread_mutex_unlock(&q->lock);
 
 		failed = 0;
+		if (purge_days >= 0)
+			queue_purge(q, purge_days);
 		if ((results != NULL || nrequeue > 0) &&
 		    queue_flush(q, results, requeue, nrequeue) != 0)
 			failed = 1;
@@ -273,6 +341,8 @@ queue_main(void *arg)
 		if (!failed && want > 0 && queue_claim(q, want, exclude,
 		    nexclude) != 0)
 			failed = 1;
+		if (!failed && results != NULL)
+			queue_checkpoint(q, wal_limit);
 
 		pthread_mutex_lock(&q->lock);
 		if (q->exclude == NULL && (failed || want == 0)) {
@@ -337,6 +407,8 @@ queue_start(struct ev_loop *loop, const struct queue_opts *o,
 	q->out_tail = &q->out;
 	q->batch_size = o->batch_size;
 	q->batch_interval_ms = o->batch_interval_ms;
+	q->wal_limit = o->wal_limit_bytes;
+	q->purge_days = -1;
 	pthread_mutex_init(&q->lock, NULL);
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -423,11 +495,21 @@ queue_requeue(struct queue *q, int64_t task_id)
 }
 
 void
-queue_set_batch(struct queue *q, int64_t size, int64_t interval_ms)
+queue_reconfigure(struct queue *q, const struct queue_opts *o)
 {
 	pthread_mutex_lock(&q->lock);
-	q->batch_size = size;
-	q->batch_interval_ms = interval_ms;
+	q->batch_size = o->batch_size;
+	q->batch_interval_ms = o->batch_interval_ms;
+	q->wal_limit = o->wal_limit_bytes;
+	pthread_cond_signal(&q->cond);
+	pthread_mutex_unlock(&q->lock);
+}
+
+void
+queue_purge_expired(struct queue *q, int64_t days)
+{
+	pthread_mutex_lock(&q->lock);
+	q->purge_days = days;
 	pthread_cond_signal(&q->cond);
 	pthread_mutex_unlock(&q->lock);
 }

@@ -22,6 +22,7 @@ struct queue_opts {
 	int64_t		 busy_timeout_ms;
 	int64_t		 batch_size;
 	int64_t		 batch_interval_ms;
+	int64_t		 wal_limit_bytes;
 };
 
 /*
@@ -47,9 +48,10 @@ void		 queue_want(struct queue *q, size_t n, const int64_t *exclude,
 void		 queue_result(struct queue *q, struct result *r);
 /* Puts a claimed task back without counting an attempt. */
 void		 queue_requeue(struct queue *q, int64_t task_id);
-/* Changes batching on reload. */
-void		 queue_set_batch(struct queue *q, int64_t size,
-		    int64_t interval_ms);
+/* Applies reloaded settings (db_path is ignored: it needs a restart). */
+void		 queue_reconfigure(struct queue *q, const struct queue_opts *o);
+/* Asks the store thread to purge jobs finished more than days ago. */
+void		 queue_purge_expired(struct queue *q, int64_t days);
 /* Commits everything handed over, stops the thread, closes the store. */
 void		 queue_stop(struct queue *q);
 

@@ -42,6 +42,9 @@ enum store_stmt_id {
 	ST_JOB_DONE,
 	ST_RECOVER,
 	ST_TOTALS,
+	ST_JOB_ACTIVE,
+	ST_JOB_DELETE,
+	ST_JOB_EXPIRED,
 	ST_MAX
 };
 
@@ -115,6 +118,16 @@ static const char *const store_sql[ST_MAX] = {
 	    "SELECT (SELECT count(*) FROM tasks WHERE state = 'queued'),"
 	    " (SELECT count(*) FROM tasks WHERE state = 'running'),"
 	    " (SELECT count(*) FROM jobs WHERE state IN ('queued', 'running'))",
+	[ST_JOB_ACTIVE] =
+	    "SELECT state IN ('queued', 'running') OR EXISTS (SELECT 1 FROM"
+	    " tasks WHERE job_id = ?1 AND state IN ('queued', 'running'))"
+	    " FROM jobs WHERE id = ?1",
+	[ST_JOB_DELETE] = "DELETE FROM jobs WHERE id = ?1",
+	[ST_JOB_EXPIRED] =
+	    "SELECT id FROM jobs WHERE state IN ('done', 'cancelled')"
+	    " AND finished_at < strftime('%Y-%m-%dT%H:%M:%fZ', 'now',"
+	    "  '-' || ?1 || ' days')"
+	    " ORDER BY id LIMIT 1",
 };
 
 struct store {
@@ -584,6 +597,97 @@ fail:
 	store_fail(s, cause, "cancel job");
 	store_rollback(s);
 	return -1;
+}
+
+int
+store_job_purge(struct store *s, int64_t id, char **cause)
+{
+	sqlite3_stmt *st;
+	int rc, active;
+
+	if (store_begin(s, cause) != 0)
+		return -1;
+	if ((st = store_stmt(s, ST_JOB_ACTIVE)) == NULL ||
+	    sqlite3_bind_int64(st, 1, id) != SQLITE_OK)
+		goto fail;
+	rc = sqlite3_step(st);
+	active = rc == SQLITE_ROW ? sqlite3_column_int(st, 0) : 0;
+	sqlite3_reset(st);
+	if (rc == SQLITE_DONE || (rc == SQLITE_ROW && active)) {
+		store_rollback(s);
+		return rc == SQLITE_DONE ? 1 : 2;
+	}
+	if (rc != SQLITE_ROW)
+		goto fail;
+	/* Tasks and results go with it (ON DELETE CASCADE). */
+	if ((st = store_stmt(s, ST_JOB_DELETE)) == NULL ||
+	    sqlite3_bind_int64(st, 1, id) != SQLITE_OK ||
+	    sqlite3_step(st) != SQLITE_DONE)
+		goto fail;
+	sqlite3_reset(st);
+	return store_commit_txn(s, cause);
+fail:
+	store_fail(s, cause, "purge job");
+	store_rollback(s);
+	return -1;
+}
+
+int
+store_purge_expired(struct store *s, int64_t days, int64_t *n, char **cause)
+{
+	sqlite3_stmt *st;
+	int64_t id;
+	int rc;
+
+	*n = 0;
+	/* One job per transaction: the writer is never held for long. */
+	for (;;) {
+		if ((st = store_stmt(s, ST_JOB_EXPIRED)) == NULL ||
+		    sqlite3_bind_int64(st, 1, days) != SQLITE_OK)
+			return store_fail(s, cause, "expired jobs");
+		rc = sqlite3_step(st);
+		id = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+		sqlite3_reset(st);
+		if (rc == SQLITE_DONE)
+			return 0;
+		if (rc != SQLITE_ROW)
+			return store_fail(s, cause, "expired jobs");
+		rc = store_job_purge(s, id, cause);
+		if (rc < 0)
+			return -1;
+		if (rc == 2) {
+			*cause = store_asprintf("job %lld is finished but has "
+			    "active tasks", (long long)id);
+			return -1;
+		}
+		(*n)++;
+	}
+}
+
+int
+store_checkpoint(struct store *s, int64_t limit, int64_t *wal_bytes,
+    int *blocked, char **cause)
+{
+	char pragma[64];
+	int log = 0, done = 0;
+	struct stat sb;
+	char *wal;
+
+	snprintf(pragma, sizeof(pragma), "PRAGMA journal_size_limit = %lld",
+	    (long long)limit);
+	if (sqlite3_exec(s->db, pragma, NULL, NULL, NULL) != SQLITE_OK)
+		return store_fail(s, cause, "journal_size_limit");
+	if (sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_PASSIVE,
+	    &log, &done) != SQLITE_OK)
+		return store_fail(s, cause, "checkpoint");
+	*blocked = log > done;
+	*wal_bytes = 0;
+	if ((wal = store_asprintf("%s-wal", s->path)) != NULL) {
+		if (stat(wal, &sb) == 0)
+			*wal_bytes = sb.st_size;
+		free(wal);
+	}
+	return 0;
 }
 
 /* Options of one job, cached for the length of one claim. */

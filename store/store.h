@@ -86,6 +86,22 @@ int		 store_job_cancel(struct store *s, int64_t id, int *changed,
 		    char **cause);
 
 /*
+ * Deletes a finished job with its tasks and results. Returns 1 when no
+ * such job, 2 when it is still active (queued or running tasks left).
+ */
+int		 store_job_purge(struct store *s, int64_t id, char **cause);
+/* Purges finished jobs that ended more than days ago; *n gets how many. */
+int		 store_purge_expired(struct store *s, int64_t days, int64_t *n,
+		    char **cause);
+/*
+ * Runs a passive checkpoint and caps the WAL file at limit bytes once it
+ * restarts. *wal_bytes gets the WAL's size and *blocked whether frames are
+ * left that a reader still needs (an open read transaction).
+ */
+int		 store_checkpoint(struct store *s, int64_t limit,
+		    int64_t *wal_bytes, int *blocked, char **cause);
+
+/*
  * Claims up to max queued tasks that are due (queued -> running) in one
  * transaction, each with its job's options, skipping the nexclude jobs in
  * exclude (jobs the caller already holds enough of). *list gets them in

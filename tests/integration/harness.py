@@ -105,6 +105,15 @@ class Daemon:
         except OSError:
             return ""
 
+    def wait_log(self, text, timeout=10):
+        """Waits (bounded) until the daemon has logged text."""
+        deadline = time.monotonic() + timeout * SLOW
+        while text not in self.log():
+            if time.monotonic() > deadline:
+                raise AssertionError("%r not logged:\n%s" % (text,
+                                                              self.log()))
+            time.sleep(0.01)
+
     def send(self, sig):
         self.proc.send_signal(sig)
 

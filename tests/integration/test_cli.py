@@ -84,25 +84,17 @@ class CliTest(harness.TestCase):
         with open(path, "w") as f:
             f.write("concurrency = 9\nlog_level = debug\n")
         d.send(signal.SIGHUP)
-        self.wait_log(d, "reload: configuration applied (concurrency=9 "
+        d.wait_log("reload: configuration applied (concurrency=9 "
                       "log_level=debug)")
         with open(path, "w") as f:
             f.write("concurrency = zero\n")
         d.send(signal.SIGHUP)
-        self.wait_log(d, "keeping the running configuration")
+        d.wait_log("keeping the running configuration")
         # Still serving, with the last good configuration.
         job = d.wait_job(d.submit([self.server.url("/hello")]).json()["id"])
         self.assertEqual(job["counts"]["done"], 1)
         self.assertIn("fetch_finish", d.log())  # debug level is on
         self.assertEqual(d.stop(), 0)
-
-    def wait_log(self, d, text, timeout=10):
-        import time
-        deadline = time.monotonic() + timeout * harness.SLOW
-        while text not in d.log():
-            if time.monotonic() > deadline:
-                self.fail("%r not logged:\n%s" % (text, d.log()))
-            time.sleep(0.02)
 
 
 if __name__ == "__main__":

@@ -13,13 +13,6 @@ class ShutdownTest(harness.TestCase):
             time.sleep(0.01)
         self.assertEqual(self.server.in_flight, n)
 
-    def wait_log(self, d, text):
-        deadline = time.monotonic() + 10 * harness.SLOW
-        while text not in d.log():
-            if time.monotonic() > deadline:
-                self.fail("%r not logged:\n%s" % (text, d.log()))
-            time.sleep(0.01)
-
     def test_in_flight_finish_within_grace(self):
         d = self.daemon("--concurrency", "3", "--set",
                         "shutdown_grace_ms=20000")
@@ -27,7 +20,7 @@ class ShutdownTest(harness.TestCase):
         job_id = d.submit(urls).json()["id"]
         self.wait_server_busy(3)
         d.send(signal.SIGTERM)
-        self.wait_log(d, "draining: 3 transfers in flight")
+        d.wait_log("draining: 3 transfers in flight")
         # While draining the API answers, but takes no new work.
         r = d.submit([self.server.url("/hello")])
         self.assertEqual(r.status, 503, r.body)
@@ -72,7 +65,7 @@ class ShutdownTest(harness.TestCase):
         self.wait_server_busy(2)
         t0 = time.monotonic()
         d.send(signal.SIGTERM)
-        self.wait_log(d, "draining: 2 transfers in flight")
+        d.wait_log("draining: 2 transfers in flight")
         self.assertEqual(d.stop(signal.SIGINT), 0, d.log())
         self.assertLess(time.monotonic() - t0, 5)
         self.assertIn("SIGINT again: stopping now", d.log())
