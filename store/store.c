@@ -133,6 +133,7 @@ static const char *const store_sql[ST_MAX] = {
 struct store {
 	sqlite3		*db;
 	char		*path;
+	int		 busy_timeout_ms;
 	sqlite3_stmt	*stmt[ST_MAX];
 };
 
@@ -333,7 +334,8 @@ store_open(const char *path, const struct store_opts *o, char **cause)
 		goto fail;
 	}
 	sqlite3_extended_result_codes(s->db, 1);
-	if (sqlite3_busy_timeout(s->db, (int)o->busy_timeout_ms) != SQLITE_OK) {
+	s->busy_timeout_ms = (int)o->busy_timeout_ms;
+	if (sqlite3_busy_timeout(s->db, s->busy_timeout_ms) != SQLITE_OK) {
 		store_fail(s, cause, "busy_timeout");
 		goto fail;
 	}
@@ -682,11 +684,21 @@ store_checkpoint(struct store *s, int64_t limit, int64_t *wal_bytes,
 		return store_fail(s, cause, "checkpoint");
 	*blocked = log > done;
 	*wal_bytes = 0;
-	if ((wal = store_asprintf("%s-wal", s->path)) != NULL) {
-		if (stat(wal, &sb) == 0)
+	if ((wal = store_asprintf("%s-wal", s->path)) == NULL)
+		return 0;
+	if (stat(wal, &sb) == 0)
+		*wal_bytes = sb.st_size;
+	/* Everything is in the database file but the WAL file stayed large:
+	 * cut it, without waiting should a reader be between statements. */
+	if (!*blocked && *wal_bytes > limit) {
+		sqlite3_busy_timeout(s->db, 0);
+		if (sqlite3_wal_checkpoint_v2(s->db, NULL,
+		    SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL) == SQLITE_OK &&
+		    stat(wal, &sb) == 0)
 			*wal_bytes = sb.st_size;
-		free(wal);
+		sqlite3_busy_timeout(s->db, s->busy_timeout_ms);
 	}
+	free(wal);
 	return 0;
 }
 

@@ -1,6 +1,7 @@
 """Nothing is lost across a stop: SIGTERM puts work back in the queue, a
 crash (SIGKILL) is recovered at the next start, and every task ends with
 exactly one result."""
+import random
 import signal
 import time
 
@@ -58,6 +59,44 @@ class RestartTest(harness.TestCase):
         self.assertEqual(job["counts"]["done"], total)
         self.check_exactly_once(d.db, job_id, total)
         self.assertEqual(d2.stop(), 0)
+
+    def test_kill9_loop_exactly_once(self):
+        """SIGKILL at random moments during a 5,000-URL job, restart each
+        time: every task ends with exactly one result."""
+        rnd = random.Random(int(time.time()))
+        total, kills = 5000, 6
+        urls = [self.server.url("/size/%d?i=%d" % (i % 3000, i))
+                for i in range(total)]
+        d = self.daemon("--concurrency", "32")
+        job_id = d.submit(urls).json()["id"]
+        db, rows_at_kill = d.db, []
+        for k in range(kills):
+            # Kill somewhere between "just started" and "well under way".
+            deadline = time.monotonic() + rnd.uniform(0.05, 0.6)
+            while time.monotonic() < deadline:
+                time.sleep(0.01)
+            d.kill()
+            rows_at_kill.append(harness.sql(
+                db, "SELECT count(*) FROM results")[0][0])
+            self.assertEqual(harness.sql(db, "PRAGMA integrity_check"),
+                             [("ok",)])
+            d = self.daemon("--concurrency", "32", db=db)
+        job = d.wait_job(job_id, timeout=120)
+        self.assertEqual(job["state"], "done")
+        self.assertEqual(job["counts"]["done"], total)
+        rows, distinct = harness.sql(
+            db, "SELECT count(*), count(DISTINCT task_id) FROM results")[0]
+        orphans = harness.sql(
+            db, "SELECT count(*) FROM tasks t WHERE NOT EXISTS "
+            "(SELECT 1 FROM results r WHERE r.task_id = t.id)")[0][0]
+        print("kill -9 test: kills=%d tasks=%d rows=%d duplicates=%d "
+              "missing=%d rows-at-each-kill=%s" % (
+                  kills, total, rows, rows - distinct, orphans,
+                  rows_at_kill))
+        self.assertEqual((rows, distinct, orphans), (total, total, 0))
+        self.assertEqual(harness.sql(db, "PRAGMA integrity_check"),
+                         [("ok",)])
+        self.assertEqual(d.stop(), 0)
 
 
 if __name__ == "__main__":
