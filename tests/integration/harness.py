@@ -64,8 +64,9 @@ class Response:
 class Daemon:
     """One harvestd process on a free port and a temporary database."""
 
-    def __init__(self, workdir, args=(), db=None):
+    def __init__(self, workdir, args=(), db=None, env=None):
         self.workdir = workdir
+        self.env = env
         self.port = free_port()
         self.db = db or os.path.join(workdir, "harvestd.db")
         self.log_path = os.path.join(workdir, "harvestd-%d.log" % self.port)
@@ -76,7 +77,10 @@ class Daemon:
         self._log = open(self.log_path, "ab")
         cmd = [HARVESTD, "--db", self.db, "--listen", "127.0.0.1",
                "--port", str(self.port)] + self.args
-        self.proc = subprocess.Popen(cmd, stdout=self._log,
+        env = None
+        if self.env:
+            env = dict(os.environ, **self.env)
+        self.proc = subprocess.Popen(cmd, stdout=self._log, env=env,
                                      stderr=subprocess.STDOUT,
                                      preexec_fn=_die_with_parent)
         if wait:
@@ -240,8 +244,8 @@ class TestCase(unittest.TestCase):
                     d.log_path, d.log()[-8000:]))
         shutil.rmtree(self.workdir, ignore_errors=True)
 
-    def daemon(self, *args, start=True, db=None):
-        d = Daemon(self.workdir, args, db=db)
+    def daemon(self, *args, start=True, db=None, env=None):
+        d = Daemon(self.workdir, args, db=db, env=env)
         self.daemons.append(d)
         self.addCleanup(d.kill)
         if start:

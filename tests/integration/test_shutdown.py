@@ -72,6 +72,29 @@ class ShutdownTest(harness.TestCase):
         self.assertEqual(harness.sql(d.db, "SELECT count(*) FROM tasks "
                                      "WHERE state = 'queued'"), [(2,)])
 
+    def test_reload_mid_job_neither_drops_nor_repeats(self):
+        import os
+        conf = os.path.join(self.workdir, "h.conf")
+        with open(conf, "w") as f:
+            f.write("concurrency = 2\n")
+        d = self.daemon("--config", conf)
+        urls = [self.server.url("/slow/40?i=%d" % i) for i in range(300)]
+        job_id = d.submit(urls).json()["id"]
+        self.wait_server_busy(2)
+        self.assertEqual(self.server.max_in_flight, 2)
+        with open(conf, "w") as f:
+            f.write("concurrency = 12\ntimeout_ms = 20000\n")
+        d.send(signal.SIGHUP)
+        d.wait_log("reload: configuration applied (concurrency=12")
+        job = d.wait_job(job_id, timeout=60)
+        self.assertEqual(job["counts"]["done"], 300)
+        # The new limit was used, and no URL was fetched twice.
+        self.assertGreater(self.server.max_in_flight, 2)
+        self.assertLessEqual(self.server.max_in_flight, 12)
+        self.assertEqual(sum(self.server.hits.values()), 300)
+        self.assertEqual(harness.sql(d.db, "SELECT count(*), count(DISTINCT "
+                                     "task_id) FROM results"), [(300, 300)])
+
 
 if __name__ == "__main__":
     harness.main()

@@ -1,12 +1,55 @@
-"""The systemd unit: `systemd-analyze verify` is clean and
-`systemd-analyze security` rates its exposure at 2.0 or lower. Skipped
-where systemd-analyze is not installed (Debian's systemd package)."""
+"""systemd integration: the unit passes `systemd-analyze verify` and rates
+2.0 or lower on `systemd-analyze security` (skipped where systemd-analyze
+is missing), and the daemon speaks the sd_notify protocol."""
 import os
 import re
 import shutil
+import signal
+import socket
 import subprocess
+import time
 
 import harness
+
+
+class NotifyTest(harness.TestCase):
+    """harvestd against a fake NOTIFY_SOCKET, as systemd would run it."""
+
+    def setUp(self):
+        super().setUp()
+        ldd = subprocess.run(["ldd", harness.HARVESTD], capture_output=True,
+                             text=True).stdout
+        if "libsystemd" not in ldd:
+            self.skipTest("built without libsystemd")
+        self.path = os.path.join(self.workdir, "notify.sock")
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(self.path)
+        self.sock.settimeout(0.2)
+        self.addCleanup(self.sock.close)
+        self.messages = []
+
+    def wait_message(self, pred, timeout=10):
+        deadline = time.monotonic() + timeout * harness.SLOW
+        while time.monotonic() < deadline:
+            for m in self.messages:
+                if pred(m):
+                    return m
+            try:
+                self.messages.append(self.sock.recv(4096).decode())
+            except socket.timeout:
+                pass
+        self.fail("no such notification in %r" % self.messages)
+
+    def test_ready_status_watchdog_stopping(self):
+        d = self.daemon(env={"NOTIFY_SOCKET": self.path,
+                             "WATCHDOG_USEC": "2000000"})
+        self.wait_message(lambda m: "READY=1" in m.split("\n"))
+        st = self.wait_message(lambda m: m.startswith("STATUS="))
+        self.assertIn("in flight", st)
+        self.wait_message(lambda m: "WATCHDOG=1" in m.split("\n"))
+        d.send(signal.SIGTERM)
+        self.wait_message(lambda m: "STOPPING=1" in m.split("\n"))
+        self.assertEqual(d.proc.wait(timeout=20), 0)
 
 
 class SystemdTest(harness.TestCase):
