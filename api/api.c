@@ -338,11 +338,13 @@ api_submit(struct api *a, struct MHD_Connection *c, struct api_req *r)
 		return api_store_error(c, cause);
 	}
 	free(urls);
-	log_info("job %" PRId64 " submitted: %zu URLs accepted, %zu rejected",
-	    job_id, req.nurls, req.nrejected);
+	log_info("job %" PRId64 " submitted: %zu URLs accepted, %zu "
+	    "duplicates dropped, %zu rejected", job_id, req.nurls,
+	    req.nduplicates, req.nrejected);
 	if (a->hooks.submitted != NULL)
 		a->hooks.submitted(job_id, a->hooks.arg);
-	doc = json_pack("{s:I,s:o}", "accepted", (json_int_t)req.nurls,
+	doc = json_pack("{s:I,s:I,s:o}", "accepted", (json_int_t)req.nurls,
+	    "duplicates", (json_int_t)req.nduplicates,
 	    "rejected", api_rejected_json(&req));
 	api_request_clear(&req);
 	return api_get_job(a, c, job_id, MHD_HTTP_CREATED, doc);

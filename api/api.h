@@ -54,8 +54,9 @@ struct api_reject {
 
 struct api_request {
 	struct job_opts		 opts;
-	struct api_url		*urls;
+	struct api_url		*urls;		/* canonical, unique */
 	size_t			 nurls;
+	size_t			 nduplicates;	/* dropped as repeats */
 	struct api_reject	*rejected;
 	size_t			 nrejected;
 };
@@ -75,9 +76,11 @@ void	 api_request_clear(struct api_request *req);
 
 /*
  * Checks one URL with libcurl's URL API: it must parse, be http or https
- * and have a host. Returns 0 and the host (allocated) or -1 and a reason
- * (allocated).
+ * and have a host. Returns 0 with its canonical form (scheme and host lower
+ * case, default port and fragment dropped) and host, or -1 and a reason.
+ * All three strings are allocated.
  */
-int	 api_url_check(const char *url, char **host, char **reason);
+int	 api_url_check(const char *url, char **canonical, char **host,
+	    char **reason);
 
 #endif

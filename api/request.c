@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <ctype.h>
 
 #include <curl/curl.h>
 #include <jansson.h>
@@ -34,15 +35,24 @@ req_asprintf(const char *fmt, ...)
 	return s;
 }
 
+/* Copies a libcurl string into malloc'd memory and frees the original. */
+static char *
+req_take(char *curl_string)
+{
+	char *copy = curl_string != NULL ? strdup(curl_string) : NULL;
+
+	curl_free(curl_string);
+	return copy;
+}
+
 int
-api_url_check(const char *url, char **host, char **reason)
+api_url_check(const char *url, char **canonical, char **host, char **reason)
 {
 	CURLU *h;
 	CURLUcode uc;
-	char *scheme = NULL;
+	char *scheme = NULL, *chost = NULL, *curl = NULL, *p;
 
-	*host = NULL;
-	*reason = NULL;
+	*canonical = *host = *reason = NULL;
 	if (strlen(url) > API_URL_MAX) {
 		*reason = req_asprintf("URL longer than %d bytes", API_URL_MAX);
 		return -1;
@@ -51,11 +61,8 @@ api_url_check(const char *url, char **host, char **reason)
 		*reason = req_asprintf("out of memory");
 		return -1;
 	}
-	if ((uc = curl_url_set(h, CURLUPART_URL, url, 0)) != CURLUE_OK) {
-		*reason = req_asprintf("%s", curl_url_strerror(uc));
-		goto fail;
-	}
-	if ((uc = curl_url_get(h, CURLUPART_SCHEME, &scheme, 0)) != CURLUE_OK) {
+	if ((uc = curl_url_set(h, CURLUPART_URL, url, 0)) != CURLUE_OK ||
+	    (uc = curl_url_get(h, CURLUPART_SCHEME, &scheme, 0)) != CURLUE_OK) {
 		*reason = req_asprintf("%s", curl_url_strerror(uc));
 		goto fail;
 	}
@@ -64,31 +71,37 @@ api_url_check(const char *url, char **host, char **reason)
 		    scheme);
 		goto fail;
 	}
-	if ((uc = curl_url_get(h, CURLUPART_HOST, host, 0)) != CURLUE_OK ||
-	    **host == '\0') {
+	if (curl_url_get(h, CURLUPART_HOST, &chost, 0) != CURLUE_OK ||
+	    *chost == '\0') {
 		*reason = req_asprintf("URL has no host");
+		goto fail;
+	}
+	/* Canonical form: one URL, one task, whatever its spelling. */
+	for (p = chost; *p != '\0'; p++)
+		*p = (char)tolower((unsigned char)*p);
+	if (curl_url_set(h, CURLUPART_HOST, chost, 0) != CURLUE_OK ||
+	    curl_url_set(h, CURLUPART_FRAGMENT, NULL, 0) != CURLUE_OK ||
+	    curl_url_get(h, CURLUPART_URL, &curl, CURLU_NO_DEFAULT_PORT) !=
+	    CURLUE_OK) {
+		*reason = req_asprintf("URL cannot be normalised");
 		goto fail;
 	}
 	curl_free(scheme);
 	curl_url_cleanup(h);
-	/* Hand back memory from malloc, not libcurl's allocator. */
-	{
-		char *copy = strdup(*host);
-
-		curl_free(*host);
-		*host = copy;
-		if (copy == NULL) {
-			*reason = req_asprintf("out of memory");
-			return -1;
-		}
+	*canonical = req_take(curl);
+	*host = req_take(chost);
+	if (*canonical == NULL || *host == NULL) {
+		free(*canonical);
+		free(*host);
+		*canonical = *host = NULL;
+		*reason = req_asprintf("out of memory");
+		return -1;
 	}
 	return 0;
 fail:
 	curl_free(scheme);
-	if (*host != NULL) {
-		curl_free(*host);
-		*host = NULL;
-	}
+	curl_free(chost);
+	curl_free(curl);
 	curl_url_cleanup(h);
 	if (*reason == NULL)
 		*reason = strdup("invalid URL");
@@ -120,8 +133,9 @@ static int
 req_add_url(struct api_request *req, size_t index, const char *url,
     size_t len, size_t cap)
 {
-	char *copy = NULL, *host = NULL, *reason = NULL;
+	char *copy = NULL, *canon = NULL, *host = NULL, *reason = NULL;
 
+	(void)cap;
 	if (url != NULL && (copy = strndup(url, len)) == NULL)
 		return -1;
 	if (copy == NULL)
@@ -129,7 +143,7 @@ req_add_url(struct api_request *req, size_t index, const char *url,
 	else if (strlen(copy) != len)
 		reason = strdup("URL contains a NUL byte");
 	else
-		(void)api_url_check(copy, &host, &reason);
+		(void)api_url_check(copy, &canon, &host, &reason);
 	if (reason == NULL && host == NULL) {
 		free(copy);
 		return -1;
@@ -141,8 +155,8 @@ req_add_url(struct api_request *req, size_t index, const char *url,
 		req->nrejected++;
 		return 0;
 	}
-	(void)cap;
-	req->urls[req->nurls].url = copy;
+	free(copy);
+	req->urls[req->nurls].url = canon;
 	req->urls[req->nurls].host = host;
 	req->nurls++;
 	return 0;
@@ -262,6 +276,57 @@ media_is(const char *ct, const char *type)
 	    (ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ');
 }
 
+static const struct api_url *dedupe_base;
+
+static int
+dedupe_cmp(const void *a, const void *b)
+{
+	size_t x = *(const size_t *)a, y = *(const size_t *)b;
+	int c = strcmp(dedupe_base[x].url, dedupe_base[y].url);
+
+	/* Equal URLs: the first submitted sorts first and is kept. */
+	return c != 0 ? c : (x < y ? -1 : x > y);
+}
+
+/* Drops repeated URLs (after canonicalisation), keeping submission order. */
+static int
+req_dedupe(struct api_request *req)
+{
+	size_t *idx, i, n = 0;
+	char *keep;
+
+	if (req->nurls < 2)
+		return 0;
+	idx = calloc(req->nurls, sizeof(*idx));
+	keep = calloc(req->nurls, 1);
+	if (idx == NULL || keep == NULL) {
+		free(idx);
+		free(keep);
+		return -1;
+	}
+	for (i = 0; i < req->nurls; i++)
+		idx[i] = i;
+	/* The parser runs on the API thread only: a static base is safe. */
+	dedupe_base = req->urls;
+	qsort(idx, req->nurls, sizeof(*idx), dedupe_cmp);
+	for (i = 0; i < req->nurls; i++)
+		keep[idx[i]] = i == 0 || strcmp(req->urls[idx[i]].url,
+		    req->urls[idx[i - 1]].url) != 0;
+	for (i = 0; i < req->nurls; i++) {
+		if (keep[i])
+			req->urls[n++] = req->urls[i];
+		else {
+			free(req->urls[i].url);
+			free(req->urls[i].host);
+		}
+	}
+	req->nduplicates = req->nurls - n;
+	req->nurls = n;
+	free(idx);
+	free(keep);
+	return 0;
+}
+
 int
 api_request_parse(const char *body, size_t len, const char *content_type,
     struct api_request *req, const char **code, char **cause)
@@ -297,6 +362,12 @@ api_request_parse(const char *body, size_t len, const char *content_type,
 	if ((json ? req_parse_json(body, len, req, code, cause) :
 	    req_parse_text(body, len, req, code, cause)) != 0) {
 		api_request_clear(req);
+		return -1;
+	}
+	if (req_dedupe(req) != 0) {
+		api_request_clear(req);
+		*code = "internal";
+		*cause = req_asprintf("out of memory");
 		return -1;
 	}
 	return 0;

@@ -35,6 +35,7 @@ struct xfer {
 	char		*headers;
 	size_t		 headers_len;
 	size_t		 headers_cap;
+	struct curl_slist *req_headers;	/* the job's request headers */
 	char		 errbuf[CURL_ERROR_SIZE];
 	struct xfer	*prev;
 	struct xfer	*next;
@@ -339,6 +340,27 @@ pick(int64_t job, int64_t def)
 	return job != JOB_UNSET ? job : def;
 }
 
+/* Turns "Name: value" lines into a curl_slist. */
+static int
+fetch_header_list(const char *text, struct curl_slist **list)
+{
+	struct curl_slist *l;
+	char *copy, *line, *save = NULL;
+
+	if ((copy = strdup(text)) == NULL)
+		return -1;
+	for (line = strtok_r(copy, "\n", &save); line != NULL;
+	    line = strtok_r(NULL, "\n", &save)) {
+		if ((l = curl_slist_append(*list, line)) == NULL) {
+			free(copy);
+			return -1;
+		}
+		*list = l;
+	}
+	free(copy);
+	return 0;
+}
+
 /* Sets every per-transfer option; -1 when libcurl refuses one. */
 static int
 fetch_setup(struct fetch *f, struct xfer *x)
@@ -373,6 +395,18 @@ fetch_setup(struct fetch *f, struct xfer *x)
 	SET(CURLOPT_ACCEPT_ENCODING, "");
 	SET(CURLOPT_USERAGENT, o->user_agent != NULL ? o->user_agent :
 	    c->user_agent);
+	/* Wait for a connection that can multiplex (HTTP/2) rather than
+	 * opening one more to the same host. */
+	SET(CURLOPT_PIPEWAIT, 1L);
+	if (o->method == JOB_METHOD_HEAD)
+		SET(CURLOPT_NOBODY, 1L);
+	if (o->proxy != NULL)
+		SET(CURLOPT_PROXY, o->proxy);
+	if (o->headers != NULL) {
+		if (fetch_header_list(o->headers, &x->req_headers) != 0)
+			return -1;
+		SET(CURLOPT_HTTPHEADER, x->req_headers);
+	}
 #undef SET
 	return 0;
 }
@@ -389,6 +423,7 @@ xfer_free(struct xfer *x)
 		} else
 			curl_easy_cleanup(x->easy);
 	}
+	curl_slist_free_all(x->req_headers);
 	free(x->body);
 	free(x->headers);
 	free(x);
@@ -475,7 +510,7 @@ static struct result *
 fetch_result(struct xfer *x, CURLcode code)
 {
 	struct result *r;
-	curl_off_t clen = -1;
+	curl_off_t clen = -1, retry_after = 0;
 	long status = 0, redirects = 0;
 
 	if ((r = calloc(1, sizeof(*r))) == NULL)
@@ -497,6 +532,10 @@ fetch_result(struct xfer *x, CURLcode code)
 	if (curl_easy_getinfo(x->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T,
 	    &clen) != CURLE_OK)
 		clen = -1;
+	if (curl_easy_getinfo(x->easy, CURLINFO_RETRY_AFTER, &retry_after) !=
+	    CURLE_OK)
+		retry_after = 0;
+	r->retry_after_s = retry_after;
 	r->status = status;
 	r->redirect_count = redirects;
 	r->content_length = clen;

@@ -12,7 +12,14 @@
 
 #include "job/job.h"
 
-enum opt_type { OPT_INT, OPT_BOOL, OPT_STRING };
+#include <ctype.h>
+
+#include <curl/curl.h>
+
+enum opt_type { OPT_INT, OPT_BOOL, OPT_STRING, OPT_METHOD, OPT_HEADERS,
+    OPT_PROXY };
+
+#define JOB_HEADERS_MAX	64
 
 struct opt_def {
 	const char	*name;
@@ -35,9 +42,25 @@ static const struct opt_def opt_defs[] = {
 	{ "max_redirects", OPT_INT, OFF(max_redirects), 0, 100 },
 	{ "follow_redirects", OPT_BOOL, OFF(follow_redirects), 0, 1 },
 	{ "user_agent", OPT_STRING, OFF(user_agent), 0, 1024 },
+	{ "method", OPT_METHOD, OFF(method), 0, 1 },
+	{ "priority", OPT_INT, OFF(priority), -1000, 1000 },
+	{ "max_attempts", OPT_INT, OFF(max_attempts), 1, 100 },
+	{ "per_host_concurrency", OPT_INT, OFF(per_host_concurrency), 1, 1000 },
+	{ "per_host_delay_ms", OPT_INT, OFF(per_host_delay_ms), 0, 3600000 },
+	{ "per_host_jitter_ms", OPT_INT, OFF(per_host_jitter_ms), 0, 3600000 },
+	{ "obey_robots", OPT_BOOL, OFF(obey_robots), 0, 1 },
+	{ "autothrottle", OPT_BOOL, OFF(autothrottle), 0, 1 },
+	{ "headers", OPT_HEADERS, OFF(headers), 0, 8192 },
+	{ "proxy", OPT_PROXY, OFF(proxy), 0, 2048 },
 };
 #undef OFF
 #define NOPTS (sizeof(opt_defs) / sizeof(opt_defs[0]))
+
+static int
+opt_is_string(enum opt_type t)
+{
+	return t == OPT_STRING || t == OPT_HEADERS || t == OPT_PROXY;
+}
 
 static char *
 xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -62,7 +85,7 @@ job_opts_init(struct job_opts *o)
 
 	memset(o, 0, sizeof(*o));
 	for (i = 0; i < NOPTS; i++) {
-		if (opt_defs[i].type != OPT_STRING)
+		if (!opt_is_string(opt_defs[i].type))
 			*(int64_t *)(void *)((char *)o + opt_defs[i].offset) =
 			    JOB_UNSET;
 	}
@@ -72,18 +95,35 @@ void
 job_opts_clear(struct job_opts *o)
 {
 	free(o->user_agent);
+	free(o->headers);
+	free(o->proxy);
 	job_opts_init(o);
 }
 
 int
 job_opts_copy(struct job_opts *dst, const struct job_opts *src)
 {
+	size_t i;
+
 	*dst = *src;
-	dst->user_agent = NULL;
-	if (src->user_agent != NULL &&
-	    (dst->user_agent = strdup(src->user_agent)) == NULL) {
-		job_opts_init(dst);
-		return -1;
+	/* Detach every string first, so a failure frees only copies. */
+	for (i = 0; i < NOPTS; i++)
+		if (opt_is_string(opt_defs[i].type))
+			*(char **)(void *)((char *)dst + opt_defs[i].offset) =
+			    NULL;
+	for (i = 0; i < NOPTS; i++) {
+		char **d;
+		char *const *sp;
+
+		if (!opt_is_string(opt_defs[i].type))
+			continue;
+		d = (char **)(void *)((char *)dst + opt_defs[i].offset);
+		sp = (char *const *)(const void *)((const char *)src +
+		    opt_defs[i].offset);
+		if (*sp != NULL && (*d = strdup(*sp)) == NULL) {
+			job_opts_clear(dst);
+			return -1;
+		}
 	}
 	return 0;
 }
@@ -103,6 +143,126 @@ int
 job_opts_known(const char *key)
 {
 	return opt_find(key) != NULL;
+}
+
+/* A one-line string of at most max bytes, without NUL. */
+static int
+job_set_string(char **field, const char *key, json_t *value, int64_t max,
+    char **cause)
+{
+	const char *s;
+	size_t len;
+	char *copy;
+
+	if (!json_is_string(value)) {
+		*cause = xasprintf("field \"%s\" must be a string", key);
+		return -1;
+	}
+	s = json_string_value(value);
+	len = json_string_length(value);
+	if (len > (size_t)max || strlen(s) != len ||
+	    strpbrk(s, "\r\n") != NULL) {
+		*cause = xasprintf("field \"%s\" must be one line of at most "
+		    "%lld bytes", key, (long long)max);
+		return -1;
+	}
+	if ((copy = strdup(s)) == NULL) {
+		*cause = xasprintf("out of memory");
+		return -1;
+	}
+	free(*field);
+	*field = copy;
+	return 0;
+}
+
+/* An RFC 9110 token: a header name. */
+static int
+job_is_token(const char *s)
+{
+	if (*s == '\0')
+		return 0;
+	for (; *s != '\0'; s++)
+		if (!isalnum((unsigned char)*s) &&
+		    strchr("!#$%&'*+-.^_`|~", *s) == NULL)
+			return 0;
+	return 1;
+}
+
+/* {"Name": "value", ...} kept as "Name: value" lines. */
+static int
+job_set_headers(char **field, const char *key, json_t *value, char **cause)
+{
+	const char *name;
+	json_t *v;
+	char *text = NULL, *line;
+	size_t n = 0, len = 0, add;
+
+	if (!json_is_object(value)) {
+		*cause = xasprintf("field \"%s\" must be an object of header "
+		    "names and string values", key);
+		return -1;
+	}
+	json_object_foreach(value, name, v) {
+		const char *val = json_is_string(v) ? json_string_value(v) :
+		    NULL;
+
+		if (!job_is_token(name) || val == NULL ||
+		    strlen(val) != json_string_length(v) ||
+		    strpbrk(val, "\r\n") != NULL) {
+			*cause = xasprintf("field \"%s\": header \"%s\" needs a "
+			    "token name and a one-line string value", key,
+			    name);
+			goto fail;
+		}
+		if (++n > JOB_HEADERS_MAX || len + strlen(name) + strlen(val) +
+		    4 > 8192) {
+			*cause = xasprintf("field \"%s\": at most %d headers and "
+			    "8192 bytes", key, JOB_HEADERS_MAX);
+			goto fail;
+		}
+		add = strlen(name) + strlen(val) + 3;
+		if ((line = realloc(text, len + add + 1)) == NULL) {
+			*cause = xasprintf("out of memory");
+			goto fail;
+		}
+		text = line;
+		snprintf(text + len, add + 1, "%s%s: %s", len > 0 ? "\n" : "",
+		    name, val);
+		len += strlen(text + len);
+	}
+	free(*field);
+	*field = text;
+	return 0;
+fail:
+	free(text);
+	return -1;
+}
+
+/* A proxy URL libcurl understands, with a host. */
+static int
+job_check_proxy(const char *url)
+{
+	static const char *const schemes[] = { "http", "https", "socks4",
+	    "socks4a", "socks5", "socks5h" };
+	char *scheme = NULL, *host = NULL;
+	CURLU *h;
+	size_t i;
+	int ok = 0;
+
+	if ((h = curl_url()) == NULL)
+		return -1;
+	if (curl_url_set(h, CURLUPART_URL, url, CURLU_NON_SUPPORT_SCHEME) ==
+	    CURLUE_OK &&
+	    curl_url_get(h, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
+	    curl_url_get(h, CURLUPART_HOST, &host, 0) == CURLUE_OK) {
+		for (i = 0; i < sizeof(schemes) / sizeof(schemes[0]); i++)
+			if (strcmp(scheme, schemes[i]) == 0)
+				ok = 1;
+	}
+	curl_free(scheme);
+	curl_free(host);
+	curl_url_cleanup(h);
+	return ok ? 0 : -1;
 }
 
 int
@@ -141,34 +301,61 @@ job_opts_set(struct job_opts *o, const char *key, json_t *value, char **cause)
 		}
 		*(int64_t *)field = json_is_true(value) ? 1 : 0;
 		return 0;
-	case OPT_STRING: {
-		const char *s;
-		size_t len;
-		char *copy;
+	case OPT_METHOD: {
+		const char *m = json_is_string(value) ?
+		    json_string_value(value) : "";
 
-		if (!json_is_string(value)) {
-			*cause = xasprintf("field \"%s\" must be a string", key);
+		if (strcmp(m, "GET") == 0)
+			*(int64_t *)field = JOB_METHOD_GET;
+		else if (strcmp(m, "HEAD") == 0)
+			*(int64_t *)field = JOB_METHOD_HEAD;
+		else {
+			*cause = xasprintf("field \"%s\" must be \"GET\" or "
+			    "\"HEAD\"", key);
 			return -1;
 		}
-		s = json_string_value(value);
-		len = json_string_length(value);
-		if (len > (size_t)d->max || strlen(s) != len ||
-		    strpbrk(s, "\r\n") != NULL) {
-			*cause = xasprintf("field \"%s\" must be one line of at "
-			    "most %lld bytes", key, (long long)d->max);
-			return -1;
-		}
-		if ((copy = strdup(s)) == NULL) {
-			*cause = xasprintf("out of memory");
-			return -1;
-		}
-		free(*(char **)field);
-		*(char **)field = copy;
 		return 0;
 	}
+	case OPT_HEADERS:
+		return job_set_headers(field, key, value, cause);
+	case OPT_PROXY:
+		if (!json_is_string(value) ||
+		    job_check_proxy(json_string_value(value)) != 0) {
+			*cause = xasprintf("field \"%s\" must be a proxy URL "
+			    "(http, https, socks4, socks4a, socks5 or socks5h)",
+			    key);
+			return -1;
+		}
+		return job_set_string(field, key, value, d->max, cause);
+	case OPT_STRING:
+		return job_set_string(field, key, value, d->max, cause);
 	}
 	*cause = xasprintf("field \"%s\" has no type", key);
 	return -1;
+}
+
+/* The JSON form of a headers field: lines back into an object. */
+static json_t *
+job_headers_json(const char *text)
+{
+	json_t *obj = json_object();
+	const char *p = text, *nl, *colon;
+	char *name;
+
+	while (obj != NULL && *p != '\0') {
+		nl = strchr(p, '\n');
+		if (nl == NULL)
+			nl = p + strlen(p);
+		colon = memchr(p, ':', (size_t)(nl - p));
+		if (colon != NULL && (name = strndup(p,
+		    (size_t)(colon - p))) != NULL) {
+			json_object_set_new(obj, name, json_stringn(colon + 2,
+			    (size_t)(nl - colon - 2)));
+			free(name);
+		}
+		p = *nl == '\n' ? nl + 1 : nl;
+	}
+	return obj;
 }
 
 json_t *
@@ -193,8 +380,18 @@ job_opts_to_json(const struct job_opts *o)
 				v = json_boolean(*(const int64_t *)field);
 			break;
 		case OPT_STRING:
+		case OPT_PROXY:
 			if (*(char *const *)field != NULL)
 				v = json_string(*(char *const *)field);
+			break;
+		case OPT_HEADERS:
+			if (*(char *const *)field != NULL)
+				v = job_headers_json(*(char *const *)field);
+			break;
+		case OPT_METHOD:
+			if (*(const int64_t *)field != JOB_UNSET)
+				v = json_string(*(const int64_t *)field ==
+				    JOB_METHOD_HEAD ? "HEAD" : "GET");
 			break;
 		}
 		if (v != NULL && json_object_set_new(obj, opt_defs[i].name,

@@ -27,8 +27,21 @@ struct job_opts {
 	int64_t		 max_body_bytes;
 	int64_t		 max_redirects;
 	int64_t		 follow_redirects;	/* 0/1 */
+	int64_t		 method;		/* JOB_METHOD_* */
+	int64_t		 priority;		/* higher first; default 0 */
+	int64_t		 max_attempts;		/* transient failures retried */
+	int64_t		 per_host_concurrency;
+	int64_t		 per_host_delay_ms;	/* between request starts */
+	int64_t		 per_host_jitter_ms;	/* random extra delay */
+	int64_t		 obey_robots;		/* 0/1 */
+	int64_t		 autothrottle;		/* 0/1 */
 	char		*user_agent;
+	char		*headers;		/* "Name: value" lines, \n-separated */
+	char		*proxy;
 };
+
+#define JOB_METHOD_GET	0
+#define JOB_METHOD_HEAD	1
 
 void	 job_opts_init(struct job_opts *o);
 void	 job_opts_clear(struct job_opts *o);
@@ -108,6 +121,7 @@ struct result {
 	int64_t		 fetched_at_ms;	/* unix time */
 	enum result_kind kind;
 	char		*error_message;
+	int64_t		 retry_after_s;		/* Retry-After, 0 if none */
 	struct result	*next;
 };
 

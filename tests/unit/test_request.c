@@ -25,12 +25,15 @@ test_url_check(void **state)
 	static const struct {
 		const char	*url;
 		const char	*host;		/* NULL: rejected */
-		const char	*reason;	/* substring of the reason */
+		const char	*canon;		/* or substring of the reason */
 	} cases[] = {
-		{ "http://example.com/", "example.com", NULL },
-		{ "https://Example.COM:8443/a?b=c#frag", "Example.COM", NULL },
-		{ "HTTP://127.0.0.1:9/x", "127.0.0.1", NULL },
-		{ "http://[::1]:8080/", "[::1]", NULL },
+		{ "http://example.com/", "example.com", "http://example.com/" },
+		{ "https://Example.COM:8443/a?b=c#frag", "example.com",
+		    "https://example.com:8443/a?b=c" },
+		{ "HTTP://127.0.0.1:80/x", "127.0.0.1", "http://127.0.0.1/x" },
+		{ "https://EXAMPLE.org:443", "example.org",
+		    "https://example.org/" },
+		{ "http://[::1]:8080/", "[::1]", "http://[::1]:8080/" },
 		{ "ftp://example.com/file", NULL, "not http or https" },
 		{ "file:///etc/passwd", NULL, "" },
 		{ "gopher://x/", NULL, "" },
@@ -39,26 +42,29 @@ test_url_check(void **state)
 		{ "http://exa mple.com/", NULL, "" },
 		{ "", NULL, "" },
 	};
-	char *host, *reason;
+	char *canon, *host, *reason;
 	size_t i;
 
 	(void)state;
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		int rc = api_url_check(cases[i].url, &host, &reason);
+		int rc = api_url_check(cases[i].url, &canon, &host, &reason);
 
 		if (cases[i].host != NULL) {
 			if (rc != 0)
 				fail_msg("%s rejected: %s", cases[i].url, reason);
 			assert_string_equal(host, cases[i].host);
+			assert_string_equal(canon, cases[i].canon);
 			assert_null(reason);
 		} else {
 			if (rc == 0)
 				fail_msg("%s accepted", cases[i].url);
 			assert_null(host);
+			assert_null(canon);
 			assert_non_null(reason);
 			assert_true(strlen(reason) > 0);
-			assert_non_null(strstr(reason, cases[i].reason));
+			assert_non_null(strstr(reason, cases[i].canon));
 		}
+		free(canon);
 		free(host);
 		free(reason);
 	}
@@ -165,6 +171,82 @@ test_text(void **state)
 }
 
 static void
+test_dedupe(void **state)
+{
+	struct api_request req;
+	const char *code;
+	char *cause;
+
+	(void)state;
+	assert_int_equal(parse("http://b.test/1\nHTTP://B.TEST:80/1#top\n"
+	    "http://a.test/\nhttp://b.test/1\nhttp://a.test\n"
+	    "http://c.test/\n", "text/plain", &req, &code, &cause), 0);
+	assert_int_equal(req.nurls, 3);
+	assert_int_equal(req.nduplicates, 3);
+	/* Kept in submission order, first spelling's canonical form. */
+	assert_string_equal(req.urls[0].url, "http://b.test/1");
+	assert_string_equal(req.urls[1].url, "http://a.test/");
+	assert_string_equal(req.urls[2].url, "http://c.test/");
+	api_request_clear(&req);
+}
+
+static void
+test_job_options(void **state)
+{
+	struct api_request req;
+	const char *code;
+	char *cause;
+
+	(void)state;
+	assert_int_equal(parse("{\"urls\":[\"http://a.test/\"],"
+	    "\"method\":\"HEAD\",\"priority\":5,\"max_attempts\":4,"
+	    "\"per_host_concurrency\":2,\"per_host_delay_ms\":250,"
+	    "\"obey_robots\":true,\"autothrottle\":false,"
+	    "\"headers\":{\"X-Token\":\"abc\",\"Accept\":\"text/html\"},"
+	    "\"proxy\":\"socks5h://127.0.0.1:1080\"}", "application/json",
+	    &req, &code, &cause), 0);
+	assert_int_equal(req.opts.method, JOB_METHOD_HEAD);
+	assert_int_equal(req.opts.priority, 5);
+	assert_int_equal(req.opts.max_attempts, 4);
+	assert_int_equal(req.opts.per_host_concurrency, 2);
+	assert_int_equal(req.opts.per_host_delay_ms, 250);
+	assert_int_equal(req.opts.obey_robots, 1);
+	assert_int_equal(req.opts.autothrottle, 0);
+	assert_string_equal(req.opts.headers,
+	    "X-Token: abc\nAccept: text/html");
+	assert_string_equal(req.opts.proxy, "socks5h://127.0.0.1:1080");
+	api_request_clear(&req);
+
+	static const struct {
+		const char *body;
+		const char *msg;
+	} bad[] = {
+		{ "{\"urls\":[],\"method\":\"POST\"}", "\"method\"" },
+		{ "{\"urls\":[],\"headers\":{\"Bad Name\":\"x\"}}",
+		    "\"Bad Name\"" },
+		{ "{\"urls\":[],\"headers\":{\"X\":\"a\\r\\nB: c\"}}",
+		    "\"headers\"" },
+		{ "{\"urls\":[],\"headers\":[\"X: y\"]}", "\"headers\"" },
+		{ "{\"urls\":[],\"proxy\":\"ftp://p:21\"}", "\"proxy\"" },
+		{ "{\"urls\":[],\"max_attempts\":0}", "\"max_attempts\"" },
+		{ "{\"urls\":[],\"priority\":1.5}", "\"priority\"" },
+		{ "{\"urls\":[],\"obey_robots\":\"yes\"}", "\"obey_robots\"" },
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		if (parse(bad[i].body, "application/json", &req, &code,
+		    &cause) == 0)
+			fail_msg("case %zu accepted", i);
+		assert_string_equal(code, "invalid_request");
+		if (strstr(cause, bad[i].msg) == NULL)
+			fail_msg("case %zu: \"%s\" lacks %s", i, cause,
+			    bad[i].msg);
+		free(cause);
+	}
+}
+
+static void
 test_text_errors(void **state)
 {
 	struct api_request req;
@@ -192,6 +274,8 @@ main(void)
 		cmocka_unit_test(test_json_errors),
 		cmocka_unit_test(test_text),
 		cmocka_unit_test(test_text_errors),
+		cmocka_unit_test(test_dedupe),
+		cmocka_unit_test(test_job_options),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
