@@ -81,4 +81,10 @@ static const char *const store_migrations[] = {
 	"CREATE VIEW error_summary AS"
 	"  SELECT job_id, error_kind, count(*) AS n FROM results"
 	"  WHERE error_kind IS NOT NULL GROUP BY job_id, error_kind;",
+	/* 2: job priority, for dispatch order and fair claims. */
+	"ALTER TABLE jobs ADD COLUMN priority INTEGER NOT NULL DEFAULT 0;"
+	"CREATE INDEX jobs_active ON jobs(priority DESC, id)"
+	"  WHERE state IN ('queued', 'running');"
+	"CREATE INDEX tasks_job_queued ON tasks(job_id, next_attempt_at, id)"
+	"  WHERE state = 'queued';",
 };

@@ -53,10 +53,11 @@ static const char *const store_sql[ST_MAX] = {
 	[ST_COMMIT] = "COMMIT",
 	[ST_ROLLBACK] = "ROLLBACK",
 	[ST_JOB_INSERT] =
-	    "INSERT INTO jobs (options, total, created_at)"
-	    " VALUES (?1, ?2, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))",
+	    "INSERT INTO jobs (options, total, priority, created_at)"
+	    " VALUES (?1, ?2, ?3, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))",
 	[ST_TASK_INSERT] =
-	    "INSERT INTO tasks (job_id, url, host) VALUES (?1, ?2, ?3)",
+	    "INSERT INTO tasks (job_id, url, host, priority)"
+	    " VALUES (?1, ?2, ?3, ?4)",
 	[ST_JOB_GET] =
 	    "SELECT id, state, total, options, created_at, finished_at"
 	    " FROM jobs WHERE id = ?1",
@@ -389,6 +390,7 @@ store_job_create(struct store *s, const struct job_opts *opts,
 	sqlite3_stmt *st;
 	json_t *obj = NULL;
 	char *text = NULL;
+	int64_t priority = opts->priority != JOB_UNSET ? opts->priority : 0;
 	size_t i;
 
 	if ((obj = job_opts_to_json(opts)) == NULL ||
@@ -401,6 +403,7 @@ store_job_create(struct store *s, const struct job_opts *opts,
 	if ((st = store_stmt(s, ST_JOB_INSERT)) == NULL ||
 	    sqlite3_bind_text(st, 1, text, -1, SQLITE_STATIC) != SQLITE_OK ||
 	    sqlite3_bind_int64(st, 2, (sqlite3_int64)n) != SQLITE_OK ||
+	    sqlite3_bind_int64(st, 3, priority) != SQLITE_OK ||
 	    sqlite3_step(st) != SQLITE_DONE) {
 		store_fail(s, cause, "insert job");
 		goto fail;
@@ -413,6 +416,7 @@ store_job_create(struct store *s, const struct job_opts *opts,
 		    SQLITE_STATIC) != SQLITE_OK ||
 		    sqlite3_bind_text(st, 3, urls[i].host, -1,
 		    SQLITE_STATIC) != SQLITE_OK ||
+		    sqlite3_bind_int64(st, 4, priority) != SQLITE_OK ||
 		    sqlite3_step(st) != SQLITE_DONE) {
 			store_fail(s, cause, "insert task");
 			goto fail;

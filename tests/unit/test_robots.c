@@ -1,0 +1,220 @@
+/* Unit tests for robots/: the examples of RFC 9309 and edge cases. */
+#include "config.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "robots/robots.h"
+
+/* RFC 9309 section 5.1 (and 2.2.2). */
+static const char rfc_example[] =
+    "User-Agent: *\n"
+    "Disallow: *.gif$\n"
+    "Disallow: /example/\n"
+    "Allow: /publications/\n"
+    "\n"
+    "User-Agent: foobot\n"
+    "Disallow:/\n"
+    "Allow:/example/page.html\n"
+    "Allow:/example/allowed.gif\n"
+    "\n"
+    "User-Agent: barbot\n"
+    "User-Agent: bazbot\n"
+    "Disallow: /example/page.html\n"
+    "\n"
+    "User-Agent: quxbot\n"
+    "\n"
+    "EOF\n";
+
+struct expect {
+	const char	*agent;
+	const char	*path;
+	int		 allowed;
+};
+
+static void
+check(const char *text, const struct expect *e, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		struct robots *r = robots_parse(text, strlen(text), e[i].agent);
+
+		assert_non_null(r);
+		if (robots_allowed(r, e[i].path) != e[i].allowed)
+			fail_msg("case %zu: agent %s path %s: want %s", i,
+			    e[i].agent, e[i].path, e[i].allowed ? "allowed" :
+			    "disallowed");
+		robots_free(r);
+	}
+}
+
+static void
+test_rfc_example(void **state)
+{
+	static const struct expect e[] = {
+		{ "foobot", "/example/page.html", 1 },
+		{ "foobot", "/example/allowed.gif", 1 },
+		{ "foobot", "/example/other.html", 0 },
+		{ "foobot", "/", 0 },
+		{ "FooBot", "/elsewhere", 0 },		/* case-insensitive */
+		{ "barbot", "/example/page.html", 0 },
+		{ "bazbot", "/example/page.html", 0 },
+		{ "barbot", "/example/page.htm", 1 },
+		{ "barbot", "/example/x.gif", 1 },	/* its own group only */
+		{ "quxbot", "/example/page.html", 1 },	/* empty group */
+		{ "otherbot", "/image.gif", 0 },
+		{ "otherbot", "/image.gif?x=1", 1 },	/* "$" anchors */
+		{ "otherbot", "/example/", 0 },
+		{ "otherbot", "/example/deeper", 0 },
+		{ "otherbot", "/publications/x", 1 },
+		{ "otherbot", "/robots.txt", 1 },
+		{ "harvestd", "/", 1 },
+	};
+
+	(void)state;
+	check(rfc_example, e, sizeof(e) / sizeof(e[0]));
+}
+
+/* RFC 9309 section 2.2.3: special characters. */
+static void
+test_special_characters(void **state)
+{
+	static const char text[] =
+	    "user-agent: *\n"
+	    "disallow: /*.php$\n"
+	    "disallow: /fish*.php\n"
+	    "disallow: /path\n"
+	    "disallow: /a%3cd.html\n";
+	static const struct expect e[] = {
+		{ "x", "/filename.php", 0 },
+		{ "x", "/folder/filename.php", 0 },
+		{ "x", "/filename.php?parameters", 1 },
+		{ "x", "/filename.php5", 1 },
+		{ "x", "/windows.PHP", 1 },
+		{ "x", "/fish.php", 0 },
+		{ "x", "/fishheads/catfish.php?parameters", 0 },
+		{ "x", "/Fish.PHP", 1 },
+		{ "x", "/path", 0 },
+		{ "x", "/path.html", 0 },
+		{ "x", "/path/", 0 },
+		{ "x", "/Path", 1 },
+		{ "x", "/a%3Cd.html", 0 },		/* escapes compare alike */
+		{ "x", "/a%3cd.html", 0 },
+	};
+
+	(void)state;
+	check(text, e, sizeof(e) / sizeof(e[0]));
+}
+
+/* RFC 9309 section 5.2: the longest match wins; allow on a tie. */
+static void
+test_longest_match(void **state)
+{
+	static const char text[] =
+	    "User-agent: *\n"
+	    "allow: /example/page/\n"
+	    "disallow: /example/page/disallowed.gif\n"
+	    "allow: /tie\n"
+	    "disallow: /tie\n"
+	    "disallow: /folder/\n"
+	    "allow: /folder/*.html\n";
+	static const struct expect e[] = {
+		{ "x", "/example/page/", 1 },
+		{ "x", "/example/page/disallowed.gif", 0 },
+		{ "x", "/example/page/other.gif", 1 },
+		{ "x", "/tie", 1 },
+		{ "x", "/folder/a.txt", 0 },
+		{ "x", "/folder/a.html", 1 },
+	};
+
+	(void)state;
+	check(text, e, sizeof(e) / sizeof(e[0]));
+}
+
+static void
+test_groups_and_syntax(void **state)
+{
+	/* Groups for the same agent merge; comments, odd spacing, CRLF,
+	 * unknown keys and a missing "*" group. */
+	static const char text[] =
+	    "# comment\r\n"
+	    "User-agent: harvestd # us\r\n"
+	    "Disallow: /a\r\n"
+	    "Sitemap: https://x.test/sitemap.xml\r\n"
+	    "  USER-AGENT :   other\r\n"
+	    "Disallow: /\r\n"
+	    "user-agent: harvestd\r\n"
+	    "disallow: /b\r\n"
+	    "crawl-delay: 2.5\r\n"
+	    "nonsense line\r\n";
+	static const struct expect e[] = {
+		{ "harvestd", "/a", 0 },
+		{ "harvestd", "/b", 0 },
+		{ "harvestd", "/c", 1 },
+		{ "other", "/c", 0 },
+		{ "nobody", "/anything", 1 },	/* no group, no "*": allow */
+	};
+	struct robots *r;
+
+	(void)state;
+	check(text, e, sizeof(e) / sizeof(e[0]));
+	r = robots_parse(text, strlen(text), "harvestd");
+	assert_int_equal(robots_crawl_delay_ms(r), 2500);
+	robots_free(r);
+	r = robots_parse(text, strlen(text), "other");
+	assert_int_equal(robots_crawl_delay_ms(r), -1);
+	robots_free(r);
+}
+
+static void
+test_allow_disallow_all(void **state)
+{
+	struct robots *r;
+
+	(void)state;
+	r = robots_allow_all();
+	assert_true(robots_allowed(r, "/private"));
+	robots_free(r);
+	r = robots_disallow_all();
+	assert_false(robots_allowed(r, "/"));
+	assert_true(robots_allowed(r, "/robots.txt"));
+	robots_free(r);
+	r = robots_parse("User-agent: *\nDisallow:\n", 25, "x");
+	assert_true(robots_allowed(r, "/anything"));
+	robots_free(r);
+}
+
+static void
+test_agent_token(void **state)
+{
+	char buf[32];
+
+	(void)state;
+	robots_agent_token("harvestd/0.1.0 (+https://x.test)", buf,
+	    sizeof(buf));
+	assert_string_equal(buf, "harvestd");
+	robots_agent_token("Mozilla/5.0", buf, sizeof(buf));
+	assert_string_equal(buf, "Mozilla");
+	robots_agent_token("my_bot-2", buf, sizeof(buf));
+	assert_string_equal(buf, "my_bot-");
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_rfc_example),
+		cmocka_unit_test(test_special_characters),
+		cmocka_unit_test(test_longest_match),
+		cmocka_unit_test(test_groups_and_syntax),
+		cmocka_unit_test(test_allow_disallow_all),
+		cmocka_unit_test(test_agent_token),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
