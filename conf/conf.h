@@ -36,6 +36,18 @@ struct conf {
 	int64_t		 shutdown_grace_ms;
 	int64_t		 retention_days;
 	int64_t		 wal_limit_bytes;
+	int64_t		 per_host_concurrency;
+	int64_t		 per_host_delay_ms;
+	int64_t		 per_host_jitter_ms;
+	int64_t		 max_attempts;
+	int64_t		 retry_backoff_ms;
+	int64_t		 retry_backoff_max_ms;
+	int64_t		 obey_robots;
+	int64_t		 robots_ttl_s;
+	int64_t		 autothrottle;
+	int64_t		 autothrottle_start_delay_ms;
+	int64_t		 autothrottle_max_delay_ms;
+	int64_t		 autothrottle_target_concurrency;
 };
 
 /* Fills c with the built-in defaults; -1 on ENOMEM. */

@@ -151,6 +151,20 @@ daemon_sched_conf(const struct conf *c, struct sched_conf *sc)
 {
 	sc->concurrency = c->concurrency;
 	sc->window_size = c->window_size;
+	sc->per_host_concurrency = c->per_host_concurrency;
+	sc->per_host_delay_ms = c->per_host_delay_ms;
+	sc->per_host_jitter_ms = c->per_host_jitter_ms;
+	sc->max_attempts = c->max_attempts;
+	sc->retry_backoff_ms = c->retry_backoff_ms;
+	sc->retry_backoff_max_ms = c->retry_backoff_max_ms;
+	sc->obey_robots = c->obey_robots;
+	sc->robots_ttl_s = c->robots_ttl_s;
+	sc->autothrottle = c->autothrottle;
+	sc->autothrottle_start_delay_ms = c->autothrottle_start_delay_ms;
+	sc->autothrottle_max_delay_ms = c->autothrottle_max_delay_ms;
+	sc->autothrottle_target_concurrency =
+	    c->autothrottle_target_concurrency;
+	sc->user_agent = c->user_agent;
 }
 
 /* Ends the drain: what is still in flight goes back to the queue. */

@@ -12,6 +12,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "fetch/fetch.h"
 #include "log/log.h"
@@ -36,6 +37,8 @@ struct xfer {
 	size_t		 headers_len;
 	size_t		 headers_cap;
 	struct curl_slist *req_headers;	/* the job's request headers */
+	fetch_aux_cb	 aux_cb;	/* set for helper transfers */
+	void		*aux_arg;
 	char		 errbuf[CURL_ERROR_SIZE];
 	struct xfer	*prev;
 	struct xfer	*next;
@@ -55,7 +58,7 @@ struct fetch {
 	void		*cb_arg;
 	struct fetch_conf conf;
 	struct xfer	*xfers;		/* in flight */
-	size_t		 nxfers;
+	size_t		 nxfers;	/* of which tasks, not helpers */
 	CURL		*pool[FETCH_POOL_MAX];	/* idle easy handles */
 	size_t		 npool;
 };
@@ -136,6 +139,7 @@ fetch_set_conf(struct fetch *f, const struct fetch_conf *c)
 
 /* Drains finished transfers after every curl_multi_socket_action. */
 static void fetch_check_done(struct fetch *f);
+static int fetch_attach(struct fetch *f, struct xfer *x, char **cause);
 
 static void
 fetch_io_cb(struct ev_loop *loop, ev_io *w, int revents)
@@ -395,9 +399,11 @@ fetch_setup(struct fetch *f, struct xfer *x)
 	SET(CURLOPT_ACCEPT_ENCODING, "");
 	SET(CURLOPT_USERAGENT, o->user_agent != NULL ? o->user_agent :
 	    c->user_agent);
-	/* Wait for a connection that can multiplex (HTTP/2) rather than
-	 * opening one more to the same host. */
-	SET(CURLOPT_PIPEWAIT, 1L);
+	/* Over TLS, wait to learn whether the connection multiplexes (HTTP/2
+	 * by ALPN) rather than opening one more to the same host. Plain http
+	 * is HTTP/1.1: waiting would only serialise the first requests. */
+	if (strncasecmp(x->task->url, "https:", 6) == 0)
+		SET(CURLOPT_PIPEWAIT, 1L);
 	if (o->method == JOB_METHOD_HEAD)
 		SET(CURLOPT_NOBODY, 1L);
 	if (o->proxy != NULL)
@@ -433,7 +439,6 @@ int
 fetch_start(struct fetch *f, struct task *t, char **cause)
 {
 	struct xfer *x;
-	CURLMcode mc;
 
 	if ((x = calloc(1, sizeof(*x))) == NULL) {
 		*cause = strdup("out of memory");
@@ -450,19 +455,75 @@ fetch_start(struct fetch *f, struct task *t, char **cause)
 		*cause = strdup("curl_easy_setopt failed");
 		goto fail;
 	}
+	if (fetch_attach(f, x, cause) != 0)
+		goto fail;
+	return 0;
+fail:
+	x->task = NULL;
+	xfer_free(x);
+	return -1;
+}
+
+/* Puts x in the in-flight list and hands it to libcurl. */
+static int
+fetch_attach(struct fetch *f, struct xfer *x, char **cause)
+{
+	CURLMcode mc;
+
 	if ((mc = curl_multi_add_handle(f->multi, x->easy)) != CURLM_OK) {
 		*cause = strdup(curl_multi_strerror(mc));
-		goto fail;
+		return -1;
 	}
 	x->next = f->xfers;
 	if (f->xfers != NULL)
 		f->xfers->prev = x;
 	f->xfers = x;
-	f->nxfers++;
-	stats_set_in_flight(f->nxfers);
+	if (x->task != NULL) {
+		f->nxfers++;
+		stats_set_in_flight(f->nxfers);
+	}
+	return 0;
+}
+
+int
+fetch_aux_start(struct fetch *f, const char *url, const char *user_agent,
+    size_t max_body, fetch_aux_cb cb, void *arg)
+{
+	struct xfer *x;
+	char *cause = NULL;
+	CURL *e;
+
+	if ((x = calloc(1, sizeof(*x))) == NULL)
+		return -1;
+	x->f = f;
+	x->aux_cb = cb;
+	x->aux_arg = arg;
+	x->body_max = max_body;
+	x->easy = e = f->npool > 0 ? f->pool[--f->npool] : curl_easy_init();
+	if (e == NULL)
+		goto fail;
+#define SET(opt, val) if (curl_easy_setopt(e, opt, val) != CURLE_OK) \
+	goto fail
+	SET(CURLOPT_URL, url);
+	SET(CURLOPT_PRIVATE, x);
+	SET(CURLOPT_ERRORBUFFER, x->errbuf);
+	SET(CURLOPT_NOSIGNAL, 1L);
+	SET(CURLOPT_WRITEFUNCTION, fetch_write_cb);
+	SET(CURLOPT_WRITEDATA, x);
+	SET(CURLOPT_PROTOCOLS_STR, "http,https");
+	SET(CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+	SET(CURLOPT_FOLLOWLOCATION, 1L);
+	SET(CURLOPT_MAXREDIRS, 5L);
+	SET(CURLOPT_CONNECTTIMEOUT_MS, (long)f->conf.connect_timeout_ms);
+	SET(CURLOPT_TIMEOUT_MS, (long)f->conf.timeout_ms);
+	SET(CURLOPT_ACCEPT_ENCODING, "");
+	SET(CURLOPT_USERAGENT, user_agent);
+#undef SET
+	if (fetch_attach(f, x, &cause) != 0)
+		goto fail;
 	return 0;
 fail:
-	x->task = NULL;
+	free(cause);
 	xfer_free(x);
 	return -1;
 }
@@ -481,8 +542,10 @@ fetch_detach(struct fetch *f, struct xfer *x)
 		f->xfers = x->next;
 	if (x->next != NULL)
 		x->next->prev = x->prev;
-	f->nxfers--;
-	stats_set_in_flight(f->nxfers);
+	if (x->task != NULL) {
+		f->nxfers--;
+		stats_set_in_flight(f->nxfers);
+	}
 }
 
 static double
@@ -568,6 +631,25 @@ fetch_result(struct xfer *x, CURLcode code)
 	return r;
 }
 
+/* Ends a helper transfer: the callback sees the body, then it is freed. */
+static void
+fetch_aux_finish(struct fetch *f, struct xfer *x, CURLcode code)
+{
+	long status = 0;
+
+	fetch_detach(f, x);
+	if (curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &status) !=
+	    CURLE_OK)
+		status = 0;
+	/* A body cut at the limit is still a body (robots.txt: RFC 9309
+	 * asks to parse the first 500 KiB). */
+	if (x->too_large && code == CURLE_WRITE_ERROR)
+		code = CURLE_OK;
+	x->aux_cb(status, code, x->body != NULL ? (const char *)x->body : "",
+	    x->body_len, x->aux_arg);
+	xfer_free(x);
+}
+
 /* Ends a transfer: detaches it, hands task and result to the callback. */
 static void
 fetch_finish(struct fetch *f, struct xfer *x, CURLcode code)
@@ -576,6 +658,10 @@ fetch_finish(struct fetch *f, struct xfer *x, CURLcode code)
 	struct result *r;
 	char esc[512];
 
+	if (x->aux_cb != NULL) {
+		fetch_aux_finish(f, x, code);
+		return;
+	}
 	fetch_detach(f, x);
 	if ((r = fetch_result(x, code)) == NULL)
 		r = result_new_error(t, RESULT_INTERNAL, "out of memory");
@@ -621,7 +707,7 @@ fetch_cancel_job(struct fetch *f, int64_t job_id)
 
 	for (x = f->xfers; x != NULL; x = next) {
 		next = x->next;
-		if (x->task->job_id != job_id)
+		if (x->task == NULL || x->task->job_id != job_id)
 			continue;
 		fetch_detach(f, x);
 		t = x->task;
@@ -646,6 +732,13 @@ fetch_abort_all(struct fetch *f)
 	struct task *t;
 
 	while ((x = f->xfers) != NULL) {
+		if (x->aux_cb != NULL) {
+			fetch_detach(f, x);
+			x->aux_cb(0, CURLE_ABORTED_BY_CALLBACK, "", 0,
+			    x->aux_arg);
+			xfer_free(x);
+			continue;
+		}
 		fetch_detach(f, x);
 		t = x->task;
 		x->task = NULL;

@@ -46,6 +46,18 @@ int		 fetch_set_conf(struct fetch *f, const struct fetch_conf *c);
  * with the caller and *cause says why.
  */
 int		 fetch_start(struct fetch *f, struct task *t, char **cause);
+/*
+ * A helper transfer that is no task's (robots.txt): GET url with the
+ * default limits, at most max_body bytes kept, redirects followed up to 5.
+ * cb gets the status (0: none), libcurl's code and the body (borrowed for
+ * the call); code is CURLE_ABORTED_BY_CALLBACK when fetch_abort_all()
+ * ended it. Returns -1 when it could not start (cb is not called).
+ */
+typedef void (*fetch_aux_cb)(long status, CURLcode code, const char *body,
+    size_t len, void *arg);
+int		 fetch_aux_start(struct fetch *f, const char *url,
+		    const char *user_agent, size_t max_body, fetch_aux_cb cb,
+		    void *arg);
 /* Aborts the job's transfers; each ends with a 'cancelled' result. */
 size_t		 fetch_cancel_job(struct fetch *f, int64_t job_id);
 /* Aborts every transfer; each ends with r == NULL (re-queue). */

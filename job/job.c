@@ -459,13 +459,16 @@ result_task_state(enum result_kind kind)
 }
 
 struct task *
-task_new(int64_t id, int64_t job_id, const char *url, int64_t attempts)
+task_new(int64_t id, int64_t job_id, const char *url, const char *host,
+    int64_t attempts)
 {
 	struct task *t;
 
 	if ((t = calloc(1, sizeof(*t))) == NULL)
 		return NULL;
-	if ((t->url = strdup(url)) == NULL) {
+	if ((t->url = strdup(url)) == NULL ||
+	    (t->host = strdup(host != NULL ? host : "")) == NULL) {
+		free(t->url);
 		free(t);
 		return NULL;
 	}
@@ -482,6 +485,9 @@ task_free(struct task *t)
 	if (t == NULL)
 		return;
 	free(t->url);
+	free(t->host);
+	free(t->origin);
+	free(t->path);
 	job_opts_clear(&t->opts);
 	free(t);
 }

@@ -89,13 +89,16 @@ struct task {
 	int64_t		 id;
 	int64_t		 job_id;
 	char		*url;
+	char		*host;
 	int64_t		 attempts;	/* attempts made before this one */
 	struct job_opts	 opts;
+	char		*origin;	/* scheme://host[:port], for robots */
+	char		*path;		/* path and query, for robots */
 	struct task	*next;		/* list link for whoever holds it */
 };
 
 struct task	*task_new(int64_t id, int64_t job_id, const char *url,
-		    int64_t attempts);
+		    const char *host, int64_t attempts);
 void		 task_free(struct task *t);
 
 /* One ScrapeResult: exactly one per finished task. */

@@ -1,8 +1,8 @@
 /*
- * queue: owns the store thread, the write connection and the two hand-over
- * lists between it and the loop (results and requeues in, claimed tasks
- * out). Claims and commits happen only here, so the write connection never
- * sees two threads.
+ * queue: owns the store thread, the write connection and the hand-over
+ * between it and the loop: a batch (results, requeues, retries) flows in,
+ * claimed tasks flow out. Claims and commits happen only here, so the
+ * write connection never sees two threads.
  */
 #include "config.h"
 
@@ -22,6 +22,28 @@
 #define QUEUE_CHECKPOINT_S	1	/* WAL check after commits, at most */
 #define QUEUE_WAL_WARN_S	60	/* one warning a minute, at most */
 
+/* What the loop handed over for the next commit. */
+struct batch {
+	struct result		*results;	/* oldest first */
+	struct result		**tail;
+	size_t			 nresults;
+	int64_t			*requeue;
+	size_t			 nrequeue;
+	size_t			 requeue_cap;
+	struct store_retry	*retries;
+	size_t			 nretries;
+	size_t			 retries_cap;
+};
+
+/* An unanswered request for tasks. */
+struct want {
+	size_t		 n;
+	int64_t		*jobs;
+	size_t		 njobs;
+	char		**hosts;
+	size_t		 nhosts;
+};
+
 struct queue {
 	struct ev_loop	*loop;
 	ev_async	 delivered;	/* store thread -> loop */
@@ -29,33 +51,110 @@ struct queue {
 	void		*cb_arg;
 	pthread_t	 thread;
 	int		 started;
+	double		 next_checkpoint;	/* store thread only */
+	double		 next_wal_warning;	/* store thread only */
 
 	pthread_mutex_t	 lock;
 	pthread_cond_t	 cond;
 	/* Everything below is guarded by lock. */
 	struct store	*store;
-	struct result	*results;	/* to commit, oldest first */
-	struct result	**results_tail;
-	size_t		 nresults;
+	struct batch	 in;
 	struct timespec	 first_result;	/* when the oldest arrived */
-	int64_t		*requeue;
-	size_t		 nrequeue;
-	size_t		 requeue_cap;
-	size_t		 want;		/* tasks the loop asked for */
-	int64_t		*exclude;	/* ... from jobs other than these */
-	size_t		 nexclude;
+	struct want	 want;
 	int		 stopping;
 	int64_t		 batch_size;
 	int64_t		 batch_interval_ms;
 	int64_t		 wal_limit;
 	int64_t		 purge_days;	/* retention request; -1: none */
-	double		 next_checkpoint;	/* store thread only */
-	double		 next_wal_warning;	/* store thread only */
 	struct task	*out;		/* claimed, not yet delivered */
 	struct task	**out_tail;
 	size_t		 nout;
+	int64_t		 next_due_ms;
 	int		 answered;	/* a claim finished since delivery */
 };
+
+static void
+batch_init(struct batch *b)
+{
+	memset(b, 0, sizeof(*b));
+	b->tail = &b->results;
+}
+
+static int
+batch_empty(const struct batch *b)
+{
+	return b->nresults == 0 && b->nrequeue == 0 && b->nretries == 0;
+}
+
+static void
+batch_free(struct batch *b)
+{
+	struct result *r;
+
+	while ((r = b->results) != NULL) {
+		b->results = r->next;
+		result_free(r);
+	}
+	free(b->requeue);
+	free(b->retries);
+	batch_init(b);
+}
+
+/* Grows an array of n elements of size sz to hold one more; dies on ENOMEM
+ * since losing a hand-over would lose work. */
+static void *
+grow(void *v, size_t *cap, size_t n, size_t sz)
+{
+	size_t ncap;
+
+	if (n < *cap)
+		return v;
+	ncap = *cap == 0 ? 64 : *cap * 2;
+	if ((v = realloc(v, ncap * sz)) == NULL)
+		fatalx("queue: out of memory");
+	*cap = ncap;
+	return v;
+}
+
+/* Puts a batch that failed to commit back in front of what came since. */
+static void
+batch_putback(struct batch *b, struct batch *failed)
+{
+	size_t i;
+
+	if (failed->results != NULL) {
+		*failed->tail = b->results;
+		if (b->results == NULL)
+			b->tail = failed->tail;
+		b->results = failed->results;
+		b->nresults += failed->nresults;
+		failed->results = NULL;
+		failed->nresults = 0;
+	}
+	for (i = 0; i < failed->nrequeue; i++) {
+		b->requeue = grow(b->requeue, &b->requeue_cap, b->nrequeue,
+		    sizeof(*b->requeue));
+		b->requeue[b->nrequeue++] = failed->requeue[i];
+	}
+	for (i = 0; i < failed->nretries; i++) {
+		b->retries = grow(b->retries, &b->retries_cap, b->nretries,
+		    sizeof(*b->retries));
+		b->retries[b->nretries++] = failed->retries[i];
+	}
+	batch_free(failed);
+}
+
+static void
+want_clear(struct want *w)
+{
+	size_t i;
+
+	for (i = 0; i < w->nhosts; i++)
+		free(w->hosts[i]);
+	free(w->hosts);
+	free(w->jobs);
+	memset(w, 0, sizeof(*w));
+}
 
 static void
 ts_add_ms(struct timespec *ts, int64_t ms)
@@ -79,6 +178,15 @@ ts_passed(const struct timespec *deadline)
 	    now.tv_nsec >= deadline->tv_nsec);
 }
 
+static double
+queue_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
 /* Loop thread: hands claimed tasks to the scheduler. */
 static void
 queue_delivered_cb(struct ev_loop *loop, ev_async *w, int revents)
@@ -86,6 +194,7 @@ queue_delivered_cb(struct ev_loop *loop, ev_async *w, int revents)
 	struct queue *q = w->data;
 	struct task *list;
 	size_t n;
+	int64_t next_due;
 	int answered;
 
 	(void)loop;
@@ -93,6 +202,7 @@ queue_delivered_cb(struct ev_loop *loop, ev_async *w, int revents)
 	pthread_mutex_lock(&q->lock);
 	list = q->out;
 	n = q->nout;
+	next_due = q->next_due_ms;
 	answered = q->answered;
 	q->out = NULL;
 	q->out_tail = &q->out;
@@ -100,42 +210,42 @@ queue_delivered_cb(struct ev_loop *loop, ev_async *w, int revents)
 	q->answered = 0;
 	pthread_mutex_unlock(&q->lock);
 	if (answered || n > 0)
-		q->cb(list, n, q->cb_arg);
+		q->cb(list, n, next_due, q->cb_arg);
 }
 
 /* Store thread, lock not held: one group commit. Returns -1 on failure. */
 static int
-queue_flush(struct queue *q, struct result *results, int64_t *requeue,
-    size_t nrequeue)
+queue_flush(struct queue *q, struct batch *b)
 {
 	const struct result *r;
 	size_t committed;
 	char *cause = NULL;
 
-	if (store_commit(q->store, results, requeue, nrequeue, &committed,
-	    &cause) != 0) {
+	if (store_commit(q->store, b->results, b->requeue, b->nrequeue,
+	    b->retries, b->nretries, &committed, &cause) != 0) {
 		log_warnx("queue: commit failed, will retry: %s",
 		    cause != NULL ? cause : "unknown");
 		free(cause);
 		return -1;
 	}
-	for (r = results; r != NULL; r = r->next)
+	for (r = b->results; r != NULL; r = r->next)
 		stats_add_committed(r->kind, 1);
-	log_debug("%s: %zu results, %zu requeued", __func__, committed,
-	    nrequeue);
+	log_debug("%s: %zu results, %zu requeued, %zu retries", __func__,
+	    committed, b->nrequeue, b->nretries);
 	return 0;
 }
 
-/* Store thread, lock not held: claims up to want tasks for the loop. */
+/* Store thread, lock not held: claims tasks for the loop. */
 static int
-queue_claim(struct queue *q, size_t want, const int64_t *exclude,
-    size_t nexclude)
+queue_claim(struct queue *q, const struct want *w)
 {
+	struct store_skip skip = { w->jobs, w->njobs, w->hosts, w->nhosts };
 	struct task *list = NULL, *t;
 	size_t n = 0;
+	int64_t next_due = 0;
 	char *cause = NULL;
 
-	if (store_claim(q->store, want, exclude, nexclude, &list, &n,
+	if (store_claim(q->store, w->n, &skip, &list, &n, &next_due,
 	    &cause) != 0) {
 		log_warnx("queue: claim failed, will retry: %s",
 		    cause != NULL ? cause : "unknown");
@@ -150,21 +260,11 @@ queue_claim(struct queue *q, size_t want, const int64_t *exclude,
 		q->out_tail = &t->next;
 	}
 	q->nout += n;
+	q->next_due_ms = next_due;
 	q->answered = 1;
-	/* Answered: the loop asks again only after it has seen this. */
-	q->want = 0;
 	pthread_mutex_unlock(&q->lock);
 	ev_async_send(q->loop, &q->delivered);
 	return 0;
-}
-
-static double
-queue_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 /*
@@ -214,17 +314,16 @@ queue_purge(struct queue *q, int64_t days)
 		    "ago", (long long)n, (long long)days);
 }
 
-/* Lock held: whether pending results should be committed now. */
+/* Lock held: whether what was handed over should be committed now. */
 static int
 queue_batch_due(struct queue *q)
 {
 	struct timespec deadline;
 
-	if (q->nrequeue > 0 || q->stopping || q->want > 0)
-		return q->nresults > 0 || q->nrequeue > 0;
-	if (q->nresults == 0)
+	if (batch_empty(&q->in))
 		return 0;
-	if ((int64_t)q->nresults >= q->batch_size)
+	if (q->in.nrequeue > 0 || q->in.nretries > 0 || q->stopping ||
+	    q->want.n > 0 || (int64_t)q->in.nresults >= q->batch_size)
 		return 1;
 	deadline = q->first_result;
 	ts_add_ms(&deadline, q->batch_interval_ms);
@@ -243,7 +342,7 @@ queue_wait(struct queue *q, int64_t retry_ms)
 		pthread_cond_timedwait(&q->cond, &q->lock, &deadline);
 		return;
 	}
-	if (q->nresults > 0) {
+	if (q->in.nresults > 0) {
 		deadline = q->first_result;
 		ts_add_ms(&deadline, q->batch_interval_ms);
 		pthread_cond_timedwait(&q->cond, &q->lock, &deadline);
@@ -252,114 +351,61 @@ queue_wait(struct queue *q, int64_t retry_ms)
 	pthread_cond_wait(&q->cond, &q->lock);
 }
 
-/* Store thread, lock held: puts a batch that failed back at the front. */
-static void
-queue_putback(struct queue *q, struct result *results, size_t nresults,
-    int64_t *requeue, size_t nrequeue)
-{
-	struct result *r;
-	int64_t *merged;
-
-	if (results != NULL) {
-		for (r = results; r->next != NULL; r = r->next)
-			;
-		r->next = q->results;
-		if (q->results == NULL)
-			q->results_tail = &r->next;
-		q->results = results;
-		q->nresults += nresults;
-	}
-	if (nrequeue == 0)
-		return;
-	if (q->nrequeue == 0) {
-		free(q->requeue);
-		q->requeue = requeue;
-		q->nrequeue = q->requeue_cap = nrequeue;
-		return;
-	}
-	merged = realloc(requeue, (nrequeue + q->nrequeue) * sizeof(*merged));
-	if (merged == NULL)
-		fatalx("queue: out of memory keeping requeued tasks");
-	memcpy(merged + nrequeue, q->requeue, q->nrequeue * sizeof(*merged));
-	free(q->requeue);
-	q->requeue = merged;
-	q->nrequeue += nrequeue;
-	q->requeue_cap = q->nrequeue;
-}
-
 static void *
 queue_main(void *arg)
 {
 	struct queue *q = arg;
-	struct result *results, *r;
-	int64_t *requeue, *exclude, retry_ms = 0, purge_days, wal_limit;
-	size_t nresults, nrequeue, want, nexclude;
+	struct batch b;
+	struct want w;
+	int64_t retry_ms = 0, purge_days, wal_limit;
 	int failed, stop_failures = 0;
 
 	pthread_mutex_lock(&q->lock);
 	for (;;) {
-		if (!queue_batch_due(q) && (q->want == 0 || retry_ms > 0) &&
+		if (!queue_batch_due(q) && (q->want.n == 0 || retry_ms > 0) &&
 		    q->purge_days < 0) {
-			if (q->stopping && q->nresults == 0 &&
-			    q->nrequeue == 0)
+			if (q->stopping && batch_empty(&q->in))
 				break;
 			queue_wait(q, retry_ms);
 			retry_ms = 0;
 			continue;
 		}
-		results = NULL;
-		nresults = nrequeue = 0;
-		requeue = NULL;
+		batch_init(&b);
 		if (queue_batch_due(q)) {
-			results = q->results;
-			nresults = q->nresults;
-			q->results = NULL;
-			q->results_tail = &q->results;
-			q->nresults = 0;
-			requeue = q->requeue;
-			nrequeue = q->nrequeue;
-			q->requeue = NULL;
-			q->nrequeue = q->requeue_cap = 0;
+			b = q->in;
+			if (b.results == NULL)
+				b.tail = &b.results;
+			batch_init(&q->in);
 		}
-		want = q->stopping ? 0 : q->want;
-		exclude = q->exclude;
-		nexclude = q->nexclude;
-		q->exclude = NULL;
-		q->nexclude = 0;
+		memset(&w, 0, sizeof(w));
+		if (!q->stopping) {
+			w = q->want;
+			memset(&q->want, 0, sizeof(q->want));
+		}
 		purge_days = q->purge_days;
 		q->purge_days = -1;
 		wal_limit = q->wal_limit;
 		pthread_mutex_unlock(&q->lock);
 
-		failed = 0;
 		if (purge_days >= 0)
 			queue_purge(q, purge_days);
-		if ((results != NULL || nrequeue > 0) &&
-		    queue_flush(q, results, requeue, nrequeue) != 0)
-			failed = 1;
+		failed = !batch_empty(&b) && queue_flush(q, &b) != 0;
 		/* Backpressure: claim nothing while commits fail. */
-		if (!failed && want > 0 && queue_claim(q, want, exclude,
-		    nexclude) != 0)
+		if (!failed && w.n > 0 && queue_claim(q, &w) != 0)
 			failed = 1;
-		if (!failed && results != NULL)
+		if (!failed && b.results != NULL)
 			queue_checkpoint(q, wal_limit);
 
 		pthread_mutex_lock(&q->lock);
-		if (q->exclude == NULL && (failed || want == 0)) {
-			/* Not answered: keep the request as it was. */
-			q->exclude = exclude;
-			q->nexclude = nexclude;
-		} else
-			free(exclude);
-		if (failed && (results != NULL || nrequeue > 0)) {
-			queue_putback(q, results, nresults, requeue, nrequeue);
-		} else {
-			while ((r = results) != NULL) {
-				results = r->next;
-				result_free(r);
-			}
-			free(requeue);
+		if (failed && w.n > 0 && q->want.n == 0) {
+			q->want = w;	/* not answered: ask again later */
+			memset(&w, 0, sizeof(w));
 		}
+		want_clear(&w);
+		if (failed && !batch_empty(&b))
+			batch_putback(&q->in, &b);
+		else
+			batch_free(&b);
 		if (failed) {
 			retry_ms = retry_ms == 0 ? QUEUE_RETRY_MIN_MS :
 			    retry_ms * 2;
@@ -371,17 +417,12 @@ queue_main(void *arg)
 			if (q->stopping && ++stop_failures >= 5) {
 				log_errorx("queue: giving up on %zu results at "
 				    "stop; they will be fetched again on the "
-				    "next start", q->nresults);
+				    "next start", q->in.nresults);
 				break;
 			}
 		}
 	}
-	while ((r = q->results) != NULL) {
-		q->results = r->next;
-		result_free(r);
-	}
-	q->results_tail = &q->results;
-	q->nresults = 0;
+	batch_free(&q->in);
 	pthread_mutex_unlock(&q->lock);
 	return NULL;
 }
@@ -403,7 +444,7 @@ queue_start(struct ev_loop *loop, const struct queue_opts *o,
 	q->loop = loop;
 	q->cb = cb;
 	q->cb_arg = arg;
-	q->results_tail = &q->results;
+	batch_init(&q->in);
 	q->out_tail = &q->out;
 	q->batch_size = o->batch_size;
 	q->batch_interval_ms = o->batch_interval_ms;
@@ -441,21 +482,30 @@ fail:
 }
 
 void
-queue_want(struct queue *q, size_t n, const int64_t *exclude,
-    size_t nexclude)
+queue_want(struct queue *q, size_t n, const int64_t *jobs, size_t njobs,
+    char *const *hosts, size_t nhosts)
 {
-	int64_t *copy = NULL;
+	struct want w;
+	size_t i;
 
-	if (nexclude > 0) {
-		if ((copy = calloc(nexclude, sizeof(*copy))) == NULL)
+	memset(&w, 0, sizeof(w));
+	w.n = n;
+	if (njobs > 0) {
+		if ((w.jobs = calloc(njobs, sizeof(*w.jobs))) == NULL)
 			fatalx("queue: out of memory asking for tasks");
-		memcpy(copy, exclude, nexclude * sizeof(*copy));
+		memcpy(w.jobs, jobs, njobs * sizeof(*w.jobs));
+		w.njobs = njobs;
+	}
+	if (nhosts > 0 && (w.hosts = calloc(nhosts, sizeof(*w.hosts))) == NULL)
+		fatalx("queue: out of memory asking for tasks");
+	for (i = 0; i < nhosts; i++) {
+		if ((w.hosts[i] = strdup(hosts[i])) == NULL)
+			fatalx("queue: out of memory asking for tasks");
+		w.nhosts++;
 	}
 	pthread_mutex_lock(&q->lock);
-	q->want = n;
-	free(q->exclude);
-	q->exclude = copy;
-	q->nexclude = nexclude;
+	want_clear(&q->want);
+	q->want = w;
 	pthread_cond_signal(&q->cond);
 	pthread_mutex_unlock(&q->lock);
 }
@@ -465,12 +515,12 @@ queue_result(struct queue *q, struct result *r)
 {
 	r->next = NULL;
 	pthread_mutex_lock(&q->lock);
-	if (q->nresults == 0)
+	if (q->in.nresults == 0)
 		clock_gettime(CLOCK_MONOTONIC, &q->first_result);
-	*q->results_tail = r;
-	q->results_tail = &r->next;
-	q->nresults++;
-	if ((int64_t)q->nresults >= q->batch_size || q->nresults == 1)
+	*q->in.tail = r;
+	q->in.tail = &r->next;
+	q->in.nresults++;
+	if ((int64_t)q->in.nresults >= q->batch_size || q->in.nresults == 1)
 		pthread_cond_signal(&q->cond);
 	pthread_mutex_unlock(&q->lock);
 }
@@ -478,18 +528,27 @@ queue_result(struct queue *q, struct result *r)
 void
 queue_requeue(struct queue *q, int64_t task_id)
 {
-	int64_t *v;
-	size_t cap;
+	pthread_mutex_lock(&q->lock);
+	q->in.requeue = grow(q->in.requeue, &q->in.requeue_cap,
+	    q->in.nrequeue, sizeof(*q->in.requeue));
+	q->in.requeue[q->in.nrequeue++] = task_id;
+	pthread_cond_signal(&q->cond);
+	pthread_mutex_unlock(&q->lock);
+}
+
+void
+queue_retry(struct queue *q, int64_t task_id, int64_t attempts,
+    int64_t due_ms)
+{
+	struct store_retry *r;
 
 	pthread_mutex_lock(&q->lock);
-	if (q->nrequeue == q->requeue_cap) {
-		cap = q->requeue_cap == 0 ? 64 : q->requeue_cap * 2;
-		if ((v = realloc(q->requeue, cap * sizeof(*v))) == NULL)
-			fatalx("queue: out of memory requeueing a task");
-		q->requeue = v;
-		q->requeue_cap = cap;
-	}
-	q->requeue[q->nrequeue++] = task_id;
+	q->in.retries = grow(q->in.retries, &q->in.retries_cap,
+	    q->in.nretries, sizeof(*q->in.retries));
+	r = &q->in.retries[q->in.nretries++];
+	r->task_id = task_id;
+	r->attempts = attempts;
+	r->due_ms = due_ms;
 	pthread_cond_signal(&q->cond);
 	pthread_mutex_unlock(&q->lock);
 }
@@ -533,7 +592,8 @@ queue_return_undelivered(struct queue *q)
 	n = 0;
 	for (t = q->out; t != NULL; t = t->next)
 		ids[n++] = t->id;
-	if (store_commit(q->store, NULL, ids, n, &committed, &cause) != 0) {
+	if (store_commit(q->store, NULL, ids, n, NULL, 0, &committed,
+	    &cause) != 0) {
 		log_warnx("queue: requeue at stop: %s; the next start will "
 		    "requeue them", cause != NULL ? cause : "unknown");
 		free(cause);
@@ -550,23 +610,20 @@ queue_stop(struct queue *q)
 		return;
 	pthread_mutex_lock(&q->lock);
 	q->stopping = 1;
-	q->want = 0;
 	pthread_cond_signal(&q->cond);
 	pthread_mutex_unlock(&q->lock);
 	if (q->started)
 		pthread_join(q->thread, NULL);
 	ev_async_stop(q->loop, &q->delivered);
-	/* Claimed but never delivered: back to the queue on disk. */
 	if (q->out != NULL)
 		queue_return_undelivered(q);
 	while ((t = q->out) != NULL) {
 		q->out = t->next;
 		task_free(t);
 	}
+	want_clear(&q->want);
 	store_close(q->store);
 	pthread_cond_destroy(&q->cond);
 	pthread_mutex_destroy(&q->lock);
-	free(q->requeue);
-	free(q->exclude);
 	free(q);
 }

@@ -27,10 +27,11 @@ struct queue_opts {
 
 /*
  * Called on the loop thread with tasks claimed for it (ownership passes;
- * list may be empty when nothing was due). One call answers one or more
- * queue_want() calls.
+ * list may be empty when nothing was due) and the earliest time, in unix
+ * ms, a task not yet due becomes due (0: none). Answers one queue_want().
  */
-typedef void (*queue_tasks_cb)(struct task *list, size_t n, void *arg);
+typedef void (*queue_tasks_cb)(struct task *list, size_t n,
+    int64_t next_due_ms, void *arg);
 
 /*
  * Opens the store, puts tasks a crash left running back in the queue and
@@ -39,15 +40,19 @@ typedef void (*queue_tasks_cb)(struct task *list, size_t n, void *arg);
 struct queue	*queue_start(struct ev_loop *loop, const struct queue_opts *o,
 		    queue_tasks_cb cb, void *arg, char **cause);
 /*
- * Asks for up to n more tasks, none of the nexclude jobs in exclude
- * (copied). Replaces any request not yet answered (loop thread).
+ * Asks for up to n more tasks, none of the njobs jobs nor of the nhosts
+ * hosts given (copied): the loop holds enough of those. Replaces any
+ * request not yet answered (loop thread).
  */
-void		 queue_want(struct queue *q, size_t n, const int64_t *exclude,
-		    size_t nexclude);
+void		 queue_want(struct queue *q, size_t n, const int64_t *jobs,
+		    size_t njobs, char *const *hosts, size_t nhosts);
 /* Hands over a finished result to be committed (takes ownership). */
 void		 queue_result(struct queue *q, struct result *r);
 /* Puts a claimed task back without counting an attempt. */
 void		 queue_requeue(struct queue *q, int64_t task_id);
+/* Queues a task again after a transient failure, due at due_ms. */
+void		 queue_retry(struct queue *q, int64_t task_id, int64_t attempts,
+		    int64_t due_ms);
 /* Applies reloaded settings (db_path is ignored: it needs a restart). */
 void		 queue_reconfigure(struct queue *q, const struct queue_opts *o);
 /* Asks the store thread to purge jobs finished more than days ago. */

@@ -1,24 +1,42 @@
 /*
- * sched: owns the window of claimed tasks, the in-flight counts per job,
- * the set of cancelled jobs and the ev_async the API uses to wake the loop.
+ * sched: owns the window of claimed tasks (kept in priority order), the
+ * in-flight counts per job and per host, per-host start times and
+ * autothrottle delays, the robots.txt cache, retry scheduling, and the
+ * ev_async the API uses to wake the loop.
  */
 #include "config.h"
 
 #include <assert.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <curl/curl.h>
+
 #include "log/log.h"
+#include "robots/robots.h"
 #include "sched/sched.h"
 #include "stats/stats.h"
 
-/*
- * A job with tasks in the window or in flight. A job with its own
- * concurrency limit is "saturated" once the window holds twice that many
- * of its tasks: claims then skip it, so a slow, tightly limited job cannot
- * fill the window and starve the others.
- */
+#define ROBOTS_ERROR_TTL_S	600.	/* 5xx/unreachable: deny this long */
+#define HOST_IDLE_S		60.	/* forget an idle host after this */
+#define GC_INTERVAL_S		10.
+#define RETRY_AFTER_MAX_MS	3600000	/* Retry-After honoured up to 1 h */
+
+/* An intrusive string-keyed hash map entry; the first member of its owner. */
+struct mapent {
+	char		*key;
+	uint64_t	 hash;
+	struct mapent	*next;
+};
+
+struct map {
+	struct mapent	**b;
+	size_t		 nb;
+	size_t		 n;
+};
+
 struct job_slot {
 	int64_t	job_id;
 	int64_t	limit;		/* the job's concurrency, or JOB_UNSET */
@@ -26,40 +44,129 @@ struct job_slot {
 	int64_t	in_flight;
 };
 
+struct host {
+	struct mapent	 ent;		/* key: host name */
+	int64_t		 in_flight;
+	int64_t		 held;
+	int64_t		 cap;		/* per-host limit last seen */
+	ev_tstamp	 next_start;	/* no request start before this */
+	double		 auto_delay_ms;	/* autothrottle; < 0 until used */
+};
+
+struct robots_entry {
+	struct mapent	 ent;		/* key: "token origin" */
+	struct sched	*s;
+	struct robots	*rules;		/* NULL until fetched */
+	int		 fetching;
+	ev_tstamp	 expires;
+};
+
 struct sched {
 	struct ev_loop	*loop;
 	struct queue	*queue;
 	struct fetch	*fetch;
 	struct sched_conf conf;
+	char		*agent_token;	/* robots token of conf.user_agent */
 
-	struct task	*window;	/* claimed, not started; FIFO */
+	struct task	*window;	/* claimed, not started; by priority */
 	struct task	**window_tail;
 	size_t		 nwindow;
 	size_t		 in_flight;
+	int64_t		 sat_held;	/* held by saturated jobs and hosts */
 	int		 want_pending;	/* a claim is outstanding */
 	int		 exhausted;	/* the last claim found nothing ... */
-	uint64_t	 exhausted_gen;	/* ... while these jobs were skipped */
-	uint64_t	 sat_gen;	/* bumped when a job stops being saturated */
+	uint64_t	 exhausted_gen;	/* ... while these were skipped */
+	uint64_t	 sat_gen;	/* bumped when something unsaturates */
 	int		 running;
 	void		(*idle)(void *);	/* draining: nothing in flight */
 	void		*idle_arg;
 
-	struct job_slot	*slots;		/* jobs with transfers in flight */
+	struct job_slot	*slots;		/* jobs with tasks held or in flight */
 	size_t		 nslots;
 	size_t		 slots_cap;
+	struct map	 hosts;
+	struct map	 robots;
 	int64_t		*cancelled;	/* job ids, for tasks still in transit */
 	size_t		 ncancelled;
 	size_t		 cancelled_cap;
 
+	ev_timer	 delay_timer;	/* a host's delay ends */
+	ev_timer	 due_timer;	/* a delayed task becomes due */
+	int64_t		 due_at_ms;	/* what due_timer waits for; 0: idle */
+	ev_timer	 gc_timer;
+
 	ev_async	 wake;
-	pthread_mutex_t	 lock;		/* guards the two fields below */
+	pthread_mutex_t	 lock;		/* guards the fields below */
 	int		 work_posted;
 	int64_t		*cancel_posted;
 	size_t		 ncancel_posted;
 	size_t		 cancel_posted_cap;
 };
 
-static void sched_wake_cb(struct ev_loop *, ev_async *, int);
+static void sched_dispatch(struct sched *);
+
+/* --- a small string map ------------------------------------------------ */
+
+static uint64_t
+map_hash(const char *s)
+{
+	uint64_t h = 1469598103934665603ULL;	/* FNV-1a */
+
+	for (; *s != '\0'; s++) {
+		h ^= (unsigned char)*s;
+		h *= 1099511628211ULL;
+	}
+	return h;
+}
+
+static struct mapent *
+map_get(const struct map *m, const char *key)
+{
+	struct mapent *e;
+	uint64_t h;
+
+	if (m->nb == 0)
+		return NULL;
+	h = map_hash(key);
+	for (e = m->b[h % m->nb]; e != NULL; e = e->next)
+		if (e->hash == h && strcmp(e->key, key) == 0)
+			return e;
+	return NULL;
+}
+
+static void
+map_put(struct map *m, struct mapent *e)
+{
+	struct mapent **nb, *x, *next;
+	size_t i, n;
+
+	if (m->n >= m->nb * 2) {
+		n = m->nb == 0 ? 64 : m->nb * 4;
+		if ((nb = calloc(n, sizeof(*nb))) == NULL)
+			fatalx("sched: out of memory");
+		for (i = 0; i < m->nb; i++)
+			for (x = m->b[i]; x != NULL; x = next) {
+				next = x->next;
+				x->next = nb[x->hash % n];
+				nb[x->hash % n] = x;
+			}
+		free(m->b);
+		m->b = nb;
+		m->nb = n;
+	}
+	e->hash = map_hash(e->key);
+	e->next = m->b[e->hash % m->nb];
+	m->b[e->hash % m->nb] = e;
+	m->n++;
+}
+
+/* --- settings ------------------------------------------------------------ */
+
+static int64_t
+opt(int64_t job, int64_t def)
+{
+	return job != JOB_UNSET ? job : def;
+}
 
 static size_t
 sched_window_cap(const struct sched *s)
@@ -69,30 +176,6 @@ sched_window_cap(const struct sched *s)
 	if (w == 0)
 		w = s->conf.concurrency * 4 < 64 ? 64 : s->conf.concurrency * 4;
 	return (size_t)w;
-}
-
-struct sched *
-sched_create(struct ev_loop *loop, const struct sched_conf *c)
-{
-	struct sched *s;
-
-	if ((s = calloc(1, sizeof(*s))) == NULL)
-		return NULL;
-	s->loop = loop;
-	s->conf = *c;
-	s->window_tail = &s->window;
-	pthread_mutex_init(&s->lock, NULL);
-	ev_async_init(&s->wake, sched_wake_cb);
-	s->wake.data = s;
-	ev_async_start(loop, &s->wake);
-	return s;
-}
-
-void
-sched_attach(struct sched *s, struct queue *q, struct fetch *f)
-{
-	s->queue = q;
-	s->fetch = f;
 }
 
 static int
@@ -112,15 +195,23 @@ push_id(int64_t **v, size_t *n, size_t *cap, int64_t id)
 	return 0;
 }
 
-static int
-sched_is_cancelled(const struct sched *s, int64_t job_id)
-{
-	size_t i;
+/* --- per-job and per-host accounting -------------------------------------- */
 
-	for (i = 0; i < s->ncancelled; i++)
-		if (s->cancelled[i] == job_id)
-			return 1;
-	return 0;
+/*
+ * A job with its own concurrency limit, or a host, is "saturated" once the
+ * window holds twice its limit: claims then skip it, so a slow, tightly
+ * limited job or host cannot fill the window and hold up the others.
+ */
+static int
+slot_saturated(const struct job_slot *slot)
+{
+	return slot->limit != JOB_UNSET && slot->held >= 2 * slot->limit;
+}
+
+static int
+host_saturated(const struct host *h)
+{
+	return h->held >= 2 * h->cap;
 }
 
 static struct job_slot *
@@ -147,48 +238,82 @@ sched_slot(struct sched *s, const struct task *t)
 	return v;
 }
 
-static int
-slot_saturated(const struct job_slot *slot)
+static struct host *
+sched_host(struct sched *s, const char *name)
 {
-	return slot->limit != JOB_UNSET && slot->held >= 2 * slot->limit;
+	struct host *h = (struct host *)map_get(&s->hosts, name);
+
+	if (h != NULL)
+		return h;
+	if ((h = calloc(1, sizeof(*h))) == NULL ||
+	    (h->ent.key = strdup(name)) == NULL)
+		fatalx("sched: out of memory tracking hosts");
+	h->cap = s->conf.per_host_concurrency;
+	h->auto_delay_ms = -1;
+	map_put(&s->hosts, &h->ent);
+	return h;
 }
 
-/* Applies a change to a job's held/in-flight counts, dropping idle slots. */
+/* Applies a change to a task's job and host counts. */
 static void
-sched_slot_add(struct sched *s, const struct task *t, int64_t dheld,
+sched_count(struct sched *s, const struct task *t, int64_t dheld,
     int64_t dflight)
 {
 	struct job_slot *slot = sched_slot(s, t);
-	int was = slot_saturated(slot);
+	struct host *h = sched_host(s, t->host);
+	int was_slot = slot_saturated(slot), was_host = host_saturated(h);
 
+	s->sat_held -= (was_slot ? slot->held : 0) + (was_host ? h->held : 0);
 	slot->held += dheld;
 	slot->in_flight += dflight;
+	h->held += dheld;
+	h->in_flight += dflight;
+	if (dheld > 0)
+		h->cap = opt(t->opts.per_host_concurrency,
+		    s->conf.per_host_concurrency);
 	assert(slot->held >= 0 && slot->in_flight >= 0);
-	if (was && !slot_saturated(slot))
+	assert(h->held >= 0 && h->in_flight >= 0);
+	s->sat_held += (slot_saturated(slot) ? slot->held : 0) +
+	    (host_saturated(h) ? h->held : 0);
+	if ((was_slot && !slot_saturated(slot)) ||
+	    (was_host && !host_saturated(h)))
 		s->sat_gen++;
 	if (slot->held == 0 && slot->in_flight == 0)
 		*slot = s->slots[--s->nslots];	/* swap-remove */
 }
 
-/* Whether the task's job may start one more transfer now. */
-static int
-sched_job_has_room(struct sched *s, const struct task *t)
-{
-	const struct job_slot *slot;
+/* --- the window ----------------------------------------------------------- */
 
-	if (t->opts.concurrency == JOB_UNSET)
-		return 1;
-	slot = sched_slot(s, t);
-	return slot->in_flight < slot->limit;
+/* The window's last task: window_tail points at its next field. */
+static const struct task *
+sched_window_last(const struct sched *s)
+{
+	return (const struct task *)(const void *)((const char *)s->window_tail -
+	    offsetof(struct task, next));
 }
 
+/* Inserts by priority, after every task of the same or higher priority. */
 static void
 sched_window_add(struct sched *s, struct task *t)
 {
-	*s->window_tail = t;
-	s->window_tail = &t->next;
+	struct task **pp;
+	int64_t prio = opt(t->opts.priority, 0);
+
+	/* The common case, one priority, appends in O(1). */
+	if (s->window == NULL ||
+	    opt(sched_window_last(s)->opts.priority, 0) >= prio) {
+		pp = s->window_tail;
+	} else {
+		for (pp = &s->window; *pp != NULL &&
+		    opt((*pp)->opts.priority, 0) >= prio; pp = &(*pp)->next)
+			;
+	}
+	t->next = *pp;
+	*pp = t;
+	if (t->next == NULL)
+		s->window_tail = &t->next;
 	s->nwindow++;
-	sched_slot_add(s, t, 1, 0);
+	sched_count(s, t, 1, 0);
 }
 
 /* Unlinks *pp (a window task) and returns it. */
@@ -202,42 +327,11 @@ sched_window_take(struct sched *s, struct task **pp)
 		s->window_tail = pp;
 	t->next = NULL;
 	s->nwindow--;
-	sched_slot_add(s, t, -1, 0);
+	sched_count(s, t, -1, 0);
 	return t;
 }
 
-/*
- * Asks for more tasks when the window's unsaturated part runs low, telling
- * the store thread which saturated jobs to skip.
- */
-static void
-sched_refill(struct sched *s)
-{
-	size_t cap = sched_window_cap(s), low = cap / 2, held = s->nwindow;
-	int64_t *skip = NULL;
-	size_t nskip = 0, i;
-
-	if (!s->running || s->want_pending ||
-	    (s->exhausted && s->exhausted_gen == s->sat_gen))
-		return;
-	for (i = 0; i < s->nslots; i++)
-		if (slot_saturated(&s->slots[i]))
-			held -= (size_t)s->slots[i].held;
-	if (held > low)
-		return;
-	if (s->nslots > 0 && (skip = calloc(s->nslots, sizeof(*skip))) == NULL)
-		fatalx("sched: out of memory asking for tasks");
-	for (i = 0; i < s->nslots; i++)
-		if (slot_saturated(&s->slots[i]))
-			skip[nskip++] = s->slots[i].job_id;
-	s->want_pending = 1;
-	s->exhausted = 0;
-	s->exhausted_gen = s->sat_gen;
-	queue_want(s->queue, cap - held, skip, nskip);
-	free(skip);
-}
-
-/* Ends a task without fetching it (cancelled, or cannot start). */
+/* Ends a task without fetching it (cancelled, denied, cannot start). */
 static void
 sched_fail_task(struct sched *s, struct task *t, enum result_kind kind,
     const char *why)
@@ -250,65 +344,425 @@ sched_fail_task(struct sched *s, struct task *t, enum result_kind kind,
 	task_free(t);
 }
 
+/* --- claims --------------------------------------------------------------- */
+
+/*
+ * Asks for more tasks when the window's unsaturated part runs low, telling
+ * the store thread which saturated jobs and hosts to skip.
+ */
 static void
-sched_start(struct sched *s, struct task *t)
+sched_refill(struct sched *s)
 {
+	size_t cap = sched_window_cap(s), low = cap / 2, held, i, nj = 0, nh = 0;
+	int64_t *jobs = NULL;
+	char **hosts = NULL;
+	struct mapent *e;
+
+	if (!s->running || s->want_pending ||
+	    (s->exhausted && s->exhausted_gen == s->sat_gen))
+		return;
+	held = s->sat_held >= (int64_t)s->nwindow ? 0 :
+	    s->nwindow - (size_t)s->sat_held;
+	if (held > low)
+		return;
+	if ((s->nslots > 0 && (jobs = calloc(s->nslots, sizeof(*jobs))) ==
+	    NULL) || (s->hosts.n > 0 && (hosts = calloc(s->hosts.n,
+	    sizeof(*hosts))) == NULL))
+		fatalx("sched: out of memory asking for tasks");
+	for (i = 0; i < s->nslots; i++)
+		if (slot_saturated(&s->slots[i]))
+			jobs[nj++] = s->slots[i].job_id;
+	for (i = 0; i < s->hosts.nb; i++)
+		for (e = s->hosts.b[i]; e != NULL; e = e->next)
+			if (host_saturated((struct host *)e))
+				hosts[nh++] = e->key;
+	s->want_pending = 1;
+	s->exhausted = 0;
+	s->exhausted_gen = s->sat_gen;
+	queue_want(s->queue, cap - held, jobs, nj, hosts, nh);
+	free(jobs);
+	free(hosts);
+}
+
+/* Arms the timer that makes delayed tasks claimable at due_ms. */
+static void
+sched_due_at(struct sched *s, int64_t due_ms)
+{
+	int64_t now = job_now_ms();
+
+	if (due_ms <= 0 || (s->due_at_ms != 0 && s->due_at_ms <= due_ms))
+		return;
+	s->due_at_ms = due_ms;
+	ev_timer_stop(s->loop, &s->due_timer);
+	ev_timer_set(&s->due_timer, due_ms > now ?
+	    (double)(due_ms - now) / 1000.0 : 0., 0.);
+	ev_timer_start(s->loop, &s->due_timer);
+}
+
+static void
+sched_due_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct sched *s = w->data;
+
+	(void)loop;
+	(void)revents;
+	s->due_at_ms = 0;
+	s->exhausted = 0;
+	sched_dispatch(s);
+}
+
+/* --- robots.txt ------------------------------------------------------------ */
+
+/* Fills t->origin and t->path from its URL; -1 if it does not parse. */
+static int
+sched_task_origin(struct task *t)
+{
+	char *scheme = NULL, *host = NULL, *port = NULL, *path = NULL;
+	char *query = NULL;
+	CURLU *h;
+	int rc = -1;
+
+	if (t->origin != NULL)
+		return 0;
+	if ((h = curl_url()) == NULL)
+		return -1;
+	if (curl_url_set(h, CURLUPART_URL, t->url, 0) == CURLUE_OK &&
+	    curl_url_get(h, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
+	    curl_url_get(h, CURLUPART_HOST, &host, 0) == CURLUE_OK &&
+	    curl_url_get(h, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) ==
+	    CURLUE_OK &&
+	    curl_url_get(h, CURLUPART_PATH, &path, 0) == CURLUE_OK) {
+		if (curl_url_get(h, CURLUPART_QUERY, &query, 0) != CURLUE_OK)
+			query = NULL;
+		if (asprintf(&t->origin, "%s://%s:%s", scheme, host, port) < 0)
+			t->origin = NULL;
+		if (asprintf(&t->path, "%s%s%s", path, query != NULL ? "?" : "",
+		    query != NULL ? query : "") < 0)
+			t->path = NULL;
+		rc = t->origin != NULL && t->path != NULL ? 0 : -1;
+	}
+	curl_free(scheme);
+	curl_free(host);
+	curl_free(port);
+	curl_free(path);
+	curl_free(query);
+	curl_url_cleanup(h);
+	return rc;
+}
+
+static void
+sched_robots_cb(long status, CURLcode code, const char *body, size_t len,
+    void *arg)
+{
+	struct robots_entry *e = arg;
+	struct sched *s = e->s;
+	const char *token = strchr(e->ent.key, ' ');
+	char agent[64];
+	ev_tstamp now = ev_now(s->loop);
+
+	e->fetching = 0;
+	if (code == CURLE_ABORTED_BY_CALLBACK)
+		return;		/* stopping */
+	snprintf(agent, sizeof(agent), "%.*s", token != NULL ?
+	    (int)(token - e->ent.key) : 0, e->ent.key);
+	robots_free(e->rules);
+	if (code != CURLE_OK || status >= 500 || status == 0) {
+		/* RFC 9309 2.3.1.4: unreachable means complete disallow. */
+		e->rules = robots_disallow_all();
+		e->expires = now + ROBOTS_ERROR_TTL_S;
+	} else if (status >= 400 || status < 200 || status >= 300) {
+		/* 2.3.1.3: unavailable (4xx) means no restrictions. */
+		e->rules = robots_allow_all();
+		e->expires = now + (double)s->conf.robots_ttl_s;
+	} else {
+		e->rules = robots_parse(body, len, agent);
+		e->expires = now + (double)s->conf.robots_ttl_s;
+	}
+	if (e->rules == NULL)
+		fatalx("sched: out of memory for robots.txt rules");
+	log_info("robots.txt of %s: status %ld%s%s", token != NULL ? token + 1 :
+	    e->ent.key, status, code != CURLE_OK ? ", " : "",
+	    code != CURLE_OK ? curl_easy_strerror(code) : "");
+	sched_dispatch(s);
+}
+
+/*
+ * The robots.txt rules for a task, fetching them first if needed. NULL
+ * while they are being fetched.
+ */
+static struct robots *
+sched_robots(struct sched *s, struct task *t, ev_tstamp now)
+{
+	struct robots_entry *e;
+	char token[64], *key = NULL, *url = NULL;
+
+	if (sched_task_origin(t) != 0)
+		return NULL;
+	robots_agent_token(t->opts.user_agent != NULL ? t->opts.user_agent :
+	    s->conf.user_agent, token, sizeof(token));
+	if (asprintf(&key, "%s %s", token, t->origin) < 0)
+		fatalx("sched: out of memory");
+	if ((e = (struct robots_entry *)map_get(&s->robots, key)) != NULL) {
+		free(key);
+		if (e->fetching)
+			return NULL;
+		if (e->rules != NULL && now < e->expires)
+			return e->rules;
+	} else {
+		if ((e = calloc(1, sizeof(*e))) == NULL)
+			fatalx("sched: out of memory");
+		e->ent.key = key;
+		e->s = s;
+		map_put(&s->robots, &e->ent);
+	}
+	if (asprintf(&url, "%s/robots.txt", t->origin) < 0)
+		fatalx("sched: out of memory");
+	e->fetching = 1;
+	if (fetch_aux_start(s->fetch, url, t->opts.user_agent != NULL ?
+	    t->opts.user_agent : s->conf.user_agent, ROBOTS_MAX_BYTES,
+	    sched_robots_cb, e) != 0) {
+		e->fetching = 0;
+		robots_free(e->rules);
+		e->rules = robots_disallow_all();
+		e->expires = now + ROBOTS_ERROR_TTL_S;
+		log_warnx("robots.txt of %s cannot be fetched; denying for now",
+		    t->origin);
+	}
+	free(url);
+	return e->fetching ? NULL : e->rules;
+}
+
+/* --- dispatch ------------------------------------------------------------- */
+
+enum ready { READY_WAIT, READY_GO, READY_DENIED };
+
+/*
+ * Whether t may start now. *crawl_ms gets robots.txt's Crawl-delay (-1 if
+ * none); *wake the earliest time a host delay ends.
+ */
+static enum ready
+sched_ready(struct sched *s, struct task *t, ev_tstamp now, int64_t *crawl_ms,
+    ev_tstamp *wake)
+{
+	const struct job_slot *slot = sched_slot(s, t);
+	struct host *h = sched_host(s, t->host);
+	struct robots *rules;
+
+	*crawl_ms = -1;
+	if (slot->limit != JOB_UNSET && slot->in_flight >= slot->limit)
+		return READY_WAIT;
+	if (opt(t->opts.obey_robots, s->conf.obey_robots)) {
+		if ((rules = sched_robots(s, t, now)) == NULL)
+			return t->origin == NULL ? READY_GO : READY_WAIT;
+		if (!robots_allowed(rules, t->path))
+			return READY_DENIED;
+		*crawl_ms = robots_crawl_delay_ms(rules);
+	}
+	if (h->in_flight >= opt(t->opts.per_host_concurrency,
+	    s->conf.per_host_concurrency))
+		return READY_WAIT;
+	if (now < h->next_start) {
+		if (*wake == 0 || h->next_start < *wake)
+			*wake = h->next_start;
+		return READY_WAIT;
+	}
+	return READY_GO;
+}
+
+/* The gap to keep before the host's next request start. */
+static double
+sched_gap_ms(struct sched *s, const struct task *t, const struct host *h,
+    int64_t crawl_ms)
+{
+	double gap = (double)opt(t->opts.per_host_delay_ms,
+	    s->conf.per_host_delay_ms);
+	int64_t jitter = opt(t->opts.per_host_jitter_ms,
+	    s->conf.per_host_jitter_ms);
+
+	if ((double)crawl_ms > gap)
+		gap = (double)crawl_ms;
+	if (opt(t->opts.autothrottle, s->conf.autothrottle) &&
+	    h->auto_delay_ms > gap)
+		gap = h->auto_delay_ms;
+	if (jitter > 0)
+		gap += (double)(random() % (jitter + 1));
+	return gap;
+}
+
+static void
+sched_start(struct sched *s, struct task *t, int64_t crawl_ms, ev_tstamp now)
+{
+	struct host *h = sched_host(s, t->host);
 	char *cause = NULL;
 
-	sched_slot_add(s, t, 0, 1);
+	if (opt(t->opts.autothrottle, s->conf.autothrottle) &&
+	    h->auto_delay_ms < 0)
+		h->auto_delay_ms = (double)s->conf.autothrottle_start_delay_ms;
+	h->next_start = now + sched_gap_ms(s, t, h, crawl_ms) / 1000.0;
+	sched_count(s, t, 0, 1);
 	s->in_flight++;
 	if (fetch_start(s->fetch, t, &cause) != 0) {
 		log_warnx("sched: task %lld cannot start: %s",
 		    (long long)t->id, cause != NULL ? cause : "unknown");
 		s->in_flight--;
-		sched_slot_add(s, t, 0, -1);
+		sched_count(s, t, 0, -1);
 		sched_fail_task(s, t, RESULT_INTERNAL,
 		    cause != NULL ? cause : "transfer could not start");
 		free(cause);
 	}
 }
 
-/* Starts every window task the limits allow, oldest first. */
+/* Starts every window task the limits allow, in priority order. */
 static void
 sched_dispatch(struct sched *s)
 {
 	struct task **pp, *t;
+	ev_tstamp now, wake = 0;
+	int64_t crawl_ms;
 
 	if (!s->running)
 		return;
+	now = ev_now(s->loop);
 	pp = &s->window;
 	while ((t = *pp) != NULL &&
 	    s->in_flight < (size_t)s->conf.concurrency) {
-		if (!sched_job_has_room(s, t)) {
+		switch (sched_ready(s, t, now, &crawl_ms, &wake)) {
+		case READY_GO:
+			sched_start(s, sched_window_take(s, pp), crawl_ms, now);
+			break;
+		case READY_DENIED:
+			sched_fail_task(s, sched_window_take(s, pp),
+			    RESULT_ROBOTS_DENIED, "disallowed by robots.txt");
+			break;
+		case READY_WAIT:
 			pp = &t->next;
-			continue;
+			break;
 		}
-		sched_start(s, sched_window_take(s, pp));
+	}
+	if (wake > 0) {
+		ev_timer_stop(s->loop, &s->delay_timer);
+		ev_timer_set(&s->delay_timer, wake - now, 0.);
+		ev_timer_start(s->loop, &s->delay_timer);
 	}
 	stats_set_window(s->nwindow);
 	sched_refill(s);
 }
 
+static void
+sched_delay_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	(void)loop;
+	(void)revents;
+	sched_dispatch(w->data);
+}
+
+/* --- results ---------------------------------------------------------------- */
+
+int
+sched_is_transient(const struct result *r)
+{
+	switch (r->kind) {
+	case RESULT_TIMEOUT:
+	case RESULT_CONNECT:
+		return 1;
+	case RESULT_HTTP_STATUS:
+		return r->status == 408 || r->status == 429 ||
+		    r->status == 500 || r->status == 502 || r->status == 503 ||
+		    r->status == 504;
+	default:
+		return 0;
+	}
+}
+
+int64_t
+sched_backoff_ms(int64_t base_ms, int64_t max_ms, int64_t n)
+{
+	int64_t d = base_ms;
+
+	while (--n > 0 && d < max_ms)
+		d *= 2;
+	return d < max_ms ? d : max_ms;
+}
+
+/*
+ * Autothrottle: the host's delay moves halfway toward latency / target
+ * concurrency; errors never shorten it, 429 and 503 double it.
+ */
+static void
+sched_autothrottle(struct sched *s, const struct task *t,
+    const struct result *r)
+{
+	struct host *h = sched_host(s, t->host);
+	double floor = (double)opt(t->opts.per_host_delay_ms,
+	    s->conf.per_host_delay_ms);
+	double ceil = (double)s->conf.autothrottle_max_delay_ms;
+	double target = r->time_ttfb_ms /
+	    (double)s->conf.autothrottle_target_concurrency;
+	double next = (h->auto_delay_ms + target) / 2.0;
+
+	if (r->status == 429 || r->status == 503)
+		next = fmax(h->auto_delay_ms * 2.0, target);
+	else if (r->kind != RESULT_OK)
+		next = fmax(h->auto_delay_ms, next);
+	h->auto_delay_ms = fmin(fmax(next, floor), ceil);
+	log_debug("%s: %s delay %.0f ms (latency %.0f ms, status %ld)",
+	    __func__, t->host, h->auto_delay_ms, r->time_ttfb_ms, r->status);
+}
+
+/* Schedules another attempt for a transient failure; false if none left. */
+static int
+sched_retry(struct sched *s, const struct task *t, const struct result *r)
+{
+	int64_t base = sched_backoff_ms(s->conf.retry_backoff_ms,
+	    s->conf.retry_backoff_max_ms, r->attempts), delay, due;
+
+	if (!sched_is_transient(r) || r->attempts >=
+	    opt(t->opts.max_attempts, s->conf.max_attempts))
+		return 0;
+	/* Equal jitter: half fixed, half random, so gaps still grow. */
+	delay = base / 2 + (base > 1 ? random() % (base / 2 + 1) : 0);
+	if (r->retry_after_s > 0)
+		delay = r->retry_after_s * 1000 > RETRY_AFTER_MAX_MS ?
+		    RETRY_AFTER_MAX_MS : (delay > r->retry_after_s * 1000 ?
+		    delay : r->retry_after_s * 1000);
+	due = job_now_ms() + delay;
+	log_debug("%s: task %lld attempt %lld failed (%s), next in %lld ms",
+	    __func__, (long long)t->id, (long long)r->attempts,
+	    result_kind_name(r->kind), (long long)delay);
+	queue_retry(s->queue, t->id, r->attempts, due);
+	sched_due_at(s, due);
+	return 1;
+}
+
 void
-sched_tasks_cb(struct task *list, size_t n, void *arg)
+sched_tasks_cb(struct task *list, size_t n, int64_t next_due_ms, void *arg)
 {
 	struct sched *s = arg;
 	struct task *t;
 
 	s->want_pending = 0;
 	if (n == 0)
-		s->exhausted = 1;	/* until new work or a job unsaturates */
+		s->exhausted = 1;	/* until new work or something frees */
+	sched_due_at(s, next_due_ms);
 	while ((t = list) != NULL) {
 		list = t->next;
 		t->next = NULL;
 		if (!s->running) {
 			queue_requeue(s->queue, t->id);
 			task_free(t);
-		} else if (sched_is_cancelled(s, t->job_id)) {
-			sched_fail_task(s, t, RESULT_CANCELLED,
-			    "job cancelled before this task started");
-		} else
-			sched_window_add(s, t);
+		} else {
+			size_t i;
+			int cancelled = 0;
+
+			for (i = 0; i < s->ncancelled; i++)
+				if (s->cancelled[i] == t->job_id)
+					cancelled = 1;
+			if (cancelled)
+				sched_fail_task(s, t, RESULT_CANCELLED,
+				    "job cancelled before this task started");
+			else
+				sched_window_add(s, t);
+		}
 	}
 	log_debug("%s: %zu claimed, window %zu, in flight %zu", __func__, n,
 	    s->nwindow, s->in_flight);
@@ -331,26 +785,39 @@ sched_done_cb(struct task *t, struct result *r, void *arg)
 	struct sched *s = arg;
 
 	s->in_flight--;
-	sched_slot_add(s, t, 0, -1);
-	if (r != NULL)
-		queue_result(s->queue, r);
-	else
+	sched_count(s, t, 0, -1);
+	if (r == NULL)
 		queue_requeue(s->queue, t->id);
+	else {
+		if (opt(t->opts.autothrottle, s->conf.autothrottle) &&
+		    r->kind != RESULT_CANCELLED)
+			sched_autothrottle(s, t, r);
+		if (r->kind != RESULT_CANCELLED && sched_retry(s, t, r))
+			result_free(r);
+		else
+			queue_result(s->queue, r);
+	}
 	task_free(t);
 	sched_dispatch(s);
 	if (s->idle != NULL && s->in_flight == 0)
 		sched_idle(s);
 }
 
+/* --- cancellation, wake-ups, lifecycle ------------------------------------ */
+
 /* Loop thread: drops a cancelled job's window tasks and transfers. */
 static void
 sched_cancel(struct sched *s, int64_t job_id)
 {
 	struct task **pp, *t;
-	size_t dropped = 0, aborted;
+	size_t dropped = 0, aborted, i;
+	int known = 0;
 
-	if (!sched_is_cancelled(s, job_id) && push_id(&s->cancelled,
-	    &s->ncancelled, &s->cancelled_cap, job_id) != 0)
+	for (i = 0; i < s->ncancelled; i++)
+		if (s->cancelled[i] == job_id)
+			known = 1;
+	if (!known && push_id(&s->cancelled, &s->ncancelled,
+	    &s->cancelled_cap, job_id) != 0)
 		log_warnx("sched: out of memory remembering cancelled job");
 	pp = &s->window;
 	while ((t = *pp) != NULL) {
@@ -358,8 +825,7 @@ sched_cancel(struct sched *s, int64_t job_id)
 			pp = &t->next;
 			continue;
 		}
-		t = sched_window_take(s, pp);
-		sched_fail_task(s, t, RESULT_CANCELLED,
+		sched_fail_task(s, sched_window_take(s, pp), RESULT_CANCELLED,
 		    "job cancelled before this task started");
 		dropped++;
 	}
@@ -395,6 +861,46 @@ sched_wake_cb(struct ev_loop *loop, ev_async *w, int revents)
 	sched_dispatch(s);
 }
 
+/* Forgets idle hosts and expired robots.txt rules. */
+static void
+sched_gc_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct sched *s = w->data;
+	ev_tstamp now = ev_now(loop);
+	struct mapent **pp, *e;
+	size_t i;
+
+	(void)revents;
+	for (i = 0; i < s->hosts.nb; i++) {
+		for (pp = &s->hosts.b[i]; (e = *pp) != NULL;) {
+			struct host *h = (struct host *)e;
+
+			if (h->held == 0 && h->in_flight == 0 &&
+			    h->next_start + HOST_IDLE_S < now) {
+				*pp = e->next;
+				s->hosts.n--;
+				free(e->key);
+				free(h);
+			} else
+				pp = &e->next;
+		}
+	}
+	for (i = 0; i < s->robots.nb; i++) {
+		for (pp = &s->robots.b[i]; (e = *pp) != NULL;) {
+			struct robots_entry *r = (struct robots_entry *)e;
+
+			if (!r->fetching && r->expires < now) {
+				*pp = e->next;
+				s->robots.n--;
+				robots_free(r->rules);
+				free(e->key);
+				free(r);
+			} else
+				pp = &e->next;
+		}
+	}
+}
+
 void
 sched_notify_work(struct sched *s)
 {
@@ -415,11 +921,65 @@ sched_notify_cancel(struct sched *s, int64_t job_id)
 	ev_async_send(s->loop, &s->wake);
 }
 
+static void
+sched_conf_copy(struct sched *s, const struct sched_conf *c)
+{
+	char token[64];
+	char *ua;
+
+	if ((ua = strdup(c->user_agent != NULL ? c->user_agent : "")) == NULL)
+		fatalx("sched: out of memory");
+	free((char *)s->conf.user_agent);
+	s->conf = *c;
+	s->conf.user_agent = ua;
+	robots_agent_token(ua, token, sizeof(token));
+	free(s->agent_token);
+	if ((s->agent_token = strdup(token)) == NULL)
+		fatalx("sched: out of memory");
+}
+
+struct sched *
+sched_create(struct ev_loop *loop, const struct sched_conf *c)
+{
+	struct sched *s;
+
+	if ((s = calloc(1, sizeof(*s))) == NULL)
+		return NULL;
+	s->loop = loop;
+	sched_conf_copy(s, c);
+	s->window_tail = &s->window;
+	pthread_mutex_init(&s->lock, NULL);
+	ev_async_init(&s->wake, sched_wake_cb);
+	s->wake.data = s;
+	ev_async_start(loop, &s->wake);
+	ev_init(&s->delay_timer, sched_delay_cb);
+	s->delay_timer.data = s;
+	ev_init(&s->due_timer, sched_due_cb);
+	s->due_timer.data = s;
+	ev_timer_init(&s->gc_timer, sched_gc_cb, GC_INTERVAL_S, GC_INTERVAL_S);
+	s->gc_timer.data = s;
+	ev_timer_start(loop, &s->gc_timer);
+	return s;
+}
+
+void
+sched_attach(struct sched *s, struct queue *q, struct fetch *f)
+{
+	s->queue = q;
+	s->fetch = f;
+}
+
 void
 sched_set_conf(struct sched *s, const struct sched_conf *c)
 {
-	s->conf = *c;
+	sched_conf_copy(s, c);
 	sched_dispatch(s);
+}
+
+size_t
+sched_active_hosts(const struct sched *s)
+{
+	return s->hosts.n;
 }
 
 void
@@ -466,6 +1026,36 @@ sched_stop(struct sched *s)
 		fetch_abort_all(s->fetch);
 }
 
+static void
+map_free_all(struct map *m, void (*free_ent)(struct mapent *))
+{
+	struct mapent *e, *next;
+	size_t i;
+
+	for (i = 0; i < m->nb; i++)
+		for (e = m->b[i]; e != NULL; e = next) {
+			next = e->next;
+			free_ent(e);
+		}
+	free(m->b);
+	memset(m, 0, sizeof(*m));
+}
+
+static void
+host_free(struct mapent *e)
+{
+	free(e->key);
+	free(e);
+}
+
+static void
+robots_entry_free(struct mapent *e)
+{
+	robots_free(((struct robots_entry *)e)->rules);
+	free(e->key);
+	free(e);
+}
+
 void
 sched_free(struct sched *s)
 {
@@ -478,9 +1068,16 @@ sched_free(struct sched *s)
 		task_free(t);
 	}
 	ev_async_stop(s->loop, &s->wake);
+	ev_timer_stop(s->loop, &s->delay_timer);
+	ev_timer_stop(s->loop, &s->due_timer);
+	ev_timer_stop(s->loop, &s->gc_timer);
 	pthread_mutex_destroy(&s->lock);
+	map_free_all(&s->hosts, host_free);
+	map_free_all(&s->robots, robots_entry_free);
 	free(s->slots);
 	free(s->cancelled);
 	free(s->cancel_posted);
+	free((char *)s->conf.user_agent);
+	free(s->agent_token);
 	free(s);
 }

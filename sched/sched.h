@@ -3,7 +3,9 @@
  * loop thread. It holds a bounded number of claimed tasks in memory (the
  * backpressure: memory stays flat however many URLs are queued), asks the
  * store thread for more below a low-water mark, and starts a transfer only
- * when the global limit (the semaphore) and the job's own limit allow.
+ * when the global limit (the semaphore), the job's limit and the host's
+ * limit and delay allow, and robots.txt permits. Transient failures are
+ * handed back to the queue as retries with backoff.
  */
 #ifndef HARVESTD_SCHED_H
 #define HARVESTD_SCHED_H
@@ -19,9 +21,23 @@
 
 struct sched;
 
+/* Defaults; a job's own options take precedence. */
 struct sched_conf {
-	int64_t	concurrency;	/* transfers in flight, all jobs */
-	int64_t	window_size;	/* claimed tasks held; 0: 4 x concurrency */
+	int64_t		 concurrency;	/* transfers in flight, all jobs */
+	int64_t		 window_size;	/* claimed tasks held; 0: 4 x conc. */
+	int64_t		 per_host_concurrency;
+	int64_t		 per_host_delay_ms;
+	int64_t		 per_host_jitter_ms;
+	int64_t		 max_attempts;
+	int64_t		 retry_backoff_ms;
+	int64_t		 retry_backoff_max_ms;
+	int64_t		 obey_robots;
+	int64_t		 robots_ttl_s;
+	int64_t		 autothrottle;
+	int64_t		 autothrottle_start_delay_ms;
+	int64_t		 autothrottle_max_delay_ms;
+	int64_t		 autothrottle_target_concurrency;
+	const char	*user_agent;	/* for robots.txt; copied */
 };
 
 struct sched	*sched_create(struct ev_loop *loop, const struct sched_conf *c);
@@ -38,13 +54,21 @@ void		 sched_drain(struct sched *s, void (*idle)(void *), void *arg);
 /* Stops dispatching; every task held or in flight goes back to the queue. */
 void		 sched_stop(struct sched *s);
 void		 sched_free(struct sched *s);
+/* Hosts with tasks held or in flight. */
+size_t		 sched_active_hosts(const struct sched *s);
 
 /* Callbacks for queue_start() and fetch_create(); arg is the sched. */
-void		 sched_tasks_cb(struct task *list, size_t n, void *arg);
+void		 sched_tasks_cb(struct task *list, size_t n, int64_t next_due_ms,
+		    void *arg);
 void		 sched_done_cb(struct task *t, struct result *r, void *arg);
 
 /* Thread-safe: new work was submitted / a job was cancelled. */
 void		 sched_notify_work(struct sched *s);
 void		 sched_notify_cancel(struct sched *s, int64_t job_id);
+
+/* Whether a result is worth another attempt (exposed for tests). */
+int		 sched_is_transient(const struct result *r);
+/* Backoff before attempt n+1 after n attempts, without jitter. */
+int64_t		 sched_backoff_ms(int64_t base_ms, int64_t max_ms, int64_t n);
 
 #endif

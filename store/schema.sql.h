@@ -85,6 +85,9 @@ static const char *const store_migrations[] = {
 	"ALTER TABLE jobs ADD COLUMN priority INTEGER NOT NULL DEFAULT 0;"
 	"CREATE INDEX jobs_active ON jobs(priority DESC, id)"
 	"  WHERE state IN ('queued', 'running');"
-	"CREATE INDEX tasks_job_queued ON tasks(job_id, next_attempt_at, id)"
-	"  WHERE state = 'queued';",
+	"CREATE INDEX tasks_job_queued ON tasks(job_id, id)"
+	"  WHERE state = 'queued';"
+	"CREATE INDEX tasks_due ON tasks(next_attempt_at)"
+	"  WHERE state = 'queued';"
+	"DROP INDEX tasks_queued;",
 };

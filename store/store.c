@@ -33,7 +33,10 @@ enum store_stmt_id {
 	ST_JOB_CANCEL_RESULTS,
 	ST_JOB_CANCEL_TASKS,
 	ST_JOB_CANCEL,
-	ST_CLAIM,
+	ST_ACTIVE_JOBS,
+	ST_CLAIM_JOB,
+	ST_NEXT_DUE,
+	ST_TASK_RETRY,
 	ST_JOB_OPTIONS,
 	ST_JOB_RUNNING,
 	ST_TASK_FINISH,
@@ -81,13 +84,22 @@ static const char *const store_sql[ST_MAX] = {
 	    "UPDATE jobs SET state = 'cancelled',"
 	    "  finished_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
 	    " WHERE id = ?1 AND state IN ('queued', 'running')",
-	[ST_CLAIM] =
+	[ST_ACTIVE_JOBS] =
+	    "SELECT id, priority FROM jobs WHERE state IN ('queued', 'running')"
+	    " ORDER BY priority DESC, id",
+	[ST_CLAIM_JOB] =
 	    "UPDATE tasks SET state = 'running' WHERE id IN"
-	    " (SELECT id FROM tasks WHERE state = 'queued'"
-	    "  AND next_attempt_at <= ?1"
-	    "  AND job_id NOT IN (SELECT value FROM json_each(?3))"
-	    "  ORDER BY priority DESC, id LIMIT ?2)"
-	    " RETURNING id, job_id, url, attempts",
+	    " (SELECT id FROM tasks WHERE job_id = ?1 AND state = 'queued'"
+	    "  AND next_attempt_at <= ?2"
+	    "  AND host NOT IN (SELECT value FROM json_each(?3))"
+	    "  ORDER BY id LIMIT ?4)"
+	    " RETURNING id, job_id, url, host, attempts",
+	[ST_NEXT_DUE] =
+	    "SELECT min(next_attempt_at) FROM tasks"
+	    " WHERE state = 'queued' AND next_attempt_at > ?1",
+	[ST_TASK_RETRY] =
+	    "UPDATE tasks SET state = 'queued', attempts = ?2,"
+	    "  next_attempt_at = ?3 WHERE id = ?1 AND state = 'running'",
 	[ST_JOB_OPTIONS] = "SELECT options FROM jobs WHERE id = ?1",
 	[ST_JOB_RUNNING] =
 	    "UPDATE jobs SET state = 'running'"
@@ -748,15 +760,6 @@ store_load_opts(struct store *s, int64_t job_id, struct job_opts *o,
 	return rc;
 }
 
-static int
-task_cmp(const void *a, const void *b)
-{
-	const struct task *x = *(struct task *const *)a;
-	const struct task *y = *(struct task *const *)b;
-
-	return x->id < y->id ? -1 : x->id > y->id;
-}
-
 /* Attaches each job's options to its tasks, loading each job once. */
 static int
 store_claim_opts(struct store *s, struct task **v, size_t n, char **cause)
@@ -793,94 +796,280 @@ out:
 	return rc;
 }
 
-/* "[1,2,3]" for json_each(); NULL on ENOMEM. */
+/* A JSON array of the ids or strings, for json_each(); NULL on ENOMEM. */
 static char *
-store_id_list(const int64_t *ids, size_t n)
+store_json_list(const int64_t *ids, char *const *strs, size_t n)
 {
-	char *text, *p;
+	json_t *a;
 	size_t i;
+	char *text;
 
-	if ((text = malloc(n * 21 + 3)) == NULL)
+	if ((a = json_array()) == NULL)
 		return NULL;
-	p = text;
-	*p++ = '[';
 	for (i = 0; i < n; i++)
-		p += sprintf(p, "%s%lld", i > 0 ? "," : "", (long long)ids[i]);
-	*p++ = ']';
-	*p = '\0';
+		if (json_array_append_new(a, ids != NULL ? json_integer(ids[i]) :
+		    json_string(strs[i])) != 0) {
+			json_decref(a);
+			return NULL;
+		}
+	text = json_dumps(a, JSON_COMPACT);
+	json_decref(a);
 	return text;
 }
 
-int
-store_claim(struct store *s, size_t max, const int64_t *exclude,
-    size_t nexclude, struct task **list, size_t *n, char **cause)
+/* An active job met by a claim, with what it got. */
+struct claim_job {
+	int64_t		 id;
+	int64_t		 priority;
+	int		 dry;		/* nothing more due */
+	struct task	**got;
+	size_t		 ngot;
+	size_t		 cap;
+};
+
+/* Claims up to n due tasks of one job. */
+static int
+store_claim_one(struct store *s, struct claim_job *j, size_t n, int64_t now,
+    const char *hosts, char **cause)
 {
 	sqlite3_stmt *st;
-	struct task **v = NULL, *t;
-	size_t count = 0, i;
-	char *excluded;
+	struct task *t, **v;
+	size_t before = j->ngot;
 	int rc;
+
+	if ((st = store_stmt(s, ST_CLAIM_JOB)) == NULL ||
+	    sqlite3_bind_int64(st, 1, j->id) != SQLITE_OK ||
+	    sqlite3_bind_int64(st, 2, now) != SQLITE_OK ||
+	    sqlite3_bind_text(st, 3, hosts, -1, SQLITE_STATIC) != SQLITE_OK ||
+	    sqlite3_bind_int64(st, 4, (sqlite3_int64)n) != SQLITE_OK)
+		return store_fail(s, cause, "claim");
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (j->ngot == j->cap) {
+			j->cap = j->cap == 0 ? n : j->cap * 2;
+			if ((v = realloc(j->got, j->cap * sizeof(*v))) == NULL)
+				goto nomem;
+			j->got = v;
+		}
+		t = task_new(sqlite3_column_int64(st, 0),
+		    sqlite3_column_int64(st, 1),
+		    (const char *)sqlite3_column_text(st, 2),
+		    (const char *)sqlite3_column_text(st, 3),
+		    sqlite3_column_int64(st, 4));
+		if (t == NULL)
+			goto nomem;
+		j->got[j->ngot++] = t;
+	}
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE)
+		return store_fail(s, cause, "claim");
+	if (j->ngot - before < n)
+		j->dry = 1;
+	return 0;
+nomem:
+	sqlite3_reset(st);
+	*cause = store_asprintf("out of memory");
+	return -1;
+}
+
+static int
+task_id_cmp(const void *a, const void *b)
+{
+	const struct task *x = *(struct task *const *)a;
+	const struct task *y = *(struct task *const *)b;
+
+	return x->id < y->id ? -1 : x->id > y->id;
+}
+
+/* Reads the active jobs, highest priority first, leaving out skipped ones. */
+static int
+store_active_jobs(struct store *s, const struct store_skip *skip,
+    struct claim_job **jobs, size_t *njobs, char **cause)
+{
+	sqlite3_stmt *st;
+	struct claim_job *v;
+	size_t n = 0, cap = 0, i;
+	int64_t id;
+	int rc, skipped;
+
+	*jobs = NULL;
+	if ((st = store_stmt(s, ST_ACTIVE_JOBS)) == NULL)
+		return store_fail(s, cause, "active jobs");
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		id = sqlite3_column_int64(st, 0);
+		skipped = 0;
+		for (i = 0; skip != NULL && i < skip->njobs; i++)
+			if (skip->jobs[i] == id)
+				skipped = 1;
+		if (skipped)
+			continue;
+		if (n == cap) {
+			cap = cap == 0 ? 16 : cap * 2;
+			if ((v = realloc(*jobs, cap * sizeof(*v))) == NULL) {
+				sqlite3_reset(st);
+				*cause = store_asprintf("out of memory");
+				return -1;
+			}
+			*jobs = v;
+		}
+		memset(&(*jobs)[n], 0, sizeof((*jobs)[n]));
+		(*jobs)[n].id = id;
+		(*jobs)[n].priority = sqlite3_column_int64(st, 1);
+		n++;
+	}
+	sqlite3_reset(st);
+	*njobs = n;
+	if (rc != SQLITE_DONE)
+		return store_fail(s, cause, "active jobs");
+	return 0;
+}
+
+/*
+ * Shares max among the jobs of the highest priority that have due tasks,
+ * evenly, handing what one job cannot use to the others; only what is left
+ * goes to the next priority.
+ */
+static int
+store_claim_share(struct store *s, struct claim_job *jobs, size_t njobs,
+    size_t max, int64_t now, const char *hosts, char **cause)
+{
+	size_t left = max, first = 0, last, i, live, share, before;
+
+	while (left > 0 && first < njobs) {
+		for (last = first; last < njobs &&
+		    jobs[last].priority == jobs[first].priority; last++)
+			;
+		for (;;) {
+			for (live = 0, i = first; i < last; i++)
+				live += !jobs[i].dry;
+			if (live == 0 || left == 0)
+				break;
+			share = (left + live - 1) / live;
+			for (i = first; i < last && left > 0; i++) {
+				if (jobs[i].dry)
+					continue;
+				before = jobs[i].ngot;
+				if (store_claim_one(s, &jobs[i], share < left ?
+				    share : left, now, hosts, cause) != 0)
+					return -1;
+				left -= jobs[i].ngot - before;
+			}
+		}
+		first = last;
+	}
+	return 0;
+}
+
+/*
+ * Round-robin over the claims of jobs of equal priority, so no job's tasks
+ * all come first; higher priorities stay in front.
+ */
+static void
+store_interleave(struct claim_job *jobs, size_t njobs, struct task **list,
+    size_t *n)
+{
+	struct task **tail = list;
+	size_t round, i, first, last;
+	int more;
 
 	*list = NULL;
 	*n = 0;
-	if (max == 0)
-		return 0;
-	if ((v = calloc(max, sizeof(*v))) == NULL ||
-	    (excluded = store_id_list(exclude, nexclude)) == NULL) {
-		free(v);
+	for (i = 0; i < njobs; i++)
+		qsort(jobs[i].got, jobs[i].ngot, sizeof(*jobs[i].got),
+		    task_id_cmp);
+	for (first = 0; first < njobs; first = last) {
+		for (last = first; last < njobs &&
+		    jobs[last].priority == jobs[first].priority; last++)
+			;
+		for (round = 0, more = 1; more; round++) {
+			more = 0;
+			for (i = first; i < last; i++) {
+				if (round >= jobs[i].ngot)
+					continue;
+				more = 1;
+				*tail = jobs[i].got[round];
+				tail = &(*tail)->next;
+				(*n)++;
+			}
+		}
+	}
+}
+
+static int
+store_next_due(struct store *s, int64_t now, int64_t *next_due_ms)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	*next_due_ms = 0;
+	if ((st = store_stmt(s, ST_NEXT_DUE)) == NULL ||
+	    sqlite3_bind_int64(st, 1, now) != SQLITE_OK)
+		return -1;
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		*next_due_ms = sqlite3_column_int64(st, 0);
+	sqlite3_reset(st);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -1;
+}
+
+int
+store_claim(struct store *s, size_t max, const struct store_skip *skip,
+    struct task **list, size_t *n, int64_t *next_due_ms, char **cause)
+{
+	struct claim_job *jobs = NULL;
+	struct task **all = NULL;
+	size_t njobs = 0, total = 0, i, k;
+	char *hosts = NULL;
+	int64_t now = job_now_ms();
+	int rc = -1;
+
+	*list = NULL;
+	*n = 0;
+	*next_due_ms = 0;
+	if ((hosts = store_json_list(NULL, skip != NULL ? skip->hosts : NULL,
+	    skip != NULL ? skip->nhosts : 0)) == NULL) {
 		*cause = store_asprintf("out of memory");
 		return -1;
 	}
 	if (store_begin(s, cause) != 0) {
-		free(v);
-		free(excluded);
+		free(hosts);
 		return -1;
 	}
-	if ((st = store_stmt(s, ST_CLAIM)) == NULL ||
-	    sqlite3_bind_int64(st, 1, job_now_ms()) != SQLITE_OK ||
-	    sqlite3_bind_int64(st, 2, (sqlite3_int64)max) != SQLITE_OK ||
-	    sqlite3_bind_text(st, 3, excluded, -1, SQLITE_STATIC) !=
-	    SQLITE_OK) {
-		store_fail(s, cause, "claim");
-		goto fail;
+	if (store_active_jobs(s, skip, &jobs, &njobs, cause) != 0 ||
+	    (max > 0 && store_claim_share(s, jobs, njobs, max, now, hosts,
+	    cause) != 0))
+		goto out;
+	if (store_next_due(s, now, next_due_ms) != 0) {
+		store_fail(s, cause, "next due");
+		goto out;
 	}
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW && count < max) {
-		t = task_new(sqlite3_column_int64(st, 0),
-		    sqlite3_column_int64(st, 1),
-		    (const char *)sqlite3_column_text(st, 2),
-		    sqlite3_column_int64(st, 3));
-		if (t == NULL) {
-			sqlite3_reset(st);
-			*cause = store_asprintf("out of memory");
-			goto fail;
-		}
-		v[count++] = t;
+	for (i = 0; i < njobs; i++)
+		total += jobs[i].ngot;
+	if ((all = calloc(total + 1, sizeof(*all))) == NULL) {
+		*cause = store_asprintf("out of memory");
+		goto out;
 	}
-	sqlite3_reset(st);
-	if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
-		store_fail(s, cause, "claim");
-		goto fail;
+	for (k = 0, i = 0; i < njobs; i++) {
+		memcpy(all + k, jobs[i].got, jobs[i].ngot * sizeof(*all));
+		k += jobs[i].ngot;
 	}
-	if (store_claim_opts(s, v, count, cause) != 0)
-		goto fail;
-	if (store_commit_txn(s, cause) != 0)
-		goto fail;
-	qsort(v, count, sizeof(*v), task_cmp);
-	for (i = count; i > 0; i--) {
-		v[i - 1]->next = *list;
-		*list = v[i - 1];
+	if (store_claim_opts(s, all, total, cause) != 0 ||
+	    store_commit_txn(s, cause) != 0)
+		goto out;
+	store_interleave(jobs, njobs, list, n);
+	rc = 0;
+out:
+	if (rc != 0) {
+		store_rollback(s);
+		for (i = 0; i < njobs; i++)
+			for (k = 0; k < jobs[i].ngot; k++)
+				task_free(jobs[i].got[k]);
 	}
-	*n = count;
-	free(v);
-	free(excluded);
-	return 0;
-fail:
-	store_rollback(s);
-	for (i = 0; i < count; i++)
-		task_free(v[i]);
-	free(v);
-	free(excluded);
-	return -1;
+	for (i = 0; i < njobs; i++)
+		free(jobs[i].got);
+	free(jobs);
+	free(all);
+	free(hosts);
+	return rc;
 }
 
 void
@@ -991,7 +1180,9 @@ store_job_done(struct store *s, int64_t job_id)
 
 int
 store_commit(struct store *s, const struct result *results,
-    const int64_t *requeue, size_t nrequeue, size_t *committed, char **cause)
+    const int64_t *requeue, size_t nrequeue,
+    const struct store_retry *retries, size_t nretries, size_t *committed,
+    char **cause)
 {
 	const struct result *r, *q;
 	sqlite3_stmt *st;
@@ -1013,6 +1204,17 @@ store_commit(struct store *s, const struct result *results,
 		    sqlite3_bind_int64(st, 1, requeue[i]) != SQLITE_OK ||
 		    sqlite3_step(st) != SQLITE_DONE) {
 			store_fail(s, cause, "requeue task");
+			goto fail;
+		}
+		sqlite3_reset(st);
+	}
+	for (i = 0; i < nretries; i++) {
+		if ((st = store_stmt(s, ST_TASK_RETRY)) == NULL ||
+		    sqlite3_bind_int64(st, 1, retries[i].task_id) != SQLITE_OK ||
+		    sqlite3_bind_int64(st, 2, retries[i].attempts) != SQLITE_OK ||
+		    sqlite3_bind_int64(st, 3, retries[i].due_ms) != SQLITE_OK ||
+		    sqlite3_step(st) != SQLITE_DONE) {
+			store_fail(s, cause, "schedule retry");
 			goto fail;
 		}
 		sqlite3_reset(st);

@@ -101,25 +101,42 @@ int		 store_purge_expired(struct store *s, int64_t days, int64_t *n,
 int		 store_checkpoint(struct store *s, int64_t limit,
 		    int64_t *wal_bytes, int *blocked, char **cause);
 
+/* Jobs and hosts a claim skips: the caller holds enough of them. */
+struct store_skip {
+	const int64_t	*jobs;
+	size_t		 njobs;
+	char *const	*hosts;
+	size_t		 nhosts;
+};
+
 /*
  * Claims up to max queued tasks that are due (queued -> running) in one
- * transaction, each with its job's options, skipping the nexclude jobs in
- * exclude (jobs the caller already holds enough of). *list gets them in
- * id order.
+ * transaction, each with its job's options. Higher priority jobs first;
+ * jobs of equal priority share the claim evenly and their tasks are
+ * interleaved in *list. *next_due_ms gets the earliest time a queued task
+ * not yet due becomes due (0: none). skip may be NULL.
  */
 int		 store_claim(struct store *s, size_t max,
-		    const int64_t *exclude, size_t nexclude, struct task **list,
-		    size_t *n, char **cause);
+		    const struct store_skip *skip, struct task **list,
+		    size_t *n, int64_t *next_due_ms, char **cause);
+
+/* A task to try again later (a transient failure). */
+struct store_retry {
+	int64_t	task_id;
+	int64_t	attempts;	/* made so far */
+	int64_t	due_ms;		/* unix ms */
+};
 
 /*
  * Commits, in one transaction, a batch of results (each with its task's
- * final state) and a list of task ids to put back in the queue without
- * counting an attempt. Marks jobs with no task left as done. Both lists are
- * borrowed. *committed gets how many results were written.
+ * final state), task ids to put back in the queue without counting an
+ * attempt, and retries to schedule. Marks jobs with no task left as done.
+ * All lists are borrowed. *committed gets how many results were written.
  */
 int		 store_commit(struct store *s, const struct result *results,
-		    const int64_t *requeue, size_t nrequeue, size_t *committed,
-		    char **cause);
+		    const int64_t *requeue, size_t nrequeue,
+		    const struct store_retry *retries, size_t nretries,
+		    size_t *committed, char **cause);
 
 /* A results row, borrowed for the duration of a store_results_page cb. */
 struct store_row {

@@ -106,7 +106,7 @@ test_kind_names(void **state)
 static void
 test_result_new_error(void **state)
 {
-	struct task *t = task_new(7, 3, "http://x/", 2);
+	struct task *t = task_new(7, 3, "http://x/", "x", 2);
 	struct result *r;
 
 	(void)state;

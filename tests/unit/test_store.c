@@ -174,9 +174,9 @@ test_claim_commit_done(void **state)
 	struct store_job j;
 	size_t n, committed;
 	char *cause = NULL;
-	int64_t id = make_job(f->s, 3), requeue;
+	int64_t id = make_job(f->s, 3), requeue, due;
 
-	assert_int_equal(store_claim(f->s, 2, NULL, 0, &list, &n, &cause), 0);
+	assert_int_equal(store_claim(f->s, 2, NULL, &list, &n, &due, &cause), 0);
 	assert_int_equal(n, 2);
 	assert_non_null(list);
 	assert_true(list->id < list->next->id);
@@ -190,7 +190,7 @@ test_claim_commit_done(void **state)
 	/* First task succeeds; the second goes back without an attempt. */
 	r1 = ok_result(list);
 	requeue = list->next->id;
-	assert_int_equal(store_commit(f->s, r1, &requeue, 1, &committed,
+	assert_int_equal(store_commit(f->s, r1, &requeue, 1, NULL, 0, &committed,
 	    &cause), 0);
 	assert_int_equal(committed, 1);
 	result_free(r1);
@@ -204,13 +204,13 @@ test_claim_commit_done(void **state)
 	    "SELECT attempts FROM tasks WHERE state = 'done'"), 1);
 
 	/* The last two: one failure, one success; then the job is done. */
-	assert_int_equal(store_claim(f->s, 10, NULL, 0, &list, &n, &cause), 0);
+	assert_int_equal(store_claim(f->s, 10, NULL, &list, &n, &due, &cause), 0);
 	assert_int_equal(n, 2);
 	assert_int_equal(list->attempts, 0);
 	r1 = result_new_error(list, RESULT_TIMEOUT, "too slow");
 	r2 = ok_result(list->next);
 	r1->next = r2;
-	assert_int_equal(store_commit(f->s, r1, NULL, 0, &committed, &cause),
+	assert_int_equal(store_commit(f->s, r1, NULL, 0, NULL, 0, &committed, &cause),
 	    0);
 	assert_int_equal(committed, 2);
 	result_free(r1);
@@ -226,7 +226,7 @@ test_claim_commit_done(void **state)
 
 	/* A second result for a finished task is refused: exactly once. */
 	r1 = ok_result(list);
-	assert_int_equal(store_commit(f->s, r1, NULL, 0, &committed, &cause),
+	assert_int_equal(store_commit(f->s, r1, NULL, 0, NULL, 0, &committed, &cause),
 	    0);
 	assert_int_equal(committed, 0);
 	result_free(r1);
@@ -235,7 +235,7 @@ test_claim_commit_done(void **state)
 		next = t->next;
 		task_free(t);
 	}
-	assert_int_equal(store_claim(f->s, 10, NULL, 0, &list, &n, &cause), 0);
+	assert_int_equal(store_claim(f->s, 10, NULL, &list, &n, &due, &cause), 0);
 	assert_int_equal(n, 0);
 	assert_null(list);
 }
@@ -246,11 +246,11 @@ test_recover(void **state)
 	struct fixture *f = *state;
 	struct task *list, *t, *next;
 	size_t n;
-	int64_t recovered;
+	int64_t recovered, due;
 	char *cause = NULL;
 
 	make_job(f->s, 4);
-	assert_int_equal(store_claim(f->s, 3, NULL, 0, &list, &n, &cause), 0);
+	assert_int_equal(store_claim(f->s, 3, NULL, &list, &n, &due, &cause), 0);
 	assert_int_equal(n, 3);
 	for (t = list; t != NULL; t = next) {
 		next = t->next;
@@ -273,9 +273,9 @@ test_cancel(void **state)
 	size_t n, committed;
 	char *cause = NULL;
 	int changed;
-	int64_t id = make_job(f->s, 3);
+	int64_t id = make_job(f->s, 3), due;
 
-	assert_int_equal(store_claim(f->s, 1, NULL, 0, &list, &n, &cause), 0);
+	assert_int_equal(store_claim(f->s, 1, NULL, &list, &n, &due, &cause), 0);
 	assert_int_equal(store_job_cancel(f->s, id, &changed, &cause), 0);
 	assert_int_equal(changed, 1);
 	assert_int_equal(store_job_get(f->s, id, &j, &cause), 0);
@@ -287,7 +287,7 @@ test_cancel(void **state)
 	    "WHERE error_kind = 'cancelled'"), 2);
 	/* The in-flight one ends later; the job stays cancelled. */
 	r = result_new_error(list, RESULT_CANCELLED, "aborted");
-	assert_int_equal(store_commit(f->s, r, NULL, 0, &committed, &cause),
+	assert_int_equal(store_commit(f->s, r, NULL, 0, NULL, 0, &committed, &cause),
 	    0);
 	result_free(r);
 	task_free(list);
@@ -301,29 +301,105 @@ test_cancel(void **state)
 }
 
 static void
-test_claim_skips_excluded_jobs(void **state)
+free_list(struct task *list)
+{
+	struct task *next;
+
+	for (; list != NULL; list = next) {
+		next = list->next;
+		task_free(list);
+	}
+}
+
+static void
+test_claim_skips_jobs_and_hosts(void **state)
 {
 	struct fixture *f = *state;
-	struct task *list, *t, *next;
+	struct task *list, *t;
 	size_t n;
 	char *cause = NULL;
-	int64_t a = make_job(f->s, 4), b = make_job(f->s, 2);
+	int64_t a = make_job(f->s, 4), b = make_job(f->s, 2), due;
+	char *const hosts[] = { "h.test" };
+	struct store_skip skip_a = { &a, 1, NULL, 0 };
+	struct store_skip skip_host = { NULL, 0, hosts, 1 };
 
-	/* Job a's tasks come first, but a is excluded: b's are claimed. */
-	assert_int_equal(store_claim(f->s, 3, &a, 1, &list, &n, &cause), 0);
+	/* Every task of make_job is on h.test: skipping it claims nothing. */
+	assert_int_equal(store_claim(f->s, 10, &skip_host, &list, &n, &due,
+	    &cause), 0);
+	assert_int_equal(n, 0);
+	assert_int_equal(store_claim(f->s, 3, &skip_a, &list, &n, &due,
+	    &cause), 0);
 	assert_int_equal(n, 2);
-	for (t = list; t != NULL; t = next) {
-		next = t->next;
+	for (t = list; t != NULL; t = t->next) {
 		assert_int_equal(t->job_id, b);
-		task_free(t);
+		assert_string_equal(t->host, "h.test");
 	}
-	assert_int_equal(store_claim(f->s, 3, &b, 1, &list, &n, &cause), 0);
+	free_list(list);
+}
+
+static void
+test_claim_fair_and_by_priority(void **state)
+{
+	struct fixture *f = *state;
+	struct store_url urls[6];
+	struct job_opts o;
+	struct task *list, *t;
+	char bufs[6][32], *cause = NULL;
+	int64_t a, b, hi, due;
+	size_t n, i;
+
+	a = make_job(f->s, 6);
+	b = make_job(f->s, 6);
+	/* a and b share evenly, interleaved: a b a b ... */
+	assert_int_equal(store_claim(f->s, 6, NULL, &list, &n, &due, &cause), 0);
+	assert_int_equal(n, 6);
+	for (i = 0, t = list; t != NULL; t = t->next, i++)
+		assert_int_equal(t->job_id, i % 2 == 0 ? a : b);
+	free_list(list);
+	/* A later job of higher priority comes first. */
+	job_opts_init(&o);
+	o.priority = 5;
+	for (i = 0; i < 2; i++) {
+		snprintf(bufs[i], sizeof(bufs[i]), "http://p%zu.test/", i);
+		urls[i].url = bufs[i];
+		urls[i].host = "p.test";
+	}
+	assert_int_equal(store_job_create(f->s, &o, urls, 2, &hi, &cause), 0);
+	assert_int_equal(store_claim(f->s, 3, NULL, &list, &n, &due, &cause), 0);
 	assert_int_equal(n, 3);
-	for (t = list; t != NULL; t = next) {
-		next = t->next;
-		assert_int_equal(t->job_id, a);
-		task_free(t);
-	}
+	assert_int_equal(list->job_id, hi);
+	assert_int_equal(list->next->job_id, hi);
+	assert_int_equal(list->opts.priority, 5);
+	assert_true(list->next->next->job_id == a ||
+	    list->next->next->job_id == b);
+	free_list(list);
+}
+
+static void
+test_retry_is_delayed(void **state)
+{
+	struct fixture *f = *state;
+	struct task *list;
+	struct store_retry retry;
+	size_t n, committed;
+	char *cause = NULL;
+	int64_t due, when = job_now_ms() + 60000;
+
+	make_job(f->s, 1);
+	assert_int_equal(store_claim(f->s, 1, NULL, &list, &n, &due, &cause), 0);
+	assert_int_equal(n, 1);
+	retry.task_id = list->id;
+	retry.attempts = 1;
+	retry.due_ms = when;
+	assert_int_equal(store_commit(f->s, NULL, NULL, 0, &retry, 1,
+	    &committed, &cause), 0);
+	task_free(list);
+	/* Not claimable before it is due, and the claim says when. */
+	assert_int_equal(store_claim(f->s, 1, NULL, &list, &n, &due, &cause), 0);
+	assert_int_equal(n, 0);
+	assert_int_equal(due, when);
+	assert_int_equal(query_int(f->path, "SELECT attempts FROM tasks"), 1);
+	assert_int_equal(query_int(f->path, "SELECT count(*) FROM results"), 0);
 }
 
 static int
@@ -345,16 +421,16 @@ test_results_page(void **state)
 	size_t n, committed;
 	char *cause = NULL;
 	int rows = 0;
-	int64_t id = make_job(f->s, 5);
+	int64_t id = make_job(f->s, 5), due;
 
-	assert_int_equal(store_claim(f->s, 5, NULL, 0, &list, &n, &cause), 0);
+	assert_int_equal(store_claim(f->s, 5, NULL, &list, &n, &due, &cause), 0);
 	for (t = list; t != NULL; t = t->next) {
 		r = t->id % 2 ? ok_result(t) :
 		    result_new_error(t, RESULT_DNS, "no such host");
 		*tail = r;
 		tail = &r->next;
 	}
-	assert_int_equal(store_commit(f->s, head, NULL, 0, &committed,
+	assert_int_equal(store_commit(f->s, head, NULL, 0, NULL, 0, &committed,
 	    &cause), 0);
 	while ((r = head) != NULL) {
 		head = r->next;
@@ -385,8 +461,12 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_claim_commit_done, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_recover, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_claim_skips_excluded_jobs,
+		cmocka_unit_test_setup_teardown(test_claim_skips_jobs_and_hosts,
 		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_claim_fair_and_by_priority,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_retry_is_delayed, setup,
+		    teardown),
 		cmocka_unit_test_setup_teardown(test_cancel, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_results_page, setup,
 		    teardown),
