@@ -10,6 +10,11 @@ and serves:
   /redirect/N       302 to /redirect/N-1; /redirect/0 answers 200 "end"
   /gzip/N           N bytes, gzip-compressed when the client accepts it
   /hello            200 "hello"
+  /flaky/N?k=KEY    503 for the first N requests with that key, then 200
+  /retry-after/S?k=KEY  503 with Retry-After: S the first time, then 200
+  /echo             the request line and headers, as the body
+  /robots.txt       server.robots (text), or server.robots_status
+Every request's arrival time is kept in server.log as (time, path).
 """
 import collections
 import gzip
@@ -43,6 +48,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         path = self.path.split("?", 1)[0]
         with srv.lock:
             srv.hits[path] += 1
+            srv.log.append((time.monotonic(), self.path))
             srv.in_flight += 1
             srv.max_in_flight = max(srv.max_in_flight, srv.in_flight)
         try:
@@ -58,6 +64,25 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         except ValueError:
             return self._send(400, b"bad argument\n")
         head = parts[0]
+        query = self.path.split("?", 1)[1] if "?" in self.path else ""
+        srv = self.server
+        if head == "robots.txt":
+            if srv.robots is None:
+                return self._send(srv.robots_status, b"no robots\n")
+            return self._send(200, srv.robots.encode())
+        if head == "echo":
+            text = "%s %s\n%s" % (self.command, self.path, self.headers)
+            return self._send(200, text.encode())
+        if head in ("flaky", "retry-after"):
+            with srv.lock:
+                srv.keyed[query] += 1
+                n = srv.keyed[query]
+            if head == "flaky" and n <= arg:
+                return self._send(503, b"try again\n")
+            if head == "retry-after" and n == 1:
+                return self._send(503, b"later\n",
+                                  headers={"Retry-After": str(arg)})
+            return self._send(200, b"ok after %d\n" % n)
         if head == "hello":
             return self._send(200, b"hello")
         if head == "size":
@@ -85,10 +110,14 @@ class TestServer(http.server.ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 1024
 
-    def __init__(self):
-        super().__init__(("127.0.0.1", 0), _Handler)
+    def __init__(self, host="127.0.0.1"):
+        super().__init__((host, 0), _Handler)
         self.lock = threading.Lock()
         self.hits = collections.Counter()
+        self.keyed = collections.Counter()
+        self.log = []
+        self.robots = None
+        self.robots_status = 404
         self.in_flight = 0
         self.max_in_flight = 0
         self._thread = threading.Thread(target=self.serve_forever,
@@ -104,7 +133,12 @@ class TestServer(http.server.ThreadingHTTPServer):
         return self.server_address[1]
 
     def url(self, path):
-        return "http://127.0.0.1:%d%s" % (self.port, path)
+        return "http://%s:%d%s" % (self.server_address[0], self.port, path)
+
+    def arrivals(self, prefix):
+        """Arrival times of the requests whose path starts with prefix."""
+        with self.lock:
+            return [t for t, p in self.log if p.startswith(prefix)]
 
     def start(self):
         self._thread.start()
