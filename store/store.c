@@ -974,8 +974,9 @@ store_interleave(struct claim_job *jobs, size_t njobs, struct task **list,
 	*list = NULL;
 	*n = 0;
 	for (i = 0; i < njobs; i++)
-		qsort(jobs[i].got, jobs[i].ngot, sizeof(*jobs[i].got),
-		    task_id_cmp);
+		if (jobs[i].ngot > 1)
+			qsort(jobs[i].got, jobs[i].ngot, sizeof(*jobs[i].got),
+			    task_id_cmp);
 	for (first = 0; first < njobs; first = last) {
 		for (last = first; last < njobs &&
 		    jobs[last].priority == jobs[first].priority; last++)
@@ -1049,6 +1050,8 @@ store_claim(struct store *s, size_t max, const struct store_skip *skip,
 		goto out;
 	}
 	for (k = 0, i = 0; i < njobs; i++) {
+		if (jobs[i].ngot == 0)
+			continue;
 		memcpy(all + k, jobs[i].got, jobs[i].ngot * sizeof(*all));
 		k += jobs[i].ngot;
 	}
