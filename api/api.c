@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -31,8 +32,11 @@ struct api {
 	struct api_hooks	 hooks;
 	size_t			 max_request;
 	int64_t			 page_max;
+	struct api_limits	 limits;
 	uint16_t		 port;
 	atomic_int		 draining;
+	pthread_mutex_t		 token_lock;
+	char			*token;		/* "Bearer <token>", or NULL */
 };
 
 /* Per-request state, from the first callback to MHD's completion notice. */
@@ -302,7 +306,8 @@ api_submit(struct api *a, struct MHD_Connection *c, struct api_req *r)
 		    "5");
 	if (api_request_parse(r->body != NULL ? r->body : "", r->len,
 	    MHD_lookup_connection_value(c, MHD_HEADER_KIND,
-	    MHD_HTTP_HEADER_CONTENT_TYPE), &req, &code, &cause) != 0) {
+	    MHD_HTTP_HEADER_CONTENT_TYPE), &a->limits, &req, &code,
+	    &cause) != 0) {
 		ret = api_error(c, strcmp(code, "unsupported_media_type") == 0 ?
 		    MHD_HTTP_UNSUPPORTED_MEDIA_TYPE : strcmp(code,
 		    "internal") == 0 ? MHD_HTTP_INTERNAL_SERVER_ERROR :
@@ -694,6 +699,53 @@ api_route(struct api *a, struct MHD_Connection *c, const char *url,
 	return api_error(c, MHD_HTTP_NOT_FOUND, "not_found", "no such route");
 }
 
+/*
+ * Compares the Authorization header with the token in constant time, so
+ * the time taken says nothing about how much of a guess was right.
+ */
+static int
+api_authorized(struct api *a, struct MHD_Connection *c)
+{
+	const char *got = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+	    MHD_HTTP_HEADER_AUTHORIZATION);
+	size_t i, glen, wlen;
+	unsigned char diff;
+	int ok;
+
+	pthread_mutex_lock(&a->token_lock);
+	if (a->token == NULL) {
+		pthread_mutex_unlock(&a->token_lock);
+		return 1;
+	}
+	if (got == NULL)
+		got = "";
+	glen = strlen(got);
+	wlen = strlen(a->token);
+	diff = glen != wlen;
+	for (i = 0; i < wlen; i++)
+		diff |= (unsigned char)(a->token[i] ^ (i < glen ? got[i] : 0));
+	ok = diff == 0;
+	pthread_mutex_unlock(&a->token_lock);
+	return ok;
+}
+
+int
+api_set_token(struct api *a, const char *token)
+{
+	char *bearer = NULL;
+
+	if (token != NULL && *token != '\0' &&
+	    asprintf(&bearer, "Bearer %s", token) < 0)
+		return -1;
+	pthread_mutex_lock(&a->token_lock);
+	if (a->token != NULL)
+		explicit_bzero(a->token, strlen(a->token));
+	free(a->token);
+	a->token = bearer;
+	pthread_mutex_unlock(&a->token_lock);
+	return 0;
+}
+
 /* Collects a body chunk; past the limit only counts it as too large. */
 static void
 api_collect(struct api *a, struct api_req *r, const char *data, size_t len)
@@ -742,6 +794,14 @@ api_handler(void *cls, struct MHD_Connection *c, const char *url,
 		if ((r = calloc(1, sizeof(*r))) == NULL)
 			return MHD_NO;
 		*con_cls = r;
+		/* Before reading any body: who is asking? */
+		if (strcmp(url, "/healthz") != 0 && !api_authorized(a, c)) {
+			r->too_large = 1;	/* discard any body */
+			return api_reply_json(c, MHD_HTTP_UNAUTHORIZED,
+			    api_error_doc("unauthorized", "this route needs "
+			    "Authorization: Bearer <api_token>"),
+			    MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
+		}
 		/* Refuse a declared oversize body before reading any of it. */
 		clen = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
 		    MHD_HTTP_HEADER_CONTENT_LENGTH);
@@ -829,6 +889,13 @@ api_start(const struct api_conf *c, const struct api_hooks *h, char **cause)
 	a->hooks = *h;
 	a->max_request = (size_t)c->max_request_bytes;
 	a->page_max = c->results_page_max;
+	a->limits.max_urls = (size_t)c->max_urls_per_job;
+	a->limits.max_url_length = (size_t)c->max_url_length;
+	pthread_mutex_init(&a->token_lock, NULL);
+	if (api_set_token(a, c->token) != 0) {
+		*cause = api_asprintf("out of memory");
+		goto fail;
+	}
 	if ((a->store = store_open(c->db_path, &so, cause)) == NULL)
 		goto fail;
 	a->mhd = MHD_start_daemon(flags, 0, NULL, NULL, api_handler, a,
@@ -837,6 +904,10 @@ api_start(const struct api_conf *c, const struct api_hooks *h, char **cause)
 	    MHD_OPTION_CONNECTION_TIMEOUT,
 	    (unsigned int)c->connection_timeout_s,
 	    MHD_OPTION_CONNECTION_LIMIT, (unsigned int)c->connection_limit,
+	    MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+	    (unsigned int)c->per_ip_connection_limit,
+	    MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+	    (size_t)c->connection_memory_limit,
 	    MHD_OPTION_NOTIFY_COMPLETED, api_completed_cb, a,
 	    MHD_OPTION_END);
 	if (a->mhd == NULL) {
@@ -849,6 +920,8 @@ api_start(const struct api_conf *c, const struct api_hooks *h, char **cause)
 	return a;
 fail:
 	store_close(a->store);
+	api_set_token(a, NULL);
+	pthread_mutex_destroy(&a->token_lock);
 	free(a);
 	return NULL;
 }
@@ -873,5 +946,7 @@ api_stop(struct api *a)
 	if (a->mhd != NULL)
 		MHD_stop_daemon(a->mhd);
 	store_close(a->store);
+	api_set_token(a, NULL);
+	pthread_mutex_destroy(&a->token_lock);
 	free(a);
 }

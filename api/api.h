@@ -23,6 +23,11 @@ struct api_conf {
 	int64_t		 results_page_max;
 	int64_t		 connection_timeout_s;
 	int64_t		 connection_limit;
+	int64_t		 per_ip_connection_limit;
+	int64_t		 connection_memory_limit;
+	int64_t		 max_urls_per_job;
+	int64_t		 max_url_length;
+	const char	*token;			/* "": no authentication */
 };
 
 /* Called on the API thread after the change is committed. */
@@ -34,6 +39,8 @@ struct api_hooks {
 
 struct api	*api_start(const struct api_conf *c, const struct api_hooks *h,
 		    char **cause);
+/* Replaces the bearer token ("" turns authentication off; thread-safe). */
+int		 api_set_token(struct api *a, const char *token);
 /* While draining, submissions get 503 "shutting_down" (thread-safe). */
 void		 api_set_draining(struct api *a, int draining);
 /* The port actually bound (useful with port 0). */
@@ -61,17 +68,22 @@ struct api_request {
 	size_t			 nrejected;
 };
 
+struct api_limits {
+	size_t	max_urls;		/* per submission */
+	size_t	max_url_length;		/* bytes */
+};
+
 /*
  * Parses a submission: JSON ({"urls": [...], options...}) or text/plain
  * (one URL per line, blank lines and # comments skipped). content_type
  * may be NULL (the body is sniffed). On failure returns -1 with *code (a
- * static string: "invalid_json", "invalid_request",
+ * static string: "invalid_json", "invalid_request", "too_many_urls",
  * "unsupported_media_type") and *cause (allocated). Invalid URLs are not a
  * failure: they are listed in req->rejected.
  */
 int	 api_request_parse(const char *body, size_t len,
-	    const char *content_type, struct api_request *req,
-	    const char **code, char **cause);
+	    const char *content_type, const struct api_limits *lim,
+	    struct api_request *req, const char **code, char **cause);
 void	 api_request_clear(struct api_request *req);
 
 /*
@@ -80,7 +92,7 @@ void	 api_request_clear(struct api_request *req);
  * case, default port and fragment dropped) and host, or -1 and a reason.
  * All three strings are allocated.
  */
-int	 api_url_check(const char *url, char **canonical, char **host,
-	    char **reason);
+int	 api_url_check(const char *url, size_t max_length, char **canonical,
+	    char **host, char **reason);
 
 #endif

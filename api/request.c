@@ -17,7 +17,6 @@
 
 #include "api/api.h"
 
-#define API_URL_MAX 8192
 
 static char *
 req_asprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -46,16 +45,26 @@ req_take(char *curl_string)
 }
 
 int
-api_url_check(const char *url, char **canonical, char **host, char **reason)
+api_url_check(const char *url, size_t max_length, char **canonical,
+    char **host, char **reason)
 {
 	CURLU *h;
 	CURLUcode uc;
 	char *scheme = NULL, *chost = NULL, *curl = NULL, *p;
+	const unsigned char *c;
 
 	*canonical = *host = *reason = NULL;
-	if (strlen(url) > API_URL_MAX) {
-		*reason = req_asprintf("URL longer than %d bytes", API_URL_MAX);
+	if (strlen(url) > max_length) {
+		*reason = req_asprintf("URL longer than %zu bytes", max_length);
 		return -1;
+	}
+	/* URLs are ASCII: anything else must arrive percent-encoded. */
+	for (c = (const unsigned char *)url; *c != '\0'; c++) {
+		if (*c <= 0x20 || *c >= 0x7f) {
+			*reason = req_asprintf("URL contains a space, a control "
+			    "character or a non-ASCII byte (percent-encode it)");
+			return -1;
+		}
 	}
 	if ((h = curl_url()) == NULL) {
 		*reason = req_asprintf("out of memory");
@@ -130,8 +139,8 @@ api_request_clear(struct api_request *req)
 
 /* Adds one submitted URL, accepted or rejected. -1 only on ENOMEM. */
 static int
-req_add_url(struct api_request *req, size_t index, const char *url,
-    size_t len, size_t cap)
+req_add_url(struct api_request *req, const struct api_limits *lim,
+    size_t index, const char *url, size_t len, size_t cap)
 {
 	char *copy = NULL, *canon = NULL, *host = NULL, *reason = NULL;
 
@@ -143,7 +152,8 @@ req_add_url(struct api_request *req, size_t index, const char *url,
 	else if (strlen(copy) != len)
 		reason = strdup("URL contains a NUL byte");
 	else
-		(void)api_url_check(copy, &canon, &host, &reason);
+		(void)api_url_check(copy, lim->max_url_length, &canon, &host,
+		    &reason);
 	if (reason == NULL && host == NULL) {
 		free(copy);
 		return -1;
@@ -173,8 +183,20 @@ req_alloc(struct api_request *req, size_t n)
 }
 
 static int
-req_parse_text(const char *body, size_t len, struct api_request *req,
-    const char **code, char **cause)
+req_too_many(size_t n, const struct api_limits *lim, const char **code,
+    char **cause)
+{
+	if (n <= lim->max_urls)
+		return 0;
+	*code = "too_many_urls";
+	*cause = req_asprintf("%zu URLs in one job; max_urls_per_job is %zu",
+	    n, lim->max_urls);
+	return -1;
+}
+
+static int
+req_parse_text(const char *body, size_t len, const struct api_limits *lim,
+    struct api_request *req, const char **code, char **cause)
 {
 	const char *p = body, *end = body + len, *nl, *s, *e;
 	size_t lines = 0, index = 0;
@@ -182,7 +204,9 @@ req_parse_text(const char *body, size_t len, struct api_request *req,
 	for (s = body; s < end; s++)
 		if (*s == '\n')
 			lines++;
-	if (req_alloc(req, lines + 1) != 0)
+	/* Bounded by the limit, not by what a client claims to send. */
+	if (req_alloc(req, lines + 1 < lim->max_urls ? lines + 1 :
+	    lim->max_urls) != 0)
 		goto nomem;
 	while (p < end) {
 		if ((nl = memchr(p, '\n', (size_t)(end - p))) == NULL)
@@ -197,7 +221,9 @@ req_parse_text(const char *body, size_t len, struct api_request *req,
 		p = nl + 1;
 		if (s == e || *s == '#')
 			continue;
-		if (req_add_url(req, index++, s, (size_t)(e - s),
+		if (req_too_many(index + 1, lim, code, cause) != 0)
+			return -1;
+		if (req_add_url(req, lim, index++, s, (size_t)(e - s),
 		    lines + 1) != 0)
 			goto nomem;
 	}
@@ -209,8 +235,8 @@ nomem:
 }
 
 static int
-req_parse_json(const char *body, size_t len, struct api_request *req,
-    const char **code, char **cause)
+req_parse_json(const char *body, size_t len, const struct api_limits *lim,
+    struct api_request *req, const char **code, char **cause)
 {
 	json_error_t jerr;
 	json_t *root, *urls = NULL, *value;
@@ -246,10 +272,12 @@ req_parse_json(const char *body, size_t len, struct api_request *req,
 		    "strings");
 		goto fail;
 	}
+	if (req_too_many(json_array_size(urls), lim, code, cause) != 0)
+		goto fail;
 	if (req_alloc(req, json_array_size(urls)) != 0)
 		goto nomem;
 	json_array_foreach(urls, i, value) {
-		if (req_add_url(req, i, json_is_string(value) ?
+		if (req_add_url(req, lim, i, json_is_string(value) ?
 		    json_string_value(value) : NULL, json_is_string(value) ?
 		    json_string_length(value) : 0, json_array_size(urls)) != 0)
 			goto nomem;
@@ -329,7 +357,8 @@ req_dedupe(struct api_request *req)
 
 int
 api_request_parse(const char *body, size_t len, const char *content_type,
-    struct api_request *req, const char **code, char **cause)
+    const struct api_limits *lim, struct api_request *req, const char **code,
+    char **cause)
 {
 	size_t i;
 	int json;
@@ -359,8 +388,8 @@ api_request_parse(const char *body, size_t len, const char *content_type,
 		*cause = req_asprintf("the body contains a NUL byte");
 		return -1;
 	}
-	if ((json ? req_parse_json(body, len, req, code, cause) :
-	    req_parse_text(body, len, req, code, cause)) != 0) {
+	if ((json ? req_parse_json(body, len, lim, req, code, cause) :
+	    req_parse_text(body, len, lim, req, code, cause)) != 0) {
 		api_request_clear(req);
 		return -1;
 	}

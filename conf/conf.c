@@ -17,7 +17,8 @@
 
 #include "conf/conf.h"
 
-enum conf_type { CONF_INT, CONF_BOOL, CONF_STRING, CONF_LOGLEVEL };
+enum conf_type { CONF_INT, CONF_BOOL, CONF_STRING, CONF_LOGLEVEL,
+    CONF_SECRET };
 
 struct conf_def {
 	const char	*name;
@@ -106,6 +107,25 @@ static const struct conf_def conf_defs[] = {
 	{ "autothrottle_target_concurrency", CONF_INT,
 	  OFF(autothrottle_target_concurrency), 1, 1000, "1",
 	  "requests autothrottle aims to have in flight per host" },
+	{ "api_per_ip_connection_limit", CONF_INT,
+	  OFF(api_per_ip_connection_limit), 1, 100000, "32",
+	  "API connections open at once from one client address" },
+	{ "api_connection_memory_limit", CONF_INT,
+	  OFF(api_connection_memory_limit), 8192, 16777216, "65536",
+	  "memory one API connection may use for its request headers" },
+	{ "max_urls_per_job", CONF_INT, OFF(max_urls_per_job), 1, 100000000,
+	  "1000000", "URLs one submission may hold" },
+	{ "max_url_length", CONF_INT, OFF(max_url_length), 16, 1048576, "8192",
+	  "longest URL accepted, in bytes" },
+	{ "api_token", CONF_SECRET, OFF(api_token), 0, 1024, "",
+	  "when set, every route but /healthz needs Authorization: Bearer" },
+	{ "allow_unauthenticated", CONF_BOOL, OFF(allow_unauthenticated), 0, 1,
+	  "false", "allow a non-loopback listen address without api_token" },
+	{ "block_private_addresses", CONF_BOOL, OFF(block_private_addresses), 0,
+	  1, "true", "refuse connections to loopback, private, link-local, "
+	  "CGNAT and other internal addresses" },
+	{ "allowed_networks", CONF_STRING, OFF(allowed_networks), 0, 4096, "",
+	  "CIDRs exempt from block_private_addresses, comma-separated" },
 };
 #undef OFF
 #define NDEFS (sizeof(conf_defs) / sizeof(conf_defs[0]))
@@ -221,6 +241,7 @@ conf_set(struct conf *c, const char *key, const char *value, char **cause)
 		}
 		return 0;
 	case CONF_STRING:
+	case CONF_SECRET:
 		if (strlen(value) < (size_t)d->min ||
 		    strlen(value) > (size_t)d->max) {
 			*cause = conf_asprintf("%s: length must be %" PRId64
@@ -263,7 +284,8 @@ conf_clear(struct conf *c)
 	size_t i;
 
 	for (i = 0; i < NDEFS; i++) {
-		if (conf_defs[i].type == CONF_STRING) {
+		if (conf_defs[i].type == CONF_STRING ||
+		    conf_defs[i].type == CONF_SECRET) {
 			char **p = (char **)(void *)((char *)c +
 			    conf_defs[i].offset);
 			free(*p);
@@ -356,6 +378,11 @@ conf_print(const struct conf *c, FILE *fp)
 			break;
 		case CONF_STRING:
 			fprintf(fp, "%s\n", *(char *const *)field);
+			break;
+		case CONF_SECRET:
+			/* Never echo a secret. */
+			fprintf(fp, "%s\n", **(char *const *)field != '\0' ?
+			    "(set)" : "");
 			break;
 		}
 	}

@@ -48,6 +48,14 @@ struct conf {
 	int64_t		 autothrottle_start_delay_ms;
 	int64_t		 autothrottle_max_delay_ms;
 	int64_t		 autothrottle_target_concurrency;
+	int64_t		 api_per_ip_connection_limit;
+	int64_t		 api_connection_memory_limit;
+	int64_t		 max_urls_per_job;
+	int64_t		 max_url_length;
+	char		*api_token;
+	int64_t		 allow_unauthenticated;
+	int64_t		 block_private_addresses;
+	char		*allowed_networks;
 };
 
 /* Fills c with the built-in defaults; -1 on ENOMEM. */

@@ -8,7 +8,9 @@
  */
 #include "config.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <signal.h>
@@ -25,6 +27,7 @@
 #include "api/api.h"
 #include "conf/conf.h"
 #include "fetch/fetch.h"
+#include "guard/guard.h"
 #include "log/log.h"
 #include "queue/queue.h"
 #include "sched/sched.h"
@@ -93,10 +96,55 @@ usage(FILE *fp)
 		fprintf(fp, "  %-26s %s\n", conf_key_name(i), conf_key_help(i));
 }
 
+/* Whether addr (an IP literal) is a loopback address. */
+static int
+daemon_is_loopback(const char *addr)
+{
+	struct in_addr v4;
+	struct in6_addr v6;
+
+	if (inet_pton(AF_INET, addr, &v4) == 1)
+		return (ntohl(v4.s_addr) >> 24) == 127;
+	if (inet_pton(AF_INET6, addr, &v6) == 1)
+		return IN6_IS_ADDR_LOOPBACK(&v6) || (IN6_IS_ADDR_V4MAPPED(&v6) &&
+		    v6.s6_addr[12] == 127);
+	return 0;
+}
+
+/* An API reachable from other machines needs a token, or an explicit no. */
+static int
+daemon_check_listen(const struct conf *c, char **cause)
+{
+	if (daemon_is_loopback(c->listen) || *c->api_token != '\0' ||
+	    c->allow_unauthenticated)
+		return 0;
+	if (asprintf(cause, "listen = %s is not a loopback address: set "
+	    "api_token, or allow_unauthenticated = true to expose the API "
+	    "without authentication", c->listen) < 0)
+		*cause = NULL;
+	return -1;
+}
+
+/* The address guard the configuration asks for; NULL when it is off. */
+static struct guard *
+daemon_guard(const struct conf *c)
+{
+	struct guard *g;
+	char *cause = NULL;
+
+	if (!c->block_private_addresses)
+		return NULL;
+	/* The list was checked when the configuration was loaded. */
+	if ((g = guard_create(c->allowed_networks, &cause)) == NULL)
+		fatalx("guard: %s", cause != NULL ? cause : "out of memory");
+	return g;
+}
+
 /* Builds a configuration: defaults, then the file, then the flags. */
 static int
 daemon_load_conf(const struct harvestd *h, struct conf *c, char **cause)
 {
+	struct guard *g;
 	char *why = NULL;
 	size_t i;
 
@@ -115,8 +163,10 @@ daemon_load_conf(const struct harvestd *h, struct conf *c, char **cause)
 			goto fail;
 		}
 	}
-	if (conf_validate(c, cause) != 0)
+	if (conf_validate(c, cause) != 0 || daemon_check_listen(c, cause) != 0 ||
+	    (g = guard_create(c->allowed_networks, cause)) == NULL)
 		goto fail;
+	guard_free(g);
 	return 0;
 fail:
 	conf_clear(c);
@@ -258,6 +308,9 @@ daemon_reload(struct harvestd *h)
 		conf_clear(&next);
 		return;
 	}
+	fetch_set_guard(h->fetch, daemon_guard(&next));
+	if (h->api != NULL && api_set_token(h->api, next.api_token) != 0)
+		log_warnx("reload: out of memory setting api_token");
 	log_set_level(next.log_level);
 	daemon_sched_conf(&next, &sc);
 	sched_set_conf(h->sched, &sc);
@@ -359,6 +412,10 @@ daemon_start(struct harvestd *h)
 	if ((h->fetch = fetch_create(h->loop, &fc, sched_done_cb, h->sched,
 	    &cause)) == NULL)
 		goto fail;
+	fetch_set_guard(h->fetch, daemon_guard(&h->conf));
+	if (!h->conf.block_private_addresses)
+		log_warnx("block_private_addresses is off: jobs can reach "
+		    "loopback, private and cloud metadata addresses");
 	sched_attach(h->sched, h->queue, h->fetch);
 
 	memset(&ac, 0, sizeof(ac));
@@ -370,6 +427,11 @@ daemon_start(struct harvestd *h)
 	ac.results_page_max = h->conf.results_page_max;
 	ac.connection_timeout_s = h->conf.api_connection_timeout_s;
 	ac.connection_limit = h->conf.api_connection_limit;
+	ac.per_ip_connection_limit = h->conf.api_per_ip_connection_limit;
+	ac.connection_memory_limit = h->conf.api_connection_memory_limit;
+	ac.max_urls_per_job = h->conf.max_urls_per_job;
+	ac.max_url_length = h->conf.max_url_length;
+	ac.token = h->conf.api_token;
 	hooks.submitted = daemon_api_submitted;
 	hooks.cancelled = daemon_api_cancelled;
 	hooks.arg = h->sched;

@@ -14,7 +14,13 @@
 #include <string.h>
 #include <strings.h>
 
+#include <sys/socket.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
 #include "fetch/fetch.h"
+#include "guard/guard.h"
 #include "log/log.h"
 #include "stats/stats.h"
 
@@ -39,6 +45,7 @@ struct xfer {
 	struct curl_slist *req_headers;	/* the job's request headers */
 	fetch_aux_cb	 aux_cb;	/* set for helper transfers */
 	void		*aux_arg;
+	char		*blocked;	/* why the guard refused a connection */
 	char		 errbuf[CURL_ERROR_SIZE];
 	struct xfer	*prev;
 	struct xfer	*next;
@@ -61,6 +68,7 @@ struct fetch {
 	size_t		 nxfers;	/* of which tasks, not helpers */
 	CURL		*pool[FETCH_POOL_MAX];	/* idle easy handles */
 	size_t		 npool;
+	struct guard	*guard;		/* NULL: every address allowed */
 };
 
 static const struct {
@@ -136,6 +144,72 @@ fetch_set_conf(struct fetch *f, const struct fetch_conf *c)
 {
 	return fetch_conf_copy(&f->conf, c);
 }
+
+static size_t fetch_write_cb(char *, size_t, size_t, void *);
+
+void
+fetch_set_guard(struct fetch *f, struct guard *g)
+{
+	guard_free(f->guard);
+	f->guard = g;
+}
+
+/*
+ * CURLOPT_OPENSOCKETFUNCTION: every connection libcurl opens, after DNS,
+ * for the first request and every redirect, passes the guard here. The
+ * address checked is the one connected to, so DNS rebinding cannot pass.
+ */
+static curl_socket_t
+fetch_opensocket_cb(void *clientp, curlsocktype purpose,
+    struct curl_sockaddr *addr)
+{
+	struct xfer *x = clientp;
+	const char *why;
+	char ip[INET6_ADDRSTRLEN] = "?";
+	const void *a;
+
+	if (purpose == CURLSOCKTYPE_IPCXN && x->f->guard != NULL &&
+	    (why = guard_check(x->f->guard, &addr->addr)) != NULL) {
+		a = addr->family == AF_INET6 ?
+		    (const void *)&((const struct sockaddr_in6 *)(const void *)
+		    &addr->addr)->sin6_addr :
+		    (const void *)&((const struct sockaddr_in *)(const void *)
+		    &addr->addr)->sin_addr;
+		inet_ntop(addr->family, a, ip, sizeof(ip));
+		free(x->blocked);
+		if (asprintf(&x->blocked, "connection to %s refused: %s "
+		    "(block_private_addresses)", ip, why) < 0)
+			x->blocked = NULL;
+		return CURL_SOCKET_BAD;
+	}
+	return socket(addr->family, addr->socktype | SOCK_CLOEXEC,
+	    addr->protocol);
+}
+
+/* Options every transfer gets, task or helper. */
+static int
+fetch_setup_common(struct xfer *x)
+{
+	CURL *e = x->easy;
+
+	if (curl_easy_setopt(e, CURLOPT_PRIVATE, x) != CURLE_OK ||
+	    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, x->errbuf) != CURLE_OK ||
+	    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L) != CURLE_OK ||
+	    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, fetch_write_cb) !=
+	    CURLE_OK ||
+	    curl_easy_setopt(e, CURLOPT_WRITEDATA, x) != CURLE_OK ||
+	    curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION,
+	    fetch_opensocket_cb) != CURLE_OK ||
+	    curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, x) != CURLE_OK ||
+	    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https") !=
+	    CURLE_OK ||
+	    curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https") !=
+	    CURLE_OK ||
+	    curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "") != CURLE_OK)
+		return -1;
+	return 0;
+}
+
 
 /* Drains finished transfers after every curl_multi_socket_action. */
 static void fetch_check_done(struct fetch *f);
@@ -377,16 +451,11 @@ fetch_setup(struct fetch *f, struct xfer *x)
 	x->body_max = (size_t)pick(o->max_body_bytes, c->max_body_bytes);
 #define SET(opt, val) if (curl_easy_setopt(e, opt, val) != CURLE_OK) \
 	return -1
+	if (fetch_setup_common(x) != 0)
+		return -1;
 	SET(CURLOPT_URL, x->task->url);
-	SET(CURLOPT_PRIVATE, x);
-	SET(CURLOPT_ERRORBUFFER, x->errbuf);
-	SET(CURLOPT_NOSIGNAL, 1L);
-	SET(CURLOPT_WRITEFUNCTION, fetch_write_cb);
-	SET(CURLOPT_WRITEDATA, x);
 	SET(CURLOPT_HEADERFUNCTION, fetch_header_cb);
 	SET(CURLOPT_HEADERDATA, x);
-	SET(CURLOPT_PROTOCOLS_STR, "http,https");
-	SET(CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
 	SET(CURLOPT_FOLLOWLOCATION,
 	    (long)pick(o->follow_redirects, c->follow_redirects));
 	SET(CURLOPT_MAXREDIRS, (long)pick(o->max_redirects, c->max_redirects));
@@ -396,7 +465,6 @@ fetch_setup(struct fetch *f, struct xfer *x)
 	SET(CURLOPT_LOW_SPEED_LIMIT,
 	    (long)pick(o->low_speed_limit, c->low_speed_limit));
 	SET(CURLOPT_LOW_SPEED_TIME, (long)((low_time_ms + 999) / 1000));
-	SET(CURLOPT_ACCEPT_ENCODING, "");
 	SET(CURLOPT_USERAGENT, o->user_agent != NULL ? o->user_agent :
 	    c->user_agent);
 	/* Over TLS, wait to learn whether the connection multiplexes (HTTP/2
@@ -430,6 +498,7 @@ xfer_free(struct xfer *x)
 			curl_easy_cleanup(x->easy);
 	}
 	curl_slist_free_all(x->req_headers);
+	free(x->blocked);
 	free(x->body);
 	free(x->headers);
 	free(x);
@@ -502,21 +571,15 @@ fetch_aux_start(struct fetch *f, const char *url, const char *user_agent,
 	x->easy = e = f->npool > 0 ? f->pool[--f->npool] : curl_easy_init();
 	if (e == NULL)
 		goto fail;
+	if (fetch_setup_common(x) != 0)
+		goto fail;
 #define SET(opt, val) if (curl_easy_setopt(e, opt, val) != CURLE_OK) \
 	goto fail
 	SET(CURLOPT_URL, url);
-	SET(CURLOPT_PRIVATE, x);
-	SET(CURLOPT_ERRORBUFFER, x->errbuf);
-	SET(CURLOPT_NOSIGNAL, 1L);
-	SET(CURLOPT_WRITEFUNCTION, fetch_write_cb);
-	SET(CURLOPT_WRITEDATA, x);
-	SET(CURLOPT_PROTOCOLS_STR, "http,https");
-	SET(CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
 	SET(CURLOPT_FOLLOWLOCATION, 1L);
 	SET(CURLOPT_MAXREDIRS, 5L);
 	SET(CURLOPT_CONNECTTIMEOUT_MS, (long)f->conf.connect_timeout_ms);
 	SET(CURLOPT_TIMEOUT_MS, (long)f->conf.timeout_ms);
-	SET(CURLOPT_ACCEPT_ENCODING, "");
 	SET(CURLOPT_USERAGENT, user_agent);
 #undef SET
 	if (fetch_attach(f, x, &cause) != 0)
@@ -611,6 +674,8 @@ fetch_result(struct xfer *x, CURLcode code)
 	r->time_total_ms = info_ms(x->easy, CURLINFO_TOTAL_TIME_T);
 	r->kind = fetch_classify(code, status, x->too_large ||
 	    code == CURLE_FILESIZE_EXCEEDED);
+	if (x->blocked != NULL && code != CURLE_OK && status == 0)
+		r->kind = RESULT_BLOCKED_ADDRESS;
 	r->truncated = r->kind == RESULT_TOO_LARGE;
 	/* The body moves to the result: no copy. */
 	r->body = x->body;
@@ -618,7 +683,9 @@ fetch_result(struct xfer *x, CURLcode code)
 	x->body = NULL;
 	r->headers = x->headers;
 	x->headers = NULL;
-	if (r->kind == RESULT_TOO_LARGE)
+	if (r->kind == RESULT_BLOCKED_ADDRESS)
+		r->error_message = strdup(x->blocked);
+	else if (r->kind == RESULT_TOO_LARGE)
 		r->error_message = x->too_large ? strdup("body larger than "
 		    "max_body_bytes; first max_body_bytes bytes kept") :
 		    strdup("declared Content-Length exceeds max_body_bytes");
@@ -764,6 +831,7 @@ fetch_free(struct fetch *f)
 	while (f->npool > 0)
 		curl_easy_cleanup(f->pool[--f->npool]);
 	ev_timer_stop(f->loop, &f->timer);
+	guard_free(f->guard);
 	if ((mc = curl_multi_cleanup(f->multi)) != CURLM_OK)
 		log_warnx("fetch: multi_cleanup: %s", curl_multi_strerror(mc));
 	free((char *)f->conf.user_agent);

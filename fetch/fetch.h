@@ -42,6 +42,12 @@ struct fetch	*fetch_create(struct ev_loop *loop, const struct fetch_conf *c,
 /* Takes effect for transfers started from now on. -1 on ENOMEM. */
 int		 fetch_set_conf(struct fetch *f, const struct fetch_conf *c);
 /*
+ * The address guard every new connection is checked against (taken; the
+ * previous one is freed). NULL turns the guard off.
+ */
+struct guard;
+void		 fetch_set_guard(struct fetch *f, struct guard *g);
+/*
  * Starts a transfer for t. On success t is taken; on failure (-1) t stays
  * with the caller and *cause says why.
  */

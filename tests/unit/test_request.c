@@ -11,12 +11,15 @@
 
 #include "api/api.h"
 
+static const struct api_limits limits = { 1000, 8192 };
+
 static int
 parse(const char *body, const char *ctype, struct api_request *req,
     const char **code, char **cause)
 {
 	*cause = NULL;
-	return api_request_parse(body, strlen(body), ctype, req, code, cause);
+	return api_request_parse(body, strlen(body), ctype, &limits, req, code,
+	    cause);
 }
 
 static void
@@ -41,13 +44,17 @@ test_url_check(void **state)
 		{ "http://", NULL, "" },
 		{ "http://exa mple.com/", NULL, "" },
 		{ "", NULL, "" },
+		{ "http://a.test/\xc3\xa9", NULL, "non-ASCII" },
+		{ "http://a.test/a b", NULL, "space" },
+		{ "http://a.test/\x01", NULL, "control" },
 	};
 	char *canon, *host, *reason;
 	size_t i;
 
 	(void)state;
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		int rc = api_url_check(cases[i].url, &canon, &host, &reason);
+		int rc = api_url_check(cases[i].url, 8192, &canon, &host,
+		    &reason);
 
 		if (cases[i].host != NULL) {
 			if (rc != 0)
@@ -247,6 +254,55 @@ test_job_options(void **state)
 }
 
 static void
+test_limits(void **state)
+{
+	static const struct api_limits tight = { 3, 24 };
+	struct api_request req;
+	const char *code;
+	char *cause = NULL;
+	const char *four = "{\"urls\":[\"http://a/1\",\"http://a/2\","
+	    "\"http://a/3\",\"http://a/4\"]}";
+
+	(void)state;
+	assert_int_equal(api_request_parse(four, strlen(four), NULL, &tight,
+	    &req, &code, &cause), -1);
+	assert_string_equal(code, "too_many_urls");
+	assert_non_null(strstr(cause, "max_urls_per_job"));
+	free(cause);
+	assert_int_equal(api_request_parse("http://a/1\nhttp://a/2\n"
+	    "http://a/3\nhttp://a/4\n", 44, "text/plain", &tight, &req, &code,
+	    &cause), -1);
+	assert_string_equal(code, "too_many_urls");
+	free(cause);
+	assert_int_equal(api_request_parse("http://a.test/short\n"
+	    "http://a.test/much-too-long-for-it\n", 55, "text/plain", &tight,
+	    &req, &code, &cause), 0);
+	assert_int_equal(req.nurls, 1);
+	assert_int_equal(req.nrejected, 1);
+	assert_non_null(strstr(req.rejected[0].reason, "longer than 24"));
+	api_request_clear(&req);
+	/* Deep nesting, invalid UTF-8 and escaped NULs are invalid JSON. */
+	{
+		char deep[5000];
+
+		memset(deep, '[', sizeof(deep) - 1);
+		deep[sizeof(deep) - 1] = '\0';
+		assert_int_equal(parse(deep, "application/json", &req, &code,
+		    &cause), -1);
+		assert_string_equal(code, "invalid_json");
+		free(cause);
+	}
+	assert_int_equal(parse("{\"urls\":[\"http://a/\xff\"]}",
+	    "application/json", &req, &code, &cause), -1);
+	assert_string_equal(code, "invalid_json");
+	free(cause);
+	assert_int_equal(parse("{\"urls\":[\"http://a/\\u0000x\"]}",
+	    "application/json", &req, &code, &cause), -1);
+	assert_string_equal(code, "invalid_json");
+	free(cause);
+}
+
+static void
 test_text_errors(void **state)
 {
 	struct api_request req;
@@ -255,7 +311,7 @@ test_text_errors(void **state)
 
 	(void)state;
 	assert_int_equal(api_request_parse("http://a/\0x", 11, "text/plain",
-	    &req, &code, &cause), -1);
+	    &limits, &req, &code, &cause), -1);
 	assert_string_equal(code, "invalid_request");
 	assert_non_null(strstr(cause, "NUL"));
 	free(cause);
@@ -275,6 +331,7 @@ main(void)
 		cmocka_unit_test(test_text),
 		cmocka_unit_test(test_text_errors),
 		cmocka_unit_test(test_dedupe),
+		cmocka_unit_test(test_limits),
 		cmocka_unit_test(test_job_options),
 	};
 

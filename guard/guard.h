@@ -1,0 +1,25 @@
+/*
+ * guard: the address guard against server-side request forgery. It
+ * decides whether harvestd may connect to an address: loopback, private,
+ * link-local (cloud metadata), CGNAT, unspecified, multicast and reserved
+ * ranges are refused, IPv4-mapped and NAT64 forms included, unless an
+ * allowed network covers the address. The fetcher asks it for every
+ * socket it opens, so the check is on the address actually connected to.
+ */
+#ifndef HARVESTD_GUARD_H
+#define HARVESTD_GUARD_H
+
+#include <sys/socket.h>
+
+struct guard;
+
+/*
+ * allowed: comma-separated CIDRs ("10.1.0.0/16, fd00::/8") exempt from the
+ * guard; may be empty. NULL with *cause on a bad list.
+ */
+struct guard	*guard_create(const char *allowed, char **cause);
+void		 guard_free(struct guard *g);
+/* NULL when sa may be connected to, else why not ("loopback address"). */
+const char	*guard_check(const struct guard *g, const struct sockaddr *sa);
+
+#endif
