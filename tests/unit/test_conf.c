@@ -166,7 +166,7 @@ test_example_file(void **state)
 	assert_true(fread(text, 1, 65535, fp) > 0);
 	fclose(fp);
 	for (i = 0; i < conf_nkeys(); i++) {
-		snprintf(line, sizeof(line), "\n%s = ", conf_key_name(i));
+		snprintf(line, sizeof(line), "\n%s =", conf_key_name(i));
 		if (strstr(text, line) == NULL)
 			fail_msg("key %s is not documented in etc/harvestd.conf",
 			    conf_key_name(i));
