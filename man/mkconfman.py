@@ -10,7 +10,7 @@ for line in src.splitlines():
     if line.startswith("#"):
         comment.append(line[1:].strip())
         continue
-    m = re.match(r"^(\w+) = (.*)$", line)
+    m = re.match(r"^(\w+) =\s*(.*)$", line)
     if m:
         blocks.append((m.group(1), m.group(2), list(comment)))
         continue
