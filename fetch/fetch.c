@@ -119,6 +119,13 @@ fetch_classify(CURLcode code, long status, int too_large)
 		return RESULT_TOO_LARGE;
 	if (code == CURLE_OK)
 		return status >= 400 ? RESULT_HTTP_STATUS : RESULT_OK;
+	/* Two codes that mean something else once a server has spoken:
+	 * "unsupported protocol" for a reply that is not HTTP (HTTP/0.9),
+	 * and "out of memory" for a header over libcurl's size limit. */
+	if (code == CURLE_UNSUPPORTED_PROTOCOL && status == 0)
+		return RESULT_PROTOCOL;
+	if (code == CURLE_OUT_OF_MEMORY && status > 0)
+		return RESULT_PROTOCOL;
 	for (i = 0; i < sizeof(fetch_kinds) / sizeof(fetch_kinds[0]); i++)
 		if (fetch_kinds[i].code == code)
 			return fetch_kinds[i].kind;
@@ -674,8 +681,12 @@ fetch_result(struct xfer *x, CURLcode code)
 	r->time_total_ms = info_ms(x->easy, CURLINFO_TOTAL_TIME_T);
 	r->kind = fetch_classify(code, status, x->too_large ||
 	    code == CURLE_FILESIZE_EXCEEDED);
-	if (x->blocked != NULL && code != CURLE_OK && status == 0)
+	if (x->blocked != NULL && code == CURLE_COULDNT_CONNECT)
 		r->kind = RESULT_BLOCKED_ADDRESS;
+	/* A receive error from a malformed chunked body is the server
+	 * breaking the protocol, not the connection failing. */
+	if (code == CURLE_RECV_ERROR && strstr(x->errbuf, "chunk") != NULL)
+		r->kind = RESULT_PROTOCOL;
 	r->truncated = r->kind == RESULT_TOO_LARGE;
 	/* The body moves to the result: no copy. */
 	r->body = x->body;
@@ -692,7 +703,10 @@ fetch_result(struct xfer *x, CURLcode code)
 	else if (r->kind == RESULT_HTTP_STATUS) {
 		if (asprintf(&r->error_message, "HTTP status %ld", status) < 0)
 			r->error_message = NULL;
-	} else if (r->kind != RESULT_OK)
+	} else if (r->kind == RESULT_PROTOCOL && code == CURLE_OUT_OF_MEMORY)
+		r->error_message = strdup("response header larger than "
+		    "libcurl accepts");
+	else if (r->kind != RESULT_OK)
 		r->error_message = strdup(x->errbuf[0] != '\0' ? x->errbuf :
 		    curl_easy_strerror(code));
 	return r;

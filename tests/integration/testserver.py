@@ -14,6 +14,7 @@ and serves:
   /retry-after/S?k=KEY  503 with Retry-After: S the first time, then 200
   /echo             the request line and headers, as the body
   /robots.txt       server.robots (text), or server.robots_status
+  /goto             302 to server.redirect_to
 Every request's arrival time is kept in server.log as (time, path).
 """
 import collections
@@ -83,6 +84,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 return self._send(503, b"later\n",
                                   headers={"Retry-After": str(arg)})
             return self._send(200, b"ok after %d\n" % n)
+        if head == "goto":
+            return self._send(302, b"", headers={"Location": srv.redirect_to})
         if head == "hello":
             return self._send(200, b"hello")
         if head == "size":
@@ -118,6 +121,7 @@ class TestServer(http.server.ThreadingHTTPServer):
         self.log = []
         self.robots = None
         self.robots_status = 404
+        self.redirect_to = "/hello"
         self.in_flight = 0
         self.max_in_flight = 0
         self._thread = threading.Thread(target=self.serve_forever,
