@@ -645,6 +645,7 @@ sched_dispatch(struct sched *s)
 		ev_timer_start(s->loop, &s->delay_timer);
 	}
 	stats_set_window(s->nwindow);
+	stats_set_active_hosts(s->hosts.n);
 	sched_refill(s);
 }
 
@@ -730,6 +731,7 @@ sched_retry(struct sched *s, const struct task *t, const struct result *r)
 	    __func__, (long long)t->id, (long long)r->attempts,
 	    result_kind_name(r->kind), (long long)delay);
 	queue_retry(s->queue, t->id, r->attempts, due);
+	stats_add_retry();
 	sched_due_at(s, due);
 	return 1;
 }
@@ -789,6 +791,9 @@ sched_done_cb(struct task *t, struct result *r, void *arg)
 	if (r == NULL)
 		queue_requeue(s->queue, t->id);
 	else {
+		if (r->kind != RESULT_CANCELLED)
+			stats_record_fetch(r->kind, r->status,
+			    r->time_total_ms / 1000.0);
 		if (opt(t->opts.autothrottle, s->conf.autothrottle) &&
 		    r->kind != RESULT_CANCELLED)
 			sched_autothrottle(s, t, r);

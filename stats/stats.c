@@ -19,6 +19,16 @@ static _Atomic uint64_t st_by_kind[RESULT_KIND_MAX];
 static _Atomic uint64_t st_bytes;
 static double st_started;
 
+const double stats_latency_bounds[STATS_LATENCY_BUCKETS] = {
+	0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30
+};
+static _Atomic uint64_t st_fetch_kind[RESULT_KIND_MAX];
+static _Atomic uint64_t st_fetch_class[6];
+static _Atomic uint64_t st_retries;
+static _Atomic uint64_t st_active_hosts;
+static _Atomic uint64_t st_latency[STATS_LATENCY_BUCKETS + 1];
+static _Atomic uint64_t st_latency_us;	/* sum, in microseconds */
+
 static pthread_mutex_t st_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct {
 	double		t;
@@ -135,4 +145,51 @@ stats_snapshot(struct stats_snapshot *s)
 	s->rate_10s = stats_rate_locked(10);
 	s->rate_60s = stats_rate_locked(60);
 	pthread_mutex_unlock(&st_lock);
+}
+
+void
+stats_record_fetch(enum result_kind kind, long status, double secs)
+{
+	size_t b;
+
+	if ((unsigned)kind < RESULT_KIND_MAX)
+		atomic_fetch_add(&st_fetch_kind[kind], 1);
+	atomic_fetch_add(&st_fetch_class[status >= 100 && status < 600 ?
+	    status / 100 : 0], 1);
+	for (b = 0; b < STATS_LATENCY_BUCKETS &&
+	    secs > stats_latency_bounds[b]; b++)
+		;
+	atomic_fetch_add(&st_latency[b], 1);
+	atomic_fetch_add(&st_latency_us, (uint64_t)(secs * 1e6));
+}
+
+void
+stats_add_retry(void)
+{
+	atomic_fetch_add(&st_retries, 1);
+}
+
+void
+stats_set_active_hosts(uint64_t n)
+{
+	atomic_store(&st_active_hosts, n);
+}
+
+void
+stats_fetches(struct stats_fetches *f)
+{
+	size_t i;
+
+	memset(f, 0, sizeof(*f));
+	for (i = 0; i < RESULT_KIND_MAX; i++)
+		f->by_kind[i] = atomic_load(&st_fetch_kind[i]);
+	for (i = 0; i < 6; i++)
+		f->by_class[i] = atomic_load(&st_fetch_class[i]);
+	f->retries = atomic_load(&st_retries);
+	f->active_hosts = atomic_load(&st_active_hosts);
+	for (i = 0; i <= STATS_LATENCY_BUCKETS; i++) {
+		f->latency[i] = atomic_load(&st_latency[i]);
+		f->latency_count += f->latency[i];
+	}
+	f->latency_sum = (double)atomic_load(&st_latency_us) / 1e6;
 }

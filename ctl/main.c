@@ -1,0 +1,554 @@
+/*
+ * harvestctl: talks to harvestd's REST API with libcurl. Commands map to
+ * routes; errors from the daemon are shown as it sent them, and a daemon
+ * that is not there is said so plainly.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+#include <jansson.h>
+
+#include "ctl/ctl.h"
+
+#define CTL_EXIT_ERROR		1
+#define CTL_EXIT_USAGE		2
+#define CTL_EXIT_FAILURES	3
+
+struct buf {
+	char	*data;
+	size_t	 len;
+};
+
+struct reply {
+	long		 status;
+	struct buf	 body;
+	char		 next_after[32];	/* X-Next-After */
+};
+
+static const struct ctl_opts *opts;
+
+static size_t
+ctl_write_cb(char *data, size_t size, size_t nmemb, void *userp)
+{
+	struct buf *b = userp;
+	size_t n = size * nmemb;
+	char *nb;
+
+	if ((nb = realloc(b->data, b->len + n + 1)) == NULL)
+		return 0;
+	b->data = nb;
+	memcpy(b->data + b->len, data, n);
+	b->len += n;
+	b->data[b->len] = '\0';
+	return n;
+}
+
+static size_t
+ctl_header_cb(char *data, size_t size, size_t nitems, void *userp)
+{
+	struct reply *r = userp;
+	size_t n = size * nitems;
+	static const char name[] = "x-next-after:";
+
+	if (n > sizeof(name) && strncasecmp(data, name, sizeof(name) - 1) == 0)
+		snprintf(r->next_after, sizeof(r->next_after), "%.*s",
+		    (int)strcspn(data + sizeof(name) - 1 + 1, "\r\n"),
+		    data + sizeof(name));
+	return n;
+}
+
+/*
+ * One API call. Returns 0 with the reply, or -1 after printing why the
+ * daemon could not be reached.
+ */
+static int
+ctl_call(const char *method, const char *path, const char *body,
+    const char *ctype, long timeout_s, struct reply *r)
+{
+	struct curl_slist *hdrs = NULL;
+	char *url = NULL, *auth = NULL, *ct = NULL;
+	CURLcode cc = CURLE_OUT_OF_MEMORY;
+	CURL *e;
+
+	memset(r, 0, sizeof(*r));
+	if ((e = curl_easy_init()) == NULL ||
+	    asprintf(&url, "%s%s", opts->url, path) < 0)
+		goto out;
+	if (opts->token != NULL && (asprintf(&auth, "Authorization: Bearer %s",
+	    opts->token) < 0 || (hdrs = curl_slist_append(hdrs, auth)) == NULL))
+		goto out;
+	if (ctype != NULL && (asprintf(&ct, "Content-Type: %s", ctype) < 0 ||
+	    (hdrs = curl_slist_append(hdrs, ct)) == NULL))
+		goto out;
+	if (curl_easy_setopt(e, CURLOPT_URL, url) != CURLE_OK ||
+	    curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method) != CURLE_OK ||
+	    curl_easy_setopt(e, CURLOPT_HTTPHEADER, hdrs) != CURLE_OK ||
+	    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, ctl_write_cb) !=
+	    CURLE_OK ||
+	    curl_easy_setopt(e, CURLOPT_WRITEDATA, &r->body) != CURLE_OK ||
+	    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, ctl_header_cb) !=
+	    CURLE_OK ||
+	    curl_easy_setopt(e, CURLOPT_HEADERDATA, r) != CURLE_OK ||
+	    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT, 5L) != CURLE_OK ||
+	    curl_easy_setopt(e, CURLOPT_TIMEOUT, timeout_s) != CURLE_OK ||
+	    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L) != CURLE_OK ||
+	    (body != NULL && (curl_easy_setopt(e, CURLOPT_POSTFIELDS, body) !=
+	    CURLE_OK || curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE,
+	    (curl_off_t)strlen(body)) != CURLE_OK)))
+		goto out;
+	if ((cc = curl_easy_perform(e)) == CURLE_OK)
+		curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &r->status);
+out:
+	if (cc != CURLE_OK) {
+		if (cc == CURLE_COULDNT_CONNECT || cc == CURLE_COULDNT_RESOLVE_HOST)
+			fprintf(stderr, "harvestctl: cannot reach harvestd at "
+			    "%s: %s (is it running? see --url or "
+			    "HARVESTD_URL)\n", opts->url, curl_easy_strerror(cc));
+		else
+			fprintf(stderr, "harvestctl: %s %s: %s\n", method, url !=
+			    NULL ? url : path, curl_easy_strerror(cc));
+		free(r->body.data);
+		r->body.data = NULL;
+	}
+	curl_slist_free_all(hdrs);
+	curl_easy_cleanup(e);
+	free(url);
+	free(auth);
+	free(ct);
+	return cc == CURLE_OK ? 0 : -1;
+}
+
+/* Parses a JSON reply; prints the daemon's error and returns NULL on
+ * a status >= 400. */
+static json_t *
+ctl_json(struct reply *r)
+{
+	json_error_t jerr;
+	json_t *doc, *err;
+
+	doc = json_loads(r->body.data != NULL ? r->body.data : "", 0, &jerr);
+	if (r->status >= 400) {
+		err = json_object_get(doc, "error");
+		fprintf(stderr, "harvestctl: %ld %s: %s\n", r->status,
+		    json_string_value(json_object_get(err, "code")) != NULL ?
+		    json_string_value(json_object_get(err, "code")) : "error",
+		    json_string_value(json_object_get(err, "message")) != NULL ?
+		    json_string_value(json_object_get(err, "message")) :
+		    (r->body.data != NULL ? r->body.data : ""));
+		json_decref(doc);
+		return NULL;
+	}
+	if (doc == NULL)
+		fprintf(stderr, "harvestctl: the daemon's answer is not JSON: %s\n",
+		    jerr.text);
+	return doc;
+}
+
+static json_int_t
+jint(json_t *o, const char *k)
+{
+	return json_integer_value(json_object_get(o, k));
+}
+
+static void
+ctl_print_job(json_t *job)
+{
+	json_t *c = json_object_get(job, "counts");
+	const char *fin = json_string_value(json_object_get(job,
+	    "finished_at"));
+
+	printf("job %" JSON_INTEGER_FORMAT ": %s, %" JSON_INTEGER_FORMAT
+	    " URLs: %" JSON_INTEGER_FORMAT " done, %" JSON_INTEGER_FORMAT
+	    " failed, %" JSON_INTEGER_FORMAT " cancelled, %"
+	    JSON_INTEGER_FORMAT " queued, %" JSON_INTEGER_FORMAT " running\n",
+	    jint(job, "id"), json_string_value(json_object_get(job, "state")),
+	    jint(job, "total"), jint(c, "done"), jint(c, "failed"),
+	    jint(c, "cancelled"), jint(c, "queued"), jint(c, "running"));
+	printf("  created %s%s%s\n", json_string_value(json_object_get(job,
+	    "created_at")), fin != NULL ? ", finished " : "",
+	    fin != NULL ? fin : "");
+}
+
+static int
+ctl_print_json(json_t *doc)
+{
+	char *s = json_dumps(doc, JSON_INDENT(2) | JSON_SORT_KEYS);
+
+	if (s != NULL)
+		puts(s);
+	free(s);
+	return 0;
+}
+
+static int
+cmd_wait(int64_t id);
+
+static char *
+ctl_read_all(const char *file, size_t *len)
+{
+	FILE *fp = file == NULL || strcmp(file, "-") == 0 ? stdin :
+	    fopen(file, "r");
+	struct buf b = { NULL, 0 };
+	char chunk[65536];
+	size_t n;
+
+	if (fp == NULL) {
+		fprintf(stderr, "harvestctl: %s: %s\n", file, strerror(errno));
+		return NULL;
+	}
+	while ((n = fread(chunk, 1, sizeof(chunk), fp)) > 0)
+		if (ctl_write_cb(chunk, 1, n, &b) != n) {
+			free(b.data);
+			b.data = NULL;
+			break;
+		}
+	if (fp != stdin)
+		fclose(fp);
+	*len = b.len;
+	return b.data != NULL ? b.data : strdup("");
+}
+
+static int
+cmd_submit(void)
+{
+	struct reply r;
+	char *text, *body, *err = NULL;
+	size_t len = 0, i;
+	json_t *doc, *rej;
+	int rc = CTL_EXIT_ERROR;
+	int64_t id;
+
+	if ((text = ctl_read_all(opts->file, &len)) == NULL)
+		return CTL_EXIT_ERROR;
+	body = ctl_build_submission(text, len, opts->job_options, &err);
+	free(text);
+	if (body == NULL) {
+		fprintf(stderr, "harvestctl: %s\n", err);
+		free(err);
+		return CTL_EXIT_USAGE;
+	}
+	if (ctl_call("POST", "/v1/jobs", body, "application/json", 300,
+	    &r) != 0) {
+		free(body);
+		return CTL_EXIT_ERROR;
+	}
+	free(body);
+	if ((doc = ctl_json(&r)) == NULL) {
+		/* No valid URL: the daemon's list says why. */
+		json_error_t jerr;
+		json_t *e = json_loads(r.body.data != NULL ? r.body.data : "", 0,
+		    &jerr);
+
+		json_array_foreach(json_object_get(e, "rejected"), i, rej)
+			fprintf(stderr, "  rejected #%" JSON_INTEGER_FORMAT
+			    " %s: %s\n", jint(rej, "index"),
+			    json_string_value(json_object_get(rej, "url")) ?
+			    json_string_value(json_object_get(rej, "url")) :
+			    "(not a string)",
+			    json_string_value(json_object_get(rej, "reason")));
+		json_decref(e);
+		goto out;
+	}
+	id = jint(doc, "id");
+	if (opts->json_out)
+		ctl_print_json(doc);
+	else {
+		printf("job %" PRId64 " submitted: %" JSON_INTEGER_FORMAT
+		    " accepted, %" JSON_INTEGER_FORMAT " duplicates dropped, %zu "
+		    "rejected\n", id, jint(doc, "accepted"),
+		    jint(doc, "duplicates"),
+		    json_array_size(json_object_get(doc, "rejected")));
+		json_array_foreach(json_object_get(doc, "rejected"), i, rej)
+			fprintf(stderr, "  rejected #%" JSON_INTEGER_FORMAT
+			    " %s: %s\n", jint(rej, "index"),
+			    json_string_value(json_object_get(rej, "url")) ?
+			    json_string_value(json_object_get(rej, "url")) :
+			    "(not a string)",
+			    json_string_value(json_object_get(rej, "reason")));
+	}
+	json_decref(doc);
+	rc = opts->wait ? cmd_wait(id) : 0;
+out:
+	free(r.body.data);
+	return rc;
+}
+
+static int
+cmd_get(const char *path, void (*print)(json_t *))
+{
+	struct reply r;
+	json_t *doc;
+
+	if (ctl_call("GET", path, NULL, NULL, 60, &r) != 0)
+		return CTL_EXIT_ERROR;
+	doc = ctl_json(&r);
+	free(r.body.data);
+	if (doc == NULL)
+		return CTL_EXIT_ERROR;
+	if (opts->json_out || print == NULL)
+		ctl_print_json(doc);
+	else
+		print(doc);
+	json_decref(doc);
+	return 0;
+}
+
+static void
+print_jobs(json_t *doc)
+{
+	json_t *j, *c;
+	size_t i;
+
+	printf("%6s  %-9s  %8s  %8s  %8s  %9s  %s\n", "ID", "STATE", "TOTAL",
+	    "DONE", "FAILED", "CANCELLED", "CREATED");
+	json_array_foreach(json_object_get(doc, "jobs"), i, j) {
+		c = json_object_get(j, "counts");
+		printf("%6" JSON_INTEGER_FORMAT "  %-9s  %8" JSON_INTEGER_FORMAT
+		    "  %8" JSON_INTEGER_FORMAT "  %8" JSON_INTEGER_FORMAT "  %9"
+		    JSON_INTEGER_FORMAT "  %s\n", jint(j, "id"),
+		    json_string_value(json_object_get(j, "state")),
+		    jint(j, "total"), jint(c, "done"), jint(c, "failed"),
+		    jint(c, "cancelled"),
+		    json_string_value(json_object_get(j, "created_at")));
+	}
+}
+
+static void
+print_status(json_t *doc)
+{
+	json_t *t = json_object_get(doc, "totals");
+	json_t *r = json_object_get(doc, "rates");
+
+	printf("harvestd %s, up %.0f s\n",
+	    json_string_value(json_object_get(doc, "version")),
+	    json_real_value(json_object_get(doc, "uptime_s")));
+	printf("queue: %" JSON_INTEGER_FORMAT " queued, %" JSON_INTEGER_FORMAT
+	    " in flight, %" JSON_INTEGER_FORMAT " active jobs\n",
+	    jint(doc, "queue_depth"), jint(doc, "in_flight"),
+	    jint(doc, "jobs_active"));
+	printf("results: %" JSON_INTEGER_FORMAT " (%" JSON_INTEGER_FORMAT
+	    " ok, %" JSON_INTEGER_FORMAT " failed), %.1f/s over 10 s\n",
+	    jint(t, "results"), jint(t, "ok"), jint(t, "failed"),
+	    json_real_value(json_object_get(r, "results_per_s_10s")));
+	printf("database: %" JSON_INTEGER_FORMAT " bytes\n",
+	    jint(doc, "db_size_bytes"));
+}
+
+static double
+ctl_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Follows a job through long polls of a second; prints progress. */
+static int
+cmd_wait(int64_t id)
+{
+	struct reply r;
+	json_t *job = NULL, *c;
+	char path[96], line[256];
+	double start = ctl_now(), last_print = 0, now, rate;
+	int64_t done, total, failed, first_done = -1;
+	int tty = isatty(STDOUT_FILENO), finished = 0, rc = 0;
+	const char *state;
+
+	for (;;) {
+		snprintf(path, sizeof(path), "/v1/jobs/%" PRId64 "?wait=1", id);
+		if (ctl_call("GET", path, NULL, NULL, 30, &r) != 0)
+			return CTL_EXIT_ERROR;
+		json_decref(job);
+		job = ctl_json(&r);
+		free(r.body.data);
+		if (job == NULL)
+			return CTL_EXIT_ERROR;
+		c = json_object_get(job, "counts");
+		state = json_string_value(json_object_get(job, "state"));
+		total = jint(job, "total");
+		failed = jint(c, "failed");
+		done = jint(c, "done") + failed + jint(c, "cancelled");
+		finished = strcmp(state, "done") == 0 ||
+		    strcmp(state, "cancelled") == 0;
+		now = ctl_now();
+		if (first_done < 0)
+			first_done = done;
+		rate = now - start > 0.5 ? (double)(done - first_done) /
+		    (now - start) : 0;
+		ctl_format_progress(line, sizeof(line), done, total, failed,
+		    rate, tty ? 30 : 0);
+		if (tty) {
+			printf("\r\033[Kjob %" PRId64 " %s", id, line);
+			fflush(stdout);
+		} else if (finished || now - last_print >= 5) {
+			printf("job %" PRId64 " %s: %s\n", id, state, line);
+			fflush(stdout);
+			last_print = now;
+		}
+		if (finished)
+			break;
+		if (opts->wait_timeout_s > 0 && now - start >=
+		    (double)opts->wait_timeout_s) {
+			if (tty)
+				putchar('\n');
+			fprintf(stderr, "harvestctl: job %" PRId64 " still %s "
+			    "after %" PRId64 " s\n", id, state,
+			    opts->wait_timeout_s);
+			json_decref(job);
+			return CTL_EXIT_ERROR;
+		}
+	}
+	if (tty)
+		printf("\njob %" PRId64 " %s\n", id, state);
+	if (opts->fail_on_errors && failed > 0)
+		rc = CTL_EXIT_FAILURES;
+	json_decref(job);
+	return rc;
+}
+
+static int
+cmd_cancel(void)
+{
+	struct reply r;
+	char path[96];
+	json_t *doc;
+
+	snprintf(path, sizeof(path), "/v1/jobs/%" PRId64 "%s", opts->job_id,
+	    opts->purge ? "?purge=true" : "");
+	if (ctl_call("DELETE", path, NULL, NULL, 60, &r) != 0)
+		return CTL_EXIT_ERROR;
+	doc = ctl_json(&r);
+	free(r.body.data);
+	if (doc == NULL)
+		return CTL_EXIT_ERROR;
+	if (opts->json_out)
+		ctl_print_json(doc);
+	else if (opts->purge)
+		printf("job %" PRId64 " purged\n", opts->job_id);
+	else
+		ctl_print_job(doc);
+	json_decref(doc);
+	return 0;
+}
+
+/* Pages through the results, printing JSON lines or CSV. */
+static int
+cmd_results(void)
+{
+	struct reply r;
+	char path[160];
+	const char *p, *nl;
+	json_error_t jerr;
+	json_t *row;
+	int64_t after = 0;
+	int first = 1;
+
+	if (opts->format == CTL_CSV)
+		ctl_csv_header(stdout, opts->with_body);
+	for (;;) {
+		snprintf(path, sizeof(path), "/v1/jobs/%" PRId64 "/results?"
+		    "after=%" PRId64 "&limit=1000%s%s", opts->job_id, after,
+		    opts->with_body ? "&body=true" : "",
+		    opts->failed_only ? "&failed=true" : "");
+		if (ctl_call("GET", path, NULL, NULL, 300, &r) != 0)
+			return CTL_EXIT_ERROR;
+		if (r.status >= 400) {
+			json_decref(ctl_json(&r));
+			free(r.body.data);
+			return CTL_EXIT_ERROR;
+		}
+		if (r.body.data == NULL || r.body.len == 0) {
+			free(r.body.data);
+			break;
+		}
+		for (p = r.body.data; *p != '\0'; p = *nl ? nl + 1 : nl) {
+			nl = strchr(p, '\n');
+			if (nl == NULL)
+				nl = p + strlen(p);
+			if (nl == p)
+				continue;
+			if (opts->format == CTL_JSONL) {
+				fwrite(p, 1, (size_t)(nl - p), stdout);
+				putchar('\n');
+			} else if ((row = json_loadb(p, (size_t)(nl - p), 0,
+			    &jerr)) != NULL) {
+				ctl_csv_row(stdout, row, opts->with_body);
+				json_decref(row);
+			}
+		}
+		after = strtoll(r.next_after, NULL, 10);
+		free(r.body.data);
+		if (after <= 0)
+			break;
+		first = 0;
+	}
+	(void)first;
+	return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct ctl_opts o;
+	char *err = NULL, path[64];
+	int rc;
+
+	if (ctl_parse_args(argc, argv, &o, &err) != 0) {
+		fprintf(stderr, "harvestctl: %s\n", err != NULL ? err :
+		    "bad arguments");
+		free(err);
+		ctl_usage(stderr);
+		ctl_opts_clear(&o);
+		return CTL_EXIT_USAGE;
+	}
+	if (o.cmd == CTL_NONE) {
+		ctl_usage(stdout);
+		ctl_opts_clear(&o);
+		return 0;
+	}
+	opts = &o;
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+		fprintf(stderr, "harvestctl: libcurl failed to start\n");
+		return CTL_EXIT_ERROR;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	switch (o.cmd) {
+	case CTL_SUBMIT:
+		rc = cmd_submit();
+		break;
+	case CTL_JOBS:
+		rc = cmd_get("/v1/jobs?limit=1000", print_jobs);
+		break;
+	case CTL_JOB:
+		snprintf(path, sizeof(path), "/v1/jobs/%" PRId64, o.job_id);
+		rc = cmd_get(path, ctl_print_job);
+		break;
+	case CTL_WAIT:
+		rc = cmd_wait(o.job_id);
+		break;
+	case CTL_CANCEL:
+		rc = cmd_cancel();
+		break;
+	case CTL_RESULTS:
+		rc = cmd_results();
+		break;
+	case CTL_STATUS:
+		rc = cmd_get("/v1/status", print_status);
+		break;
+	default:
+		rc = CTL_EXIT_USAGE;
+	}
+	curl_global_cleanup();
+	ctl_opts_clear(&o);
+	return rc;
+}
