@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #include <jansson.h>
 #include <microhttpd.h>
@@ -37,7 +38,15 @@ struct api {
 	atomic_int		 draining;
 	pthread_mutex_t		 token_lock;
 	char			*token;		/* "Bearer <token>", or NULL */
+	/* Handlers run in MHD's threads (one per connection, so a long
+	 * poll blocks nobody else); db_lock serialises the one store. */
+	pthread_mutex_t		 db_lock;
+	pthread_mutex_t		 wait_lock;
+	pthread_cond_t		 wait_cond;	/* a job ended */
+	uint64_t		 wait_gen;	/* bumped on each end */
 };
+
+#define API_WAIT_MAX_S	60
 
 /* Per-request state, from the first callback to MHD's completion notice. */
 struct api_req {
@@ -129,8 +138,8 @@ json_str_or_null(const char *s)
 	return s != NULL ? json_string(s) : json_null();
 }
 
-static json_t *
-api_job_json(const struct store_job *j)
+json_t *
+api_job_doc(const struct store_job *j)
 {
 	json_t *doc, *counts, *opts;
 	json_error_t jerr;
@@ -231,7 +240,7 @@ api_get_job(struct api *a, struct MHD_Connection *c, int64_t id,
 		return api_error(c, MHD_HTTP_NOT_FOUND, "not_found",
 		    "no such job");
 	}
-	doc = api_job_json(&j);
+	doc = api_job_doc(&j);
 	store_job_clear(&j);
 	if (doc != NULL && extra != NULL)
 		json_object_update(doc, extra);
@@ -246,7 +255,7 @@ api_list_cb(const struct store_job *j, void *arg)
 {
 	json_t *jobs = arg;
 
-	return json_array_append_new(jobs, api_job_json(j)) == 0 ? 0 : -1;
+	return json_array_append_new(jobs, api_job_doc(j)) == 0 ? 0 : -1;
 }
 
 static enum MHD_Result
@@ -393,6 +402,8 @@ api_cancel(struct api *a, struct MHD_Connection *c, int64_t id)
 		    "no such job");
 	if (changed && a->hooks.cancelled != NULL)
 		a->hooks.cancelled(id, a->hooks.arg);
+	if (changed)
+		api_jobs_changed(a);
 	return api_get_job(a, c, id, MHD_HTTP_OK, NULL);
 }
 
@@ -757,6 +768,63 @@ api_method_not_allowed(struct MHD_Connection *c, const char *allow)
 	    MHD_HTTP_HEADER_ALLOW, allow);
 }
 
+void
+api_jobs_changed(struct api *a)
+{
+	pthread_mutex_lock(&a->wait_lock);
+	a->wait_gen++;
+	pthread_cond_broadcast(&a->wait_cond);
+	pthread_mutex_unlock(&a->wait_lock);
+}
+
+/*
+ * GET /v1/jobs/{id}?wait=S: answers once the job has ended, or after S
+ * seconds (at most 60) with its state then. Waits without holding the
+ * store, woken whenever any job ends.
+ */
+static enum MHD_Result
+api_wait_job(struct api *a, struct MHD_Connection *c, int64_t id,
+    int64_t wait_s)
+{
+	struct store_job j;
+	struct timespec deadline;
+	char *cause = NULL;
+	uint64_t gen;
+	int rc, ended;
+
+	clock_gettime(CLOCK_MONOTONIC, &deadline);
+	deadline.tv_sec += (time_t)(wait_s > API_WAIT_MAX_S ? API_WAIT_MAX_S :
+	    wait_s);
+	for (;;) {
+		pthread_mutex_lock(&a->wait_lock);
+		gen = a->wait_gen;
+		pthread_mutex_unlock(&a->wait_lock);
+		pthread_mutex_lock(&a->db_lock);
+		rc = store_job_get(a->store, id, &j, &cause);
+		pthread_mutex_unlock(&a->db_lock);
+		if (rc != 0)
+			break;
+		ended = strcmp(j.state, "done") == 0 ||
+		    strcmp(j.state, "cancelled") == 0;
+		store_job_clear(&j);
+		if (ended)
+			break;
+		pthread_mutex_lock(&a->wait_lock);
+		while (a->wait_gen == gen && pthread_cond_timedwait(
+		    &a->wait_cond, &a->wait_lock, &deadline) == 0)
+			;
+		rc = a->wait_gen == gen;	/* timed out */
+		pthread_mutex_unlock(&a->wait_lock);
+		if (rc)
+			break;
+	}
+	free(cause);
+	pthread_mutex_lock(&a->db_lock);
+	rc = api_get_job(a, c, id, MHD_HTTP_OK, NULL);
+	pthread_mutex_unlock(&a->db_lock);
+	return rc;
+}
+
 /* Routes a complete request (body collected) to its handler. */
 static enum MHD_Result
 api_route(struct api *a, struct MHD_Connection *c, const char *url,
@@ -800,6 +868,12 @@ api_route(struct api *a, struct MHD_Connection *c, const char *url,
 		return api_error(c, MHD_HTTP_NOT_FOUND, "not_found",
 		    "no such job");
 	if (slash == NULL) {
+		int64_t wait_s;
+
+		if (get && api_query_int(c, "wait", 0, INT64_MAX, &wait_s) != 0)
+			return api_error(c, MHD_HTTP_BAD_REQUEST,
+			    "invalid_request", "wait must be a number of "
+			    "seconds");
 		if (get)
 			return api_get_job(a, c, id, MHD_HTTP_OK, NULL);
 		if (strcmp(method, "DELETE") == 0)
@@ -859,6 +933,30 @@ api_set_token(struct api *a, const char *token)
 	a->token = bearer;
 	pthread_mutex_unlock(&a->token_lock);
 	return 0;
+}
+
+/* Runs a route under the store lock; long polls take it only briefly. */
+static enum MHD_Result
+api_route_locked(struct api *a, struct MHD_Connection *c, const char *url,
+    const char *method, struct api_req *r)
+{
+	const char *w = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND,
+	    "wait");
+	enum MHD_Result ret;
+	int64_t id, wait_s;
+	char *end;
+
+	if (w != NULL && strcmp(method, "GET") == 0 &&
+	    strncmp(url, "/v1/jobs/", 9) == 0 && strchr(url + 9, '/') == NULL &&
+	    (id = api_parse_id(url + 9, strlen(url + 9))) > 0) {
+		wait_s = strtoll(w, &end, 10);
+		if (*w != '\0' && *end == '\0' && wait_s > 0)
+			return api_wait_job(a, c, id, wait_s);
+	}
+	pthread_mutex_lock(&a->db_lock);
+	ret = api_route(a, c, url, method, r);
+	pthread_mutex_unlock(&a->db_lock);
+	return ret;
 }
 
 /* Collects a body chunk; past the limit only counts it as too large. */
@@ -939,7 +1037,7 @@ api_handler(void *cls, struct MHD_Connection *c, const char *url,
 	if (r->too_large)
 		return api_error(c, MHD_HTTP_CONTENT_TOO_LARGE, "too_large",
 		    "request body exceeds max_request_bytes");
-	return api_route(a, c, url, method, r);
+	return api_route_locked(a, c, url, method, r);
 }
 
 static void
@@ -980,8 +1078,9 @@ api_start(const struct api_conf *c, const struct api_hooks *h, char **cause)
 	struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
 	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
 	const union MHD_DaemonInfo *info;
-	unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO |
-	    MHD_USE_ERROR_LOG;
+	unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD |
+	    MHD_USE_THREAD_PER_CONNECTION | MHD_USE_AUTO | MHD_USE_ERROR_LOG;
+	pthread_condattr_t ca;
 	struct api *a;
 
 	memset(&ss, 0, sizeof(ss));
@@ -1007,6 +1106,12 @@ api_start(const struct api_conf *c, const struct api_hooks *h, char **cause)
 	a->limits.max_urls = (size_t)c->max_urls_per_job;
 	a->limits.max_url_length = (size_t)c->max_url_length;
 	pthread_mutex_init(&a->token_lock, NULL);
+	pthread_mutex_init(&a->db_lock, NULL);
+	pthread_mutex_init(&a->wait_lock, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&a->wait_cond, &ca);
+	pthread_condattr_destroy(&ca);
 	if (api_set_token(a, c->token) != 0) {
 		*cause = api_asprintf("out of memory");
 		goto fail;
@@ -1037,6 +1142,9 @@ fail:
 	store_close(a->store);
 	api_set_token(a, NULL);
 	pthread_mutex_destroy(&a->token_lock);
+	pthread_mutex_destroy(&a->db_lock);
+	pthread_mutex_destroy(&a->wait_lock);
+	pthread_cond_destroy(&a->wait_cond);
 	free(a);
 	return NULL;
 }
@@ -1063,5 +1171,8 @@ api_stop(struct api *a)
 	store_close(a->store);
 	api_set_token(a, NULL);
 	pthread_mutex_destroy(&a->token_lock);
+	pthread_mutex_destroy(&a->db_lock);
+	pthread_mutex_destroy(&a->wait_lock);
+	pthread_cond_destroy(&a->wait_cond);
 	free(a);
 }

@@ -10,6 +10,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "job/job.h"
 
 struct api;
@@ -43,6 +45,11 @@ struct api	*api_start(const struct api_conf *c, const struct api_hooks *h,
 int		 api_set_token(struct api *a, const char *token);
 /* While draining, submissions get 503 "shutting_down" (thread-safe). */
 void		 api_set_draining(struct api *a, int draining);
+/* Jobs ended (thread-safe): wakes long polls (GET /v1/jobs/{id}?wait=). */
+void		 api_jobs_changed(struct api *a);
+/* A job as the API shows it (new reference; NULL on ENOMEM). */
+struct store_job;
+json_t		*api_job_doc(const struct store_job *j);
 /* The port actually bound (useful with port 0). */
 uint16_t	 api_port(const struct api *a);
 void		 api_stop(struct api *a);

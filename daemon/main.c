@@ -13,6 +13,7 @@
 #include <netinet/in.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,6 +30,7 @@
 #include "fetch/fetch.h"
 #include "guard/guard.h"
 #include "log/log.h"
+#include "notify/notify.h"
 #include "queue/queue.h"
 #include "sched/sched.h"
 #include "stats/stats.h"
@@ -48,6 +50,8 @@ struct harvestd {
 	struct queue	*queue;
 	struct fetch	*fetch;
 	struct api	*api;
+	struct notify	*notify;
+	pthread_mutex_t	 hook_lock;	/* api/notify vs the store thread */
 	ev_signal	 sigint;
 	ev_signal	 sigterm;
 	ev_signal	 sighup;
@@ -217,6 +221,19 @@ daemon_sched_conf(const struct conf *c, struct sched_conf *sc)
 	sc->user_agent = c->user_agent;
 }
 
+/* Stops the API; the store thread's hook must not see it half gone. */
+static void
+daemon_api_stop(struct harvestd *h)
+{
+	struct api *a;
+
+	pthread_mutex_lock(&h->hook_lock);
+	a = h->api;
+	h->api = NULL;
+	pthread_mutex_unlock(&h->hook_lock);
+	api_stop(a);
+}
+
 /* Ends the drain: what is still in flight goes back to the queue. */
 static void
 daemon_finish(struct harvestd *h)
@@ -228,8 +245,7 @@ daemon_finish(struct harvestd *h)
 		    "queued again", left);
 	ev_timer_stop(h->loop, &h->grace);
 	sched_stop(h->sched);
-	api_stop(h->api);
-	h->api = NULL;
+	daemon_api_stop(h);
 	ev_signal_stop(h->loop, &h->sigint);
 	ev_signal_stop(h->loop, &h->sigterm);
 	ev_signal_stop(h->loop, &h->sighup);
@@ -309,6 +325,8 @@ daemon_reload(struct harvestd *h)
 		return;
 	}
 	fetch_set_guard(h->fetch, daemon_guard(&next));
+	if (h->notify != NULL)
+		notify_set_guard(h->notify, daemon_guard(&next));
 	if (h->api != NULL && api_set_token(h->api, next.api_token) != 0)
 		log_warnx("reload: out of memory setting api_token");
 	log_set_level(next.log_level);
@@ -375,17 +393,39 @@ daemon_tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
 		daemon_notify("WATCHDOG=1");
 }
 
+/* Store thread: jobs ended; wake long polls and send callbacks. */
+static void
+daemon_jobs_finished(const int64_t *ids, size_t n, void *arg)
+{
+	struct harvestd *h = arg;
+
+	pthread_mutex_lock(&h->hook_lock);
+	if (h->api != NULL)
+		api_jobs_changed(h->api);
+	if (h->notify != NULL)
+		notify_jobs(h->notify, ids, n);
+	pthread_mutex_unlock(&h->hook_lock);
+}
+
 static void
 daemon_api_submitted(int64_t job_id, void *arg)
 {
+	struct harvestd *h = arg;
+
 	(void)job_id;
-	sched_notify_work(arg);
+	sched_notify_work(h->sched);
 }
 
 static void
 daemon_api_cancelled(int64_t job_id, void *arg)
 {
-	sched_notify_cancel(arg, job_id);
+	struct harvestd *h = arg;
+
+	sched_notify_cancel(h->sched, job_id);
+	pthread_mutex_lock(&h->hook_lock);
+	if (h->notify != NULL)
+		notify_jobs(h->notify, &job_id, 1);
+	pthread_mutex_unlock(&h->hook_lock);
 }
 
 static int
@@ -396,6 +436,7 @@ daemon_start(struct harvestd *h)
 	struct sched_conf sc;
 	struct api_conf ac;
 	struct api_hooks hooks;
+	struct notify_conf nc;
 	char *cause = NULL;
 	uint64_t usec = 0;
 
@@ -434,7 +475,15 @@ daemon_start(struct harvestd *h)
 	ac.token = h->conf.api_token;
 	hooks.submitted = daemon_api_submitted;
 	hooks.cancelled = daemon_api_cancelled;
-	hooks.arg = h->sched;
+	hooks.arg = h;
+	nc.db_path = h->conf.db;
+	nc.busy_timeout_ms = h->conf.busy_timeout_ms;
+	nc.timeout_ms = h->conf.timeout_ms;
+	nc.user_agent = h->conf.user_agent;
+	if ((h->notify = notify_start(&nc, daemon_guard(&h->conf),
+	    &cause)) == NULL)
+		goto fail;
+	queue_on_finished(h->queue, daemon_jobs_finished, h);
 	if ((h->api = api_start(&ac, &hooks, &cause)) == NULL)
 		goto fail;
 
@@ -468,12 +517,15 @@ fail:
 static void
 daemon_teardown(struct harvestd *h)
 {
-	api_stop(h->api);
-	h->api = NULL;
+	daemon_api_stop(h);
 	if (h->sched != NULL)
 		sched_stop(h->sched);
 	/* Commits every result and requeue handed over, then closes. */
 	queue_stop(h->queue);
+	pthread_mutex_lock(&h->hook_lock);
+	notify_stop(h->notify);
+	h->notify = NULL;
+	pthread_mutex_unlock(&h->hook_lock);
 	fetch_free(h->fetch);
 	sched_free(h->sched);
 	h->queue = NULL;
@@ -521,6 +573,7 @@ main(int argc, char **argv)
 	CURLcode cc;
 
 	memset(&h, 0, sizeof(h));
+	pthread_mutex_init(&h.hook_lock, NULL);
 	log_init(LOG_LEVEL_INFO);
 	while ((ch = getopt_long(argc, argv, "c:d:l:p:n:L:s:Vh", longopts,
 	    NULL)) != -1) {

@@ -17,7 +17,7 @@
 #include <curl/curl.h>
 
 enum opt_type { OPT_INT, OPT_BOOL, OPT_STRING, OPT_METHOD, OPT_HEADERS,
-    OPT_PROXY };
+    OPT_PROXY, OPT_URL };
 
 #define JOB_HEADERS_MAX	64
 
@@ -52,6 +52,7 @@ static const struct opt_def opt_defs[] = {
 	{ "autothrottle", OPT_BOOL, OFF(autothrottle), 0, 1 },
 	{ "headers", OPT_HEADERS, OFF(headers), 0, 8192 },
 	{ "proxy", OPT_PROXY, OFF(proxy), 0, 2048 },
+	{ "callback_url", OPT_URL, OFF(callback_url), 0, 2048 },
 };
 #undef OFF
 #define NOPTS (sizeof(opt_defs) / sizeof(opt_defs[0]))
@@ -59,7 +60,8 @@ static const struct opt_def opt_defs[] = {
 static int
 opt_is_string(enum opt_type t)
 {
-	return t == OPT_STRING || t == OPT_HEADERS || t == OPT_PROXY;
+	return t == OPT_STRING || t == OPT_HEADERS || t == OPT_PROXY ||
+	    t == OPT_URL;
 }
 
 static char *
@@ -97,6 +99,7 @@ job_opts_clear(struct job_opts *o)
 	free(o->user_agent);
 	free(o->headers);
 	free(o->proxy);
+	free(o->callback_url);
 	job_opts_init(o);
 }
 
@@ -238,12 +241,10 @@ fail:
 	return -1;
 }
 
-/* A proxy URL libcurl understands, with a host. */
+/* A URL of one of the schemes, with a host. */
 static int
-job_check_proxy(const char *url)
+job_check_url(const char *url, const char *const *schemes, size_t nschemes)
 {
-	static const char *const schemes[] = { "http", "https", "socks4",
-	    "socks4a", "socks5", "socks5h" };
 	char *scheme = NULL, *host = NULL;
 	CURLU *h;
 	size_t i;
@@ -255,7 +256,7 @@ job_check_proxy(const char *url)
 	    CURLUE_OK &&
 	    curl_url_get(h, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
 	    curl_url_get(h, CURLUPART_HOST, &host, 0) == CURLUE_OK) {
-		for (i = 0; i < sizeof(schemes) / sizeof(schemes[0]); i++)
+		for (i = 0; i < nschemes; i++)
 			if (strcmp(scheme, schemes[i]) == 0)
 				ok = 1;
 	}
@@ -264,6 +265,10 @@ job_check_proxy(const char *url)
 	curl_url_cleanup(h);
 	return ok ? 0 : -1;
 }
+
+static const char *const proxy_schemes[] = { "http", "https", "socks4",
+    "socks4a", "socks5", "socks5h" };
+static const char *const http_schemes[] = { "http", "https" };
 
 int
 job_opts_set(struct job_opts *o, const char *key, json_t *value, char **cause)
@@ -320,10 +325,20 @@ job_opts_set(struct job_opts *o, const char *key, json_t *value, char **cause)
 		return job_set_headers(field, key, value, cause);
 	case OPT_PROXY:
 		if (!json_is_string(value) ||
-		    job_check_proxy(json_string_value(value)) != 0) {
+		    job_check_url(json_string_value(value), proxy_schemes,
+		    6) != 0) {
 			*cause = xasprintf("field \"%s\" must be a proxy URL "
 			    "(http, https, socks4, socks4a, socks5 or socks5h)",
 			    key);
+			return -1;
+		}
+		return job_set_string(field, key, value, d->max, cause);
+	case OPT_URL:
+		if (!json_is_string(value) ||
+		    job_check_url(json_string_value(value), http_schemes,
+		    2) != 0) {
+			*cause = xasprintf("field \"%s\" must be an http or "
+			    "https URL", key);
 			return -1;
 		}
 		return job_set_string(field, key, value, d->max, cause);
@@ -381,6 +396,7 @@ job_opts_to_json(const struct job_opts *o)
 			break;
 		case OPT_STRING:
 		case OPT_PROXY:
+		case OPT_URL:
 			if (*(char *const *)field != NULL)
 				v = json_string(*(char *const *)field);
 			break;

@@ -38,6 +38,7 @@ struct job_opts {
 	char		*user_agent;
 	char		*headers;		/* "Name: value" lines, \n-separated */
 	char		*proxy;
+	char		*callback_url;		/* POSTed the job when it ends */
 };
 
 #define JOB_METHOD_GET	0

@@ -52,6 +52,8 @@ struct queue {
 	pthread_t	 thread;
 	int		 started;
 	double		 next_checkpoint;	/* store thread only */
+	queue_finished_cb finished_cb;
+	void		*finished_arg;
 	double		 next_wal_warning;	/* store thread only */
 
 	pthread_mutex_t	 lock;
@@ -218,16 +220,21 @@ static int
 queue_flush(struct queue *q, struct batch *b)
 {
 	const struct result *r;
+	struct store_ids finished = { NULL, 0, 0 };
 	size_t committed;
 	char *cause = NULL;
 
 	if (store_commit(q->store, b->results, b->requeue, b->nrequeue,
-	    b->retries, b->nretries, &committed, &cause) != 0) {
+	    b->retries, b->nretries, &committed, &finished, &cause) != 0) {
 		log_warnx("queue: commit failed, will retry: %s",
 		    cause != NULL ? cause : "unknown");
 		free(cause);
+		store_ids_clear(&finished);
 		return -1;
 	}
+	if (finished.n > 0 && q->finished_cb != NULL)
+		q->finished_cb(finished.v, finished.n, q->finished_arg);
+	store_ids_clear(&finished);
 	for (r = b->results; r != NULL; r = r->next)
 		stats_add_committed(r->kind, 1);
 	log_debug("%s: %zu results, %zu requeued, %zu retries", __func__,
@@ -554,6 +561,15 @@ queue_retry(struct queue *q, int64_t task_id, int64_t attempts,
 }
 
 void
+queue_on_finished(struct queue *q, queue_finished_cb cb, void *arg)
+{
+	pthread_mutex_lock(&q->lock);
+	q->finished_cb = cb;
+	q->finished_arg = arg;
+	pthread_mutex_unlock(&q->lock);
+}
+
+void
 queue_reconfigure(struct queue *q, const struct queue_opts *o)
 {
 	pthread_mutex_lock(&q->lock);
@@ -592,7 +608,7 @@ queue_return_undelivered(struct queue *q)
 	n = 0;
 	for (t = q->out; t != NULL; t = t->next)
 		ids[n++] = t->id;
-	if (store_commit(q->store, NULL, ids, n, NULL, 0, &committed,
+	if (store_commit(q->store, NULL, ids, n, NULL, 0, &committed, NULL,
 	    &cause) != 0) {
 		log_warnx("queue: requeue at stop: %s; the next start will "
 		    "requeue them", cause != NULL ? cause : "unknown");

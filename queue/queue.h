@@ -53,6 +53,15 @@ void		 queue_requeue(struct queue *q, int64_t task_id);
 /* Queues a task again after a transient failure, due at due_ms. */
 void		 queue_retry(struct queue *q, int64_t task_id, int64_t attempts,
 		    int64_t due_ms);
+/*
+ * Called on the store thread after a commit that finished jobs (every
+ * task done): their ids, borrowed for the call.
+ */
+typedef void (*queue_finished_cb)(const int64_t *job_ids, size_t n,
+    void *arg);
+/* Sets the hook; call before work flows. */
+void		 queue_on_finished(struct queue *q, queue_finished_cb cb,
+		    void *arg);
 /* Applies reloaded settings (db_path is ignored: it needs a restart). */
 void		 queue_reconfigure(struct queue *q, const struct queue_opts *o);
 /* Asks the store thread to purge jobs finished more than days ago. */

@@ -1167,8 +1167,32 @@ store_finish_task(struct store *s, const struct result *r, int *written)
 	return 0;
 }
 
+void
+store_ids_clear(struct store_ids *ids)
+{
+	free(ids->v);
+	memset(ids, 0, sizeof(*ids));
+}
+
 static int
-store_job_done(struct store *s, int64_t job_id)
+store_ids_add(struct store_ids *ids, int64_t id)
+{
+	int64_t *v;
+	size_t cap;
+
+	if (ids->n == ids->cap) {
+		cap = ids->cap == 0 ? 8 : ids->cap * 2;
+		if ((v = realloc(ids->v, cap * sizeof(*v))) == NULL)
+			return -1;
+		ids->v = v;
+		ids->cap = cap;
+	}
+	ids->v[ids->n++] = id;
+	return 0;
+}
+
+static int
+store_job_done(struct store *s, int64_t job_id, struct store_ids *finished)
 {
 	sqlite3_stmt *st;
 	int rc;
@@ -1178,15 +1202,21 @@ store_job_done(struct store *s, int64_t job_id)
 		return -1;
 	rc = sqlite3_step(st);
 	sqlite3_reset(st);
-	return rc == SQLITE_DONE ? 0 : -1;
+	if (rc != SQLITE_DONE)
+		return -1;
+	if (finished != NULL && sqlite3_changes(s->db) > 0 &&
+	    store_ids_add(finished, job_id) != 0)
+		return -1;
+	return 0;
 }
 
 int
 store_commit(struct store *s, const struct result *results,
     const int64_t *requeue, size_t nrequeue,
     const struct store_retry *retries, size_t nretries, size_t *committed,
-    char **cause)
+    struct store_ids *finished, char **cause)
 {
+	size_t nfinished = finished != NULL ? finished->n : 0;
 	const struct result *r, *q;
 	sqlite3_stmt *st;
 	size_t i, n = 0;
@@ -1229,7 +1259,7 @@ store_commit(struct store *s, const struct result *results,
 				break;
 		if (q != r)
 			continue;
-		if (store_job_done(s, r->job_id) != 0) {
+		if (store_job_done(s, r->job_id, finished) != 0) {
 			store_fail(s, cause, "finish job");
 			goto fail;
 		}
@@ -1240,6 +1270,8 @@ store_commit(struct store *s, const struct result *results,
 	return 0;
 fail:
 	store_rollback(s);
+	if (finished != NULL)
+		finished->n = nfinished;	/* nothing was finished after all */
 	return -1;
 }
 

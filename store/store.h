@@ -130,13 +130,23 @@ struct store_retry {
 /*
  * Commits, in one transaction, a batch of results (each with its task's
  * final state), task ids to put back in the queue without counting an
- * attempt, and retries to schedule. Marks jobs with no task left as done.
- * All lists are borrowed. *committed gets how many results were written.
+ * attempt, and retries to schedule. Marks jobs with no task left as done
+ * and adds their ids to finished (may be NULL). All lists are borrowed.
+ * *committed gets how many results were written.
  */
+/* A growable list of ids (jobs a commit finished). */
+struct store_ids {
+	int64_t	*v;
+	size_t	 n;
+	size_t	 cap;
+};
+void		 store_ids_clear(struct store_ids *ids);
+
 int		 store_commit(struct store *s, const struct result *results,
 		    const int64_t *requeue, size_t nrequeue,
 		    const struct store_retry *retries, size_t nretries,
-		    size_t *committed, char **cause);
+		    size_t *committed, struct store_ids *finished,
+		    char **cause);
 
 /* A results row, borrowed for the duration of a store_results_page cb. */
 struct store_row {

@@ -18,6 +18,7 @@ and serves:
 Every request's arrival time is kept in server.log as (time, path).
 """
 import collections
+import json
 import gzip
 import http.server
 import threading
@@ -43,6 +44,19 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
     def do_HEAD(self):
         self.do_GET()
+
+    def do_POST(self):
+        srv = self.server
+        n = int(self.headers.get("Content-Length", "0"))
+        body = self.rfile.read(n)
+        path = self.path.split("?", 1)[0]
+        with srv.lock:
+            srv.hits[path] += 1
+            try:
+                srv.posts.append((path, json.loads(body)))
+            except ValueError:
+                srv.posts.append((path, body))
+        self._send(200, b"thanks\n")
 
     def do_GET(self):
         srv = self.server
@@ -122,6 +136,7 @@ class TestServer(http.server.ThreadingHTTPServer):
         self.robots = None
         self.robots_status = 404
         self.redirect_to = "/hello"
+        self.posts = []
         self.in_flight = 0
         self.max_in_flight = 0
         self._thread = threading.Thread(target=self.serve_forever,

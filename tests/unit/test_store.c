@@ -190,7 +190,7 @@ test_claim_commit_done(void **state)
 	/* First task succeeds; the second goes back without an attempt. */
 	r1 = ok_result(list);
 	requeue = list->next->id;
-	assert_int_equal(store_commit(f->s, r1, &requeue, 1, NULL, 0, &committed,
+	assert_int_equal(store_commit(f->s, r1, &requeue, 1, NULL, 0, &committed, NULL,
 	    &cause), 0);
 	assert_int_equal(committed, 1);
 	result_free(r1);
@@ -210,7 +210,8 @@ test_claim_commit_done(void **state)
 	r1 = result_new_error(list, RESULT_TIMEOUT, "too slow");
 	r2 = ok_result(list->next);
 	r1->next = r2;
-	assert_int_equal(store_commit(f->s, r1, NULL, 0, NULL, 0, &committed, &cause),
+	assert_int_equal(store_commit(f->s, r1, NULL, 0, NULL, 0, &committed,
+	    NULL, &cause),
 	    0);
 	assert_int_equal(committed, 2);
 	result_free(r1);
@@ -226,7 +227,8 @@ test_claim_commit_done(void **state)
 
 	/* A second result for a finished task is refused: exactly once. */
 	r1 = ok_result(list);
-	assert_int_equal(store_commit(f->s, r1, NULL, 0, NULL, 0, &committed, &cause),
+	assert_int_equal(store_commit(f->s, r1, NULL, 0, NULL, 0, &committed,
+	    NULL, &cause),
 	    0);
 	assert_int_equal(committed, 0);
 	result_free(r1);
@@ -287,7 +289,8 @@ test_cancel(void **state)
 	    "WHERE error_kind = 'cancelled'"), 2);
 	/* The in-flight one ends later; the job stays cancelled. */
 	r = result_new_error(list, RESULT_CANCELLED, "aborted");
-	assert_int_equal(store_commit(f->s, r, NULL, 0, NULL, 0, &committed, &cause),
+	assert_int_equal(store_commit(f->s, r, NULL, 0, NULL, 0, &committed,
+	    NULL, &cause),
 	    0);
 	result_free(r);
 	task_free(list);
@@ -392,7 +395,7 @@ test_retry_is_delayed(void **state)
 	retry.attempts = 1;
 	retry.due_ms = when;
 	assert_int_equal(store_commit(f->s, NULL, NULL, 0, &retry, 1,
-	    &committed, &cause), 0);
+	    &committed, NULL, &cause), 0);
 	task_free(list);
 	/* Not claimable before it is due, and the claim says when. */
 	assert_int_equal(store_claim(f->s, 1, NULL, &list, &n, &due, &cause), 0);
@@ -430,7 +433,7 @@ test_results_page(void **state)
 		*tail = r;
 		tail = &r->next;
 	}
-	assert_int_equal(store_commit(f->s, head, NULL, 0, NULL, 0, &committed,
+	assert_int_equal(store_commit(f->s, head, NULL, 0, NULL, 0, &committed, NULL,
 	    &cause), 0);
 	while ((r = head) != NULL) {
 		head = r->next;
