@@ -172,7 +172,7 @@ test_example_file(void **state)
 			    conf_key_name(i));
 	}
 	free(text);
-	/* ... and in harvestd.conf(5). */
+	/* ... and in harvestd.conf(5) and docs/configuration.md. */
 	fp = fopen(HARVESTD_SRCDIR "/man/harvestd.conf.5", "r");
 	assert_non_null(fp);
 	text = calloc(1, 65536);
@@ -183,6 +183,20 @@ test_example_file(void **state)
 		snprintf(line, sizeof(line), "\n.B %s\n", conf_key_name(i));
 		if (strstr(text, line) == NULL)
 			fail_msg("key %s is not documented in harvestd.conf(5)",
+			    conf_key_name(i));
+	}
+	free(text);
+	fp = fopen(HARVESTD_SRCDIR "/docs/configuration.md", "r");
+	assert_non_null(fp);
+	text = calloc(1, 65536);
+	assert_non_null(text);
+	assert_true(fread(text, 1, 65535, fp) > 0);
+	fclose(fp);
+	for (i = 0; i < conf_nkeys(); i++) {
+		snprintf(line, sizeof(line), "\n| `%s` |", conf_key_name(i));
+		if (strstr(text, line) == NULL)
+			fail_msg("key %s is not in docs/configuration.md "
+			    "(run man/mkconfman.py --markdown)",
 			    conf_key_name(i));
 	}
 	free(text);
