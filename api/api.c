@@ -20,6 +20,7 @@
 #include <time.h>
 
 #include <jansson.h>
+#include <malloc.h>
 #include <microhttpd.h>
 
 #include "api/api.h"
@@ -352,6 +353,10 @@ api_submit(struct api *a, struct MHD_Connection *c, struct api_req *r)
 		return api_store_error(c, cause);
 	}
 	free(urls);
+	/* A big submission's parse used lots of memory for a moment: give
+	 * it back to the system rather than keep it as the new peak. */
+	if (r->len > (1 << 20))
+		malloc_trim(0);
 	log_info("job %" PRId64 " submitted: %zu URLs accepted, %zu "
 	    "duplicates dropped, %zu rejected", job_id, req.nurls,
 	    req.nduplicates, req.nrejected);
@@ -1073,7 +1078,7 @@ api_mhd_log(void *cls, const char *fmt, va_list ap)
 struct api *
 api_start(const struct api_conf *c, const struct api_hooks *h, char **cause)
 {
-	struct store_opts so = { c->busy_timeout_ms };
+	struct store_opts so = { c->busy_timeout_ms, 0 };
 	struct sockaddr_storage ss;
 	struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
 	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;

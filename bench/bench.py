@@ -46,12 +46,16 @@ def proc_cpu(pid):
     return (int(fields[11]) + int(fields[12])) / CLK
 
 
-def proc_hwm(pid):
+def proc_mem(pid, field="VmHWM"):
     with open("/proc/%d/status" % pid) as f:
         for line in f:
-            if line.startswith("VmHWM:"):
+            if line.startswith(field + ":"):
                 return int(line.split()[1]) / 1024.0
     return 0.0
+
+
+def proc_hwm(pid):
+    return proc_mem(pid, "VmHWM")
 
 
 class Nginx:
@@ -147,7 +151,8 @@ def bench_curl(urls, work, conc):
         for u in urls:
             f.write('url = "%s"\noutput = "/dev/null"\n' % u)
     wall, cpu, rss, rc = run_measured(
-        ["curl", "--parallel", "--parallel-max", str(conc), "-s", "-K", cfg])
+        ["curl", "--parallel", "--parallel-max", str(conc), "-s",
+         "--no-progress-meter", "-K", cfg], stderr=subprocess.DEVNULL)
     return {"wall": wall, "cpu": cpu, "rss": rss, "ok": rc == 0}
 
 
@@ -217,27 +222,41 @@ def bench_wrk(url, conc):
 
 
 def scaling(top, nginx, work, sizes, seconds, conc):
+    """Queues n URLs (in POSTs of at most 100k), then fetches for a fixed
+    time: throughput, and memory while the queue holds (almost) n."""
     rows = []
     for n in sizes:
         h = Harvestd(top, work, conc)
-        urls = [nginx.url("2k.html", i) for i in range(n)]
-        t0 = time.monotonic()
-        job = h.post(urls)
-        accept = time.monotonic() - t0
+        accept = 0.0
+        for start in range(0, n, 100000):
+            urls = [nginx.url("2k.html", i) for i in
+                    range(start, min(n, start + 100000))]
+            t0 = time.monotonic()
+            h.post(urls)
+            if start == 0:
+                accept = time.monotonic() - t0   # the first (largest) POST
         del urls
-        st0 = h.get("/v1/status")["totals"]["results"]
+        post_hwm = proc_mem(h.proc.pid, "VmHWM")
+        time.sleep(2)  # warm up: the WAL of the inserts is checkpointed
+        st = h.get("/v1/status")
+        st0 = st["totals"]["results"]
         t1 = time.monotonic()
-        time.sleep(seconds)  # fetch at full speed for a fixed time
-        st1 = h.get("/v1/status")
-        rate = (st1["totals"]["results"] - st0) / (time.monotonic() - t1)
-        rss = proc_hwm(h.proc.pid)
+        rss = 0.0
+        while time.monotonic() - t1 < seconds:
+            time.sleep(0.5)
+            rss = max(rss, proc_mem(h.proc.pid, "VmRSS"))
+            st = h.get("/v1/status")
+            if st["queue_depth"] == 0 and st["in_flight"] == 0:
+                break
+        rate = (st["totals"]["results"] - st0) / (time.monotonic() - t1)
         h.stop()
-        rows.append((n, accept, rate, rss, st1["queue_depth"]))
+        rows.append((n, accept, rate, rss, post_hwm))
         for suffix in ("", "-wal", "-shm"):
             if os.path.exists(h.db + suffix):
                 os.unlink(h.db + suffix)
-        print("  scaling %d: accepted in %.2f s, %.0f URLs/s, peak RSS %.1f "
-              "MiB" % (n, accept, rate, rss), file=sys.stderr)
+        print("  scaling %d: first POST accepted in %.2f s, %.0f URLs/s, "
+              "RSS while fetching %.1f MiB (peak incl. POSTs %.1f)" % (
+                  n, accept, rate, rss, post_hwm), file=sys.stderr)
     return rows
 
 
@@ -328,11 +347,13 @@ def main():
                            a.concurrency)
             print("\n## Scaling (harvestd, %.0f s of fetching at each queue "
                   "size)\n" % a.scaling_seconds)
-            print("| URLs queued | POST accepted in | URLs/s | peak RSS MiB "
-                  "|")
-            print("|---|---|---|---|")
-            for n, acc, rate, rss, _ in rows:
-                print("| %d | %.2f s | %.0f | %.1f |" % (n, acc, rate, rss))
+            print("| URLs queued | first POST (<= 100k URLs) accepted in "
+                  "| URLs/s | RSS while fetching, MiB | peak RSS incl. the "
+                  "POSTs, MiB |")
+            print("|---|---|---|---|---|")
+            for n, acc, rate, rss, hwm in rows:
+                print("| %d | %.2f s | %.0f | %.1f | %.1f |" % (
+                    n, acc, rate, rss, hwm))
     finally:
         nginx.stop()
         shutil.rmtree(work, ignore_errors=True)

@@ -55,6 +55,7 @@ struct fetch_sock {
 	ev_io		 io;
 	struct fetch	*f;
 	curl_socket_t	 fd;
+	int		 events;	/* what io is started for */
 };
 
 struct fetch {
@@ -305,12 +306,16 @@ fetch_multi_socket_cb(CURL *easy, curl_socket_t s, int what, void *userp,
 			return -1;
 		}
 		ev_init(&fs->io, fetch_io_cb);
-	} else
-		ev_io_stop(f->loop, &fs->io);
+	}
 	if (what & CURL_POLL_IN)
 		events |= EV_READ;
 	if (what & CURL_POLL_OUT)
 		events |= EV_WRITE;
+	/* Unchanged interest: leave the watcher (and epoll) alone. */
+	if (ev_is_active(&fs->io) && fs->events == events)
+		return 0;
+	ev_io_stop(f->loop, &fs->io);
+	fs->events = events;
 	ev_io_set(&fs->io, s, events);
 	ev_io_start(f->loop, &fs->io);
 	return 0;

@@ -211,7 +211,7 @@ notify_main(void *arg)
 struct notify *
 notify_start(const struct notify_conf *c, struct guard *g, char **cause)
 {
-	struct store_opts so = { c->busy_timeout_ms };
+	struct store_opts so = { c->busy_timeout_ms, 0 };
 	pthread_condattr_t ca;
 	struct notify *n;
 	int rc;

@@ -438,7 +438,7 @@ struct queue *
 queue_start(struct ev_loop *loop, const struct queue_opts *o,
     queue_tasks_cb cb, void *arg, char **cause)
 {
-	struct store_opts so = { o->busy_timeout_ms };
+	struct store_opts so = { o->busy_timeout_ms, 16384 };
 	pthread_condattr_t ca;
 	struct queue *q;
 	int64_t recovered;

@@ -61,6 +61,14 @@ struct robots_entry {
 	ev_tstamp	 expires;
 };
 
+/* The jobs and hosts one claim skipped. */
+struct skipset {
+	int64_t		*jobs;
+	size_t		 njobs;
+	char		**hosts;	/* owned copies */
+	size_t		 nhosts;
+};
+
 struct sched {
 	struct ev_loop	*loop;
 	struct queue	*queue;
@@ -74,9 +82,9 @@ struct sched {
 	size_t		 in_flight;
 	int64_t		 sat_held;	/* held by saturated jobs and hosts */
 	int		 want_pending;	/* a claim is outstanding */
-	int		 exhausted;	/* the last claim found nothing ... */
-	uint64_t	 exhausted_gen;	/* ... while these were skipped */
-	uint64_t	 sat_gen;	/* bumped when something unsaturates */
+	int		 dry_valid;	/* a claim skipping dry found nothing */
+	struct skipset	 dry;		/* (until new work or a due retry) */
+	struct skipset	 pending;	/* what the outstanding claim skips */
 	int		 running;
 	void		(*idle)(void *);	/* draining: nothing in flight */
 	void		*idle_arg;
@@ -275,9 +283,6 @@ sched_count(struct sched *s, const struct task *t, int64_t dheld,
 	assert(h->held >= 0 && h->in_flight >= 0);
 	s->sat_held += (slot_saturated(slot) ? slot->held : 0) +
 	    (host_saturated(h) ? h->held : 0);
-	if ((was_slot && !slot_saturated(slot)) ||
-	    (was_host && !host_saturated(h)))
-		s->sat_gen++;
 	if (slot->held == 0 && slot->in_flight == 0)
 		*slot = s->slots[--s->nslots];	/* swap-remove */
 }
@@ -346,42 +351,91 @@ sched_fail_task(struct sched *s, struct task *t, enum result_kind kind,
 
 /* --- claims --------------------------------------------------------------- */
 
+static void
+skipset_clear(struct skipset *k)
+{
+	size_t i;
+
+	for (i = 0; i < k->nhosts; i++)
+		free(k->hosts[i]);
+	free(k->hosts);
+	free(k->jobs);
+	memset(k, 0, sizeof(*k));
+}
+
+/* Whether skipping big also skips everything small skipped. */
+static int
+skipset_covers(const struct skipset *big, const struct skipset *small)
+{
+	size_t i, j;
+
+	for (i = 0; i < small->njobs; i++) {
+		for (j = 0; j < big->njobs; j++)
+			if (big->jobs[j] == small->jobs[i])
+				break;
+		if (j == big->njobs)
+			return 0;
+	}
+	for (i = 0; i < small->nhosts; i++) {
+		for (j = 0; j < big->nhosts; j++)
+			if (strcmp(big->hosts[j], small->hosts[i]) == 0)
+				break;
+		if (j == big->nhosts)
+			return 0;
+	}
+	return 1;
+}
+
+/* The saturated jobs and hosts, which a claim now should skip. */
+static void
+sched_skipset(struct sched *s, struct skipset *k)
+{
+	struct mapent *e;
+	size_t i;
+
+	memset(k, 0, sizeof(*k));
+	if ((s->nslots > 0 && (k->jobs = calloc(s->nslots,
+	    sizeof(*k->jobs))) == NULL) || (s->hosts.n > 0 &&
+	    (k->hosts = calloc(s->hosts.n, sizeof(*k->hosts))) == NULL))
+		fatalx("sched: out of memory asking for tasks");
+	for (i = 0; i < s->nslots; i++)
+		if (slot_saturated(&s->slots[i]))
+			k->jobs[k->njobs++] = s->slots[i].job_id;
+	for (i = 0; i < s->hosts.nb; i++)
+		for (e = s->hosts.b[i]; e != NULL; e = e->next)
+			if (host_saturated((struct host *)e) &&
+			    (k->hosts[k->nhosts++] = strdup(e->key)) == NULL)
+				fatalx("sched: out of memory asking for tasks");
+}
+
 /*
  * Asks for more tasks when the window's unsaturated part runs low, telling
- * the store thread which saturated jobs and hosts to skip.
+ * the store thread which saturated jobs and hosts to skip. After a claim
+ * that found nothing, asking again while skipping the same or more would
+ * find nothing either (it would only rescan the queue): wait for new work,
+ * a due retry, or a skipped job or host to leave the list.
  */
 static void
 sched_refill(struct sched *s)
 {
-	size_t cap = sched_window_cap(s), low = cap / 2, held, i, nj = 0, nh = 0;
-	int64_t *jobs = NULL;
-	char **hosts = NULL;
-	struct mapent *e;
+	size_t cap = sched_window_cap(s), low = cap / 2, held;
+	struct skipset k;
 
-	if (!s->running || s->want_pending ||
-	    (s->exhausted && s->exhausted_gen == s->sat_gen))
+	if (!s->running || s->want_pending)
 		return;
 	held = s->sat_held >= (int64_t)s->nwindow ? 0 :
 	    s->nwindow - (size_t)s->sat_held;
 	if (held > low)
 		return;
-	if ((s->nslots > 0 && (jobs = calloc(s->nslots, sizeof(*jobs))) ==
-	    NULL) || (s->hosts.n > 0 && (hosts = calloc(s->hosts.n,
-	    sizeof(*hosts))) == NULL))
-		fatalx("sched: out of memory asking for tasks");
-	for (i = 0; i < s->nslots; i++)
-		if (slot_saturated(&s->slots[i]))
-			jobs[nj++] = s->slots[i].job_id;
-	for (i = 0; i < s->hosts.nb; i++)
-		for (e = s->hosts.b[i]; e != NULL; e = e->next)
-			if (host_saturated((struct host *)e))
-				hosts[nh++] = e->key;
+	sched_skipset(s, &k);
+	if (s->dry_valid && skipset_covers(&k, &s->dry)) {
+		skipset_clear(&k);
+		return;
+	}
 	s->want_pending = 1;
-	s->exhausted = 0;
-	s->exhausted_gen = s->sat_gen;
-	queue_want(s->queue, cap - held, jobs, nj, hosts, nh);
-	free(jobs);
-	free(hosts);
+	queue_want(s->queue, cap - held, k.jobs, k.njobs, k.hosts, k.nhosts);
+	skipset_clear(&s->pending);
+	s->pending = k;
 }
 
 /* Arms the timer that makes delayed tasks claimable at due_ms. */
@@ -407,7 +461,7 @@ sched_due_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	(void)loop;
 	(void)revents;
 	s->due_at_ms = 0;
-	s->exhausted = 0;
+	s->dry_valid = 0;
 	sched_dispatch(s);
 }
 
@@ -743,8 +797,14 @@ sched_tasks_cb(struct task *list, size_t n, int64_t next_due_ms, void *arg)
 	struct task *t;
 
 	s->want_pending = 0;
-	if (n == 0)
-		s->exhausted = 1;	/* until new work or something frees */
+	/* Found nothing: tasks only join the queue as new work or due
+	 * retries, so until then no claim skipping as much can do better. */
+	if (n == 0) {
+		skipset_clear(&s->dry);
+		s->dry = s->pending;
+		memset(&s->pending, 0, sizeof(s->pending));
+		s->dry_valid = 1;
+	}
 	sched_due_at(s, next_due_ms);
 	while ((t = list) != NULL) {
 		list = t->next;
@@ -862,7 +922,7 @@ sched_wake_cb(struct ev_loop *loop, ev_async *w, int revents)
 		sched_cancel(s, cancels[i]);
 	free(cancels);
 	if (work)
-		s->exhausted = 0;
+		s->dry_valid = 0;
 	sched_dispatch(s);
 }
 
@@ -991,7 +1051,7 @@ void
 sched_run(struct sched *s)
 {
 	s->running = 1;
-	s->exhausted = 0;
+	s->dry_valid = 0;
 	sched_dispatch(s);
 }
 
@@ -1084,5 +1144,7 @@ sched_free(struct sched *s)
 	free(s->cancel_posted);
 	free((char *)s->conf.user_agent);
 	free(s->agent_token);
+	skipset_clear(&s->dry);
+	skipset_clear(&s->pending);
 	free(s);
 }

@@ -20,6 +20,7 @@ struct store;
 
 struct store_opts {
 	int64_t	busy_timeout_ms;
+	int64_t	cache_kib;	/* page cache; 0: SQLite's default (2 MiB) */
 };
 
 /* Opens (creating and migrating as needed) the database at path. */

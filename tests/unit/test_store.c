@@ -24,7 +24,7 @@ struct fixture {
 static int
 setup(void **state)
 {
-	struct store_opts so = { 1000 };
+	struct store_opts so = { 1000, 0 };
 	struct fixture *f = calloc(1, sizeof(*f));
 	char *cause = NULL;
 	int fd;
@@ -113,7 +113,7 @@ static void
 test_schema(void **state)
 {
 	struct fixture *f = *state;
-	struct store_opts so = { 1000 };
+	struct store_opts so = { 1000, 0 };
 	char *cause = NULL;
 	struct store *again;
 
@@ -133,7 +133,7 @@ static void
 test_newer_schema_refused(void **state)
 {
 	struct fixture *f = *state;
-	struct store_opts so = { 1000 };
+	struct store_opts so = { 1000, 0 };
 	char *cause = NULL;
 	sqlite3 *db;
 
