@@ -369,6 +369,9 @@ queue_main(void *arg)
 
 	pthread_mutex_lock(&q->lock);
 	for (;;) {
+		/* Stopping: no claim is answered any more. */
+		if (q->stopping && q->want.n > 0)
+			want_clear(&q->want);
 		if (!queue_batch_due(q) && (q->want.n == 0 || retry_ms > 0) &&
 		    q->purge_days < 0) {
 			if (q->stopping && batch_empty(&q->in))

@@ -95,6 +95,23 @@ class ShutdownTest(harness.TestCase):
         self.assertEqual(harness.sql(d.db, "SELECT count(*), count(DISTINCT "
                                      "task_id) FROM results"), [(300, 300)])
 
+    def test_stop_with_a_big_queue(self):
+        """SIGTERM while the loop is asking for more of a big queue."""
+        d = self.daemon("--concurrency", "8", "--set",
+                        "per_host_concurrency=8", "--set",
+                        "shutdown_grace_ms=2000")
+        urls = [self.server.url("/size/10?i=%d" % i) for i in range(20000)]
+        job_id = d.submit(urls, max_attempts=1).json()["id"]
+        deadline = time.monotonic() + 20 * harness.SLOW
+        while d.get("/v1/jobs/%d" % job_id).json()["counts"]["done"] < 200:
+            self.assertLess(time.monotonic(), deadline)
+            time.sleep(0.05)
+        t0 = time.monotonic()
+        self.assertEqual(d.stop(signal.SIGTERM, timeout=20), 0, d.log())
+        self.assertLess(time.monotonic() - t0, 10)
+        self.assertEqual(harness.sql(d.db, "SELECT count(*) FROM tasks "
+                                     "WHERE state = 'running'"), [(0,)])
+
 
 if __name__ == "__main__":
     harness.main()
