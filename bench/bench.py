@@ -237,7 +237,6 @@ def scaling(top, nginx, work, sizes, seconds, conc):
                 accept = time.monotonic() - t0   # the first (largest) POST
         del urls
         post_hwm = proc_mem(h.proc.pid, "VmHWM")
-        time.sleep(2)  # warm up: the WAL of the inserts is checkpointed
         st = h.get("/v1/status")
         st0 = st["totals"]["results"]
         t1 = time.monotonic()
