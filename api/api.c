@@ -23,6 +23,7 @@
 #include <malloc.h>
 #include <microhttpd.h>
 
+#include "util/util.h"
 #include "api/api.h"
 #include "log/log.h"
 #include "stats/stats.h"
@@ -56,22 +57,6 @@ struct api_req {
 	size_t	 cap;
 	int	 too_large;
 };
-
-static char *
-api_asprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static char *
-api_asprintf(const char *fmt, ...)
-{
-	va_list ap;
-	char *s;
-
-	va_start(ap, fmt);
-	if (vasprintf(&s, fmt, ap) < 0)
-		s = NULL;
-	va_end(ap);
-	return s;
-}
 
 /* Queues a response with body text (taken) and the given content type. */
 static enum MHD_Result
@@ -765,7 +750,7 @@ api_metrics(struct api *a, struct MHD_Connection *c)
 static enum MHD_Result
 api_method_not_allowed(struct MHD_Connection *c, const char *allow)
 {
-	char *msg = api_asprintf("allowed methods: %s", allow);
+	char *msg = util_asprintf("allowed methods: %s", allow);
 	json_t *doc = api_error_doc("method_not_allowed", msg);
 
 	free(msg);
@@ -1097,12 +1082,12 @@ api_start(const struct api_conf *c, const struct api_hooks *h, char **cause)
 		sin6->sin6_port = htons((uint16_t)c->port);
 		flags |= MHD_USE_IPv6;
 	} else {
-		*cause = api_asprintf("listen: \"%s\" is not an IPv4 or IPv6 "
+		*cause = util_asprintf("listen: \"%s\" is not an IPv4 or IPv6 "
 		    "address", c->listen);
 		return NULL;
 	}
 	if ((a = calloc(1, sizeof(*a))) == NULL) {
-		*cause = api_asprintf("out of memory");
+		*cause = util_asprintf("out of memory");
 		return NULL;
 	}
 	a->hooks = *h;
@@ -1118,7 +1103,7 @@ api_start(const struct api_conf *c, const struct api_hooks *h, char **cause)
 	pthread_cond_init(&a->wait_cond, &ca);
 	pthread_condattr_destroy(&ca);
 	if (api_set_token(a, c->token) != 0) {
-		*cause = api_asprintf("out of memory");
+		*cause = util_asprintf("out of memory");
 		goto fail;
 	}
 	if ((a->store = store_open(c->db_path, &so, cause)) == NULL)
@@ -1136,7 +1121,7 @@ api_start(const struct api_conf *c, const struct api_hooks *h, char **cause)
 	    MHD_OPTION_NOTIFY_COMPLETED, api_completed_cb, a,
 	    MHD_OPTION_END);
 	if (a->mhd == NULL) {
-		*cause = api_asprintf("cannot listen on %s port %lld: %s",
+		*cause = util_asprintf("cannot listen on %s port %lld: %s",
 		    c->listen, (long long)c->port, strerror(errno));
 		goto fail;
 	}

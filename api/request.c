@@ -15,24 +15,9 @@
 #include <curl/curl.h>
 #include <jansson.h>
 
+#include "util/util.h"
 #include "api/api.h"
 
-
-static char *
-req_asprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static char *
-req_asprintf(const char *fmt, ...)
-{
-	va_list ap;
-	char *s;
-
-	va_start(ap, fmt);
-	if (vasprintf(&s, fmt, ap) < 0)
-		s = NULL;
-	va_end(ap);
-	return s;
-}
 
 /* Copies a libcurl string into malloc'd memory and frees the original. */
 static char *
@@ -55,34 +40,34 @@ api_url_check(const char *url, size_t max_length, char **canonical,
 
 	*canonical = *host = *reason = NULL;
 	if (strlen(url) > max_length) {
-		*reason = req_asprintf("URL longer than %zu bytes", max_length);
+		*reason = util_asprintf("URL longer than %zu bytes", max_length);
 		return -1;
 	}
 	/* URLs are ASCII: anything else must arrive percent-encoded. */
 	for (c = (const unsigned char *)url; *c != '\0'; c++) {
 		if (*c <= 0x20 || *c >= 0x7f) {
-			*reason = req_asprintf("URL contains a space, a control "
+			*reason = util_asprintf("URL contains a space, a control "
 			    "character or a non-ASCII byte (percent-encode it)");
 			return -1;
 		}
 	}
 	if ((h = curl_url()) == NULL) {
-		*reason = req_asprintf("out of memory");
+		*reason = util_asprintf("out of memory");
 		return -1;
 	}
 	if ((uc = curl_url_set(h, CURLUPART_URL, url, 0)) != CURLUE_OK ||
 	    (uc = curl_url_get(h, CURLUPART_SCHEME, &scheme, 0)) != CURLUE_OK) {
-		*reason = req_asprintf("%s", curl_url_strerror(uc));
+		*reason = util_asprintf("%s", curl_url_strerror(uc));
 		goto fail;
 	}
 	if (strcasecmp(scheme, "http") != 0 && strcasecmp(scheme, "https") != 0) {
-		*reason = req_asprintf("scheme \"%s\" is not http or https",
+		*reason = util_asprintf("scheme \"%s\" is not http or https",
 		    scheme);
 		goto fail;
 	}
 	if (curl_url_get(h, CURLUPART_HOST, &chost, 0) != CURLUE_OK ||
 	    *chost == '\0') {
-		*reason = req_asprintf("URL has no host");
+		*reason = util_asprintf("URL has no host");
 		goto fail;
 	}
 	/* Canonical form: one URL, one task, whatever its spelling. */
@@ -92,7 +77,7 @@ api_url_check(const char *url, size_t max_length, char **canonical,
 	    curl_url_set(h, CURLUPART_FRAGMENT, NULL, 0) != CURLUE_OK ||
 	    curl_url_get(h, CURLUPART_URL, &curl, CURLU_NO_DEFAULT_PORT) !=
 	    CURLUE_OK) {
-		*reason = req_asprintf("URL cannot be normalised");
+		*reason = util_asprintf("URL cannot be normalised");
 		goto fail;
 	}
 	curl_free(scheme);
@@ -103,7 +88,7 @@ api_url_check(const char *url, size_t max_length, char **canonical,
 		free(*canonical);
 		free(*host);
 		*canonical = *host = NULL;
-		*reason = req_asprintf("out of memory");
+		*reason = util_asprintf("out of memory");
 		return -1;
 	}
 	return 0;
@@ -189,7 +174,7 @@ req_too_many(size_t n, const struct api_limits *lim, const char **code,
 	if (n <= lim->max_urls)
 		return 0;
 	*code = "too_many_urls";
-	*cause = req_asprintf("%zu URLs in one job; max_urls_per_job is %zu",
+	*cause = util_asprintf("%zu URLs in one job; max_urls_per_job is %zu",
 	    n, lim->max_urls);
 	return -1;
 }
@@ -230,7 +215,7 @@ req_parse_text(const char *body, size_t len, const struct api_limits *lim,
 	return 0;
 nomem:
 	*code = "internal";
-	*cause = req_asprintf("out of memory");
+	*cause = util_asprintf("out of memory");
 	return -1;
 }
 
@@ -246,13 +231,13 @@ req_parse_json(const char *body, size_t len, const struct api_limits *lim,
 	root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
 	if (root == NULL) {
 		*code = "invalid_json";
-		*cause = req_asprintf("invalid JSON at line %d column %d: %s",
+		*cause = util_asprintf("invalid JSON at line %d column %d: %s",
 		    jerr.line, jerr.column, jerr.text);
 		return -1;
 	}
 	*code = "invalid_request";
 	if (!json_is_object(root)) {
-		*cause = req_asprintf("the body must be a JSON object");
+		*cause = util_asprintf("the body must be a JSON object");
 		goto fail;
 	}
 	json_object_foreach(root, key, value) {
@@ -264,11 +249,11 @@ req_parse_json(const char *body, size_t len, const struct api_limits *lim,
 			goto fail;
 	}
 	if (urls == NULL) {
-		*cause = req_asprintf("field \"urls\" is required");
+		*cause = util_asprintf("field \"urls\" is required");
 		goto fail;
 	}
 	if (!json_is_array(urls)) {
-		*cause = req_asprintf("field \"urls\" must be an array of "
+		*cause = util_asprintf("field \"urls\" must be an array of "
 		    "strings");
 		goto fail;
 	}
@@ -286,7 +271,7 @@ req_parse_json(const char *body, size_t len, const struct api_limits *lim,
 	return 0;
 nomem:
 	*code = "internal";
-	*cause = req_asprintf("out of memory");
+	*cause = util_asprintf("out of memory");
 fail:
 	json_decref(root);
 	return -1;
@@ -379,13 +364,13 @@ api_request_parse(const char *body, size_t len, const char *content_type,
 		json = 0;
 	else {
 		*code = "unsupported_media_type";
-		*cause = req_asprintf("Content-Type must be application/json "
+		*cause = util_asprintf("Content-Type must be application/json "
 		    "or text/plain");
 		return -1;
 	}
 	if (!json && memchr(body, '\0', len) != NULL) {
 		*code = "invalid_request";
-		*cause = req_asprintf("the body contains a NUL byte");
+		*cause = util_asprintf("the body contains a NUL byte");
 		return -1;
 	}
 	if ((json ? req_parse_json(body, len, lim, req, code, cause) :
@@ -396,7 +381,7 @@ api_request_parse(const char *body, size_t len, const char *content_type,
 	if (req_dedupe(req) != 0) {
 		api_request_clear(req);
 		*code = "internal";
-		*cause = req_asprintf("out of memory");
+		*cause = util_asprintf("out of memory");
 		return -1;
 	}
 	return 0;

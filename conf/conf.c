@@ -15,6 +15,7 @@
 
 #include <ini.h>
 
+#include "util/util.h"
 #include "conf/conf.h"
 
 enum conf_type { CONF_INT, CONF_BOOL, CONF_STRING, CONF_LOGLEVEL,
@@ -130,22 +131,6 @@ static const struct conf_def conf_defs[] = {
 #undef OFF
 #define NDEFS (sizeof(conf_defs) / sizeof(conf_defs[0]))
 
-static char *
-conf_asprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static char *
-conf_asprintf(const char *fmt, ...)
-{
-	va_list ap;
-	char *s;
-
-	va_start(ap, fmt);
-	if (vasprintf(&s, fmt, ap) < 0)
-		s = NULL;
-	va_end(ap);
-	return s;
-}
-
 size_t
 conf_nkeys(void)
 {
@@ -213,14 +198,14 @@ conf_set(struct conf *c, const char *key, const char *value, char **cause)
 	char *copy;
 
 	if ((d = conf_find(key)) == NULL) {
-		*cause = conf_asprintf("unknown key \"%s\"", key);
+		*cause = util_asprintf("unknown key \"%s\"", key);
 		return -1;
 	}
 	field = (char *)c + d->offset;
 	switch (d->type) {
 	case CONF_INT:
 		if (conf_parse_int(value, d->min, d->max, field) != 0) {
-			*cause = conf_asprintf("%s: \"%s\" is not a whole number "
+			*cause = util_asprintf("%s: \"%s\" is not a whole number "
 			    "from %" PRId64 " to %" PRId64, key, value, d->min,
 			    d->max);
 			return -1;
@@ -228,14 +213,14 @@ conf_set(struct conf *c, const char *key, const char *value, char **cause)
 		return 0;
 	case CONF_BOOL:
 		if (conf_parse_bool(value, field) != 0) {
-			*cause = conf_asprintf("%s: \"%s\" is not true or false",
+			*cause = util_asprintf("%s: \"%s\" is not true or false",
 			    key, value);
 			return -1;
 		}
 		return 0;
 	case CONF_LOGLEVEL:
 		if (log_level_parse(value, field) != 0) {
-			*cause = conf_asprintf("%s: \"%s\" is not one of error, "
+			*cause = util_asprintf("%s: \"%s\" is not one of error, "
 			    "warn, info, debug", key, value);
 			return -1;
 		}
@@ -244,19 +229,19 @@ conf_set(struct conf *c, const char *key, const char *value, char **cause)
 	case CONF_SECRET:
 		if (strlen(value) < (size_t)d->min ||
 		    strlen(value) > (size_t)d->max) {
-			*cause = conf_asprintf("%s: length must be %" PRId64
+			*cause = util_asprintf("%s: length must be %" PRId64
 			    " to %" PRId64, key, d->min, d->max);
 			return -1;
 		}
 		if ((copy = strdup(value)) == NULL) {
-			*cause = conf_asprintf("out of memory");
+			*cause = util_asprintf("out of memory");
 			return -1;
 		}
 		free(*(char **)field);
 		*(char **)field = copy;
 		return 0;
 	}
-	*cause = conf_asprintf("%s: bad type", key);
+	*cause = util_asprintf("%s: bad type", key);
 	return -1;
 }
 
@@ -312,7 +297,7 @@ conf_ini_cb(void *arg, const char *section, const char *name,
 	if (ctx->cause != NULL)
 		return 1;
 	if (section != NULL && *section != '\0') {
-		ctx->cause = conf_asprintf("unknown section [%s]", section);
+		ctx->cause = util_asprintf("unknown section [%s]", section);
 		return 0;
 	}
 	if (conf_set(ctx->conf, name, value, &ctx->cause) != 0)
@@ -328,16 +313,16 @@ conf_load(struct conf *c, const char *path, char **cause)
 
 	rc = ini_parse(path, conf_ini_cb, &ctx);
 	if (ctx.cause != NULL) {
-		*cause = conf_asprintf("%s:%d: %s", path, rc, ctx.cause);
+		*cause = util_asprintf("%s:%d: %s", path, rc, ctx.cause);
 		free(ctx.cause);
 		return -1;
 	}
 	if (rc == -1) {
-		*cause = conf_asprintf("%s: %s", path, strerror(errno));
+		*cause = util_asprintf("%s: %s", path, strerror(errno));
 		return -1;
 	}
 	if (rc != 0) {
-		*cause = conf_asprintf("%s:%d: syntax error", path, rc);
+		*cause = util_asprintf("%s:%d: syntax error", path, rc);
 		return -1;
 	}
 	return 0;
@@ -347,7 +332,7 @@ int
 conf_validate(const struct conf *c, char **cause)
 {
 	if (c->window_size != 0 && c->window_size < c->concurrency) {
-		*cause = conf_asprintf("window_size (%" PRId64 ") must be 0 or "
+		*cause = util_asprintf("window_size (%" PRId64 ") must be 0 or "
 		    "at least concurrency (%" PRId64 ")", c->window_size,
 		    c->concurrency);
 		return -1;

@@ -10,23 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/util.h"
 #include "ctl/ctl.h"
-
-static char *
-ctl_asprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static char *
-ctl_asprintf(const char *fmt, ...)
-{
-	va_list ap;
-	char *s;
-
-	va_start(ap, fmt);
-	if (vasprintf(&s, fmt, ap) < 0)
-		s = NULL;
-	va_end(ap);
-	return s;
-}
 
 void
 ctl_usage(FILE *fp)
@@ -125,7 +110,7 @@ ctl_set_field(struct ctl_opts *o, const char *flag, const char *value,
 			continue;
 		if (ctl_fields[i].is_int) {
 			if (ctl_int(value, INT32_MIN, INT64_MAX / 2, &v) != 0) {
-				*err = ctl_asprintf("--%s: \"%s\" is not a "
+				*err = util_asprintf("--%s: \"%s\" is not a "
 				    "number", flag, value);
 				return -1;
 			}
@@ -136,7 +121,7 @@ ctl_set_field(struct ctl_opts *o, const char *flag, const char *value,
 			    ctl_fields[i].field, json_string(value));
 		return 0;
 	}
-	*err = ctl_asprintf("unknown option --%s", flag);
+	*err = util_asprintf("unknown option --%s", flag);
 	return -1;
 }
 
@@ -148,7 +133,7 @@ ctl_add_header(struct ctl_opts *o, const char *line, char **err)
 	char *name;
 
 	if (colon == NULL || colon == line) {
-		*err = ctl_asprintf("--header wants 'Name: value', not \"%s\"",
+		*err = util_asprintf("--header wants 'Name: value', not \"%s\"",
 		    line);
 		return -1;
 	}
@@ -157,7 +142,7 @@ ctl_add_header(struct ctl_opts *o, const char *line, char **err)
 		json_object_set_new(o->job_options, "headers", h);
 	}
 	if ((name = strndup(line, (size_t)(colon - line))) == NULL) {
-		*err = ctl_asprintf("out of memory");
+		*err = util_asprintf("out of memory");
 		return -1;
 	}
 	colon++;
@@ -193,7 +178,7 @@ ctl_parse_args(int argc, char **argv, struct ctl_opts *o, char **err)
 	memset(o, 0, sizeof(*o));
 	*err = NULL;
 	if ((o->job_options = json_object()) == NULL) {
-		*err = ctl_asprintf("out of memory");
+		*err = util_asprintf("out of memory");
 		return -1;
 	}
 	o->url = (env = getenv("HARVESTD_URL")) != NULL && *env != '\0' ? env :
@@ -244,7 +229,7 @@ ctl_parse_args(int argc, char **argv, struct ctl_opts *o, char **err)
 			break;
 		case O_TIMEOUT:
 			if (ctl_int(optarg, 0, 31536000, &o->wait_timeout_s)) {
-				*err = ctl_asprintf("--timeout: \"%s\" is not a "
+				*err = util_asprintf("--timeout: \"%s\" is not a "
 				    "number of seconds", optarg);
 				return -1;
 			}
@@ -258,7 +243,7 @@ ctl_parse_args(int argc, char **argv, struct ctl_opts *o, char **err)
 			else if (strcmp(optarg, "csv") == 0)
 				o->format = CTL_CSV;
 			else {
-				*err = ctl_asprintf("--format: jsonl or csv, "
+				*err = util_asprintf("--format: jsonl or csv, "
 				    "not \"%s\"", optarg);
 				return -1;
 			}
@@ -294,20 +279,20 @@ ctl_parse_args(int argc, char **argv, struct ctl_opts *o, char **err)
 			o->cmd = CTL_NONE;
 			return 0;
 		default:
-			*err = ctl_asprintf("unknown or incomplete option \"%s\"",
+			*err = util_asprintf("unknown or incomplete option \"%s\"",
 			    argv[optind - 1]);
 			return -1;
 		}
 	}
 	if (optind >= argc) {
-		*err = ctl_asprintf("no command given");
+		*err = util_asprintf("no command given");
 		return -1;
 	}
 	for (i = 0; i < sizeof(ctl_cmds) / sizeof(ctl_cmds[0]); i++)
 		if (strcmp(argv[optind], ctl_cmds[i].name) == 0)
 			break;
 	if (i == sizeof(ctl_cmds) / sizeof(ctl_cmds[0])) {
-		*err = ctl_asprintf("unknown command \"%s\"", argv[optind]);
+		*err = util_asprintf("unknown command \"%s\"", argv[optind]);
 		return -1;
 	}
 	o->cmd = ctl_cmds[i].cmd;
@@ -315,14 +300,14 @@ ctl_parse_args(int argc, char **argv, struct ctl_opts *o, char **err)
 	if (ctl_cmds[i].takes_id) {
 		if (optind >= argc || ctl_int(argv[optind], 1, INT64_MAX,
 		    &o->job_id) != 0) {
-			*err = ctl_asprintf("%s needs a job id", ctl_cmds[i].name);
+			*err = util_asprintf("%s needs a job id", ctl_cmds[i].name);
 			return -1;
 		}
 		optind++;
 	} else if (o->cmd == CTL_SUBMIT && optind < argc)
 		o->file = argv[optind++];
 	if (optind < argc) {
-		*err = ctl_asprintf("unexpected argument \"%s\"", argv[optind]);
+		*err = util_asprintf("unexpected argument \"%s\"", argv[optind]);
 		return -1;
 	}
 	return 0;
@@ -342,7 +327,7 @@ ctl_build_submission(const char *text, size_t len, json_t *job_options,
 	if (p < end && *p == '{') {
 		if ((doc = json_loadb(text, len, JSON_REJECT_DUPLICATES,
 		    &jerr)) == NULL || !json_is_object(doc)) {
-			*err = ctl_asprintf("input is not a JSON object: %s",
+			*err = util_asprintf("input is not a JSON object: %s",
 			    doc == NULL ? jerr.text : "not an object");
 			json_decref(doc);
 			return NULL;
@@ -371,7 +356,7 @@ ctl_build_submission(const char *text, size_t len, json_t *job_options,
 	out = json_dumps(doc, JSON_COMPACT);
 	json_decref(doc);
 	if (out == NULL)
-		*err = ctl_asprintf("out of memory");
+		*err = util_asprintf("out of memory");
 	return out;
 }
 

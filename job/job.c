@@ -10,6 +10,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "util/util.h"
 #include "job/job.h"
 
 #include <ctype.h>
@@ -62,22 +63,6 @@ opt_is_string(enum opt_type t)
 {
 	return t == OPT_STRING || t == OPT_HEADERS || t == OPT_PROXY ||
 	    t == OPT_URL;
-}
-
-static char *
-xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static char *
-xasprintf(const char *fmt, ...)
-{
-	va_list ap;
-	char *s;
-
-	va_start(ap, fmt);
-	if (vasprintf(&s, fmt, ap) < 0)
-		s = NULL;
-	va_end(ap);
-	return s;
 }
 
 void
@@ -158,19 +143,19 @@ job_set_string(char **field, const char *key, json_t *value, int64_t max,
 	char *copy;
 
 	if (!json_is_string(value)) {
-		*cause = xasprintf("field \"%s\" must be a string", key);
+		*cause = util_asprintf("field \"%s\" must be a string", key);
 		return -1;
 	}
 	s = json_string_value(value);
 	len = json_string_length(value);
 	if (len > (size_t)max || strlen(s) != len ||
 	    strpbrk(s, "\r\n") != NULL) {
-		*cause = xasprintf("field \"%s\" must be one line of at most "
+		*cause = util_asprintf("field \"%s\" must be one line of at most "
 		    "%lld bytes", key, (long long)max);
 		return -1;
 	}
 	if ((copy = strdup(s)) == NULL) {
-		*cause = xasprintf("out of memory");
+		*cause = util_asprintf("out of memory");
 		return -1;
 	}
 	free(*field);
@@ -201,7 +186,7 @@ job_set_headers(char **field, const char *key, json_t *value, char **cause)
 	size_t n = 0, len = 0, add;
 
 	if (!json_is_object(value)) {
-		*cause = xasprintf("field \"%s\" must be an object of header "
+		*cause = util_asprintf("field \"%s\" must be an object of header "
 		    "names and string values", key);
 		return -1;
 	}
@@ -212,20 +197,20 @@ job_set_headers(char **field, const char *key, json_t *value, char **cause)
 		if (!job_is_token(name) || val == NULL ||
 		    strlen(val) != json_string_length(v) ||
 		    strpbrk(val, "\r\n") != NULL) {
-			*cause = xasprintf("field \"%s\": header \"%s\" needs a "
+			*cause = util_asprintf("field \"%s\": header \"%s\" needs a "
 			    "token name and a one-line string value", key,
 			    name);
 			goto fail;
 		}
 		if (++n > JOB_HEADERS_MAX || len + strlen(name) + strlen(val) +
 		    4 > 8192) {
-			*cause = xasprintf("field \"%s\": at most %d headers and "
+			*cause = util_asprintf("field \"%s\": at most %d headers and "
 			    "8192 bytes", key, JOB_HEADERS_MAX);
 			goto fail;
 		}
 		add = strlen(name) + strlen(val) + 3;
 		if ((line = realloc(text, len + add + 1)) == NULL) {
-			*cause = xasprintf("out of memory");
+			*cause = util_asprintf("out of memory");
 			goto fail;
 		}
 		text = line;
@@ -278,20 +263,20 @@ job_opts_set(struct job_opts *o, const char *key, json_t *value, char **cause)
 	json_int_t v;
 
 	if ((d = opt_find(key)) == NULL) {
-		*cause = xasprintf("unknown field \"%s\"", key);
+		*cause = util_asprintf("unknown field \"%s\"", key);
 		return -1;
 	}
 	field = (char *)o + d->offset;
 	switch (d->type) {
 	case OPT_INT:
 		if (!json_is_integer(value)) {
-			*cause = xasprintf("field \"%s\" must be an integer",
+			*cause = util_asprintf("field \"%s\" must be an integer",
 			    key);
 			return -1;
 		}
 		v = json_integer_value(value);
 		if (v < d->min || v > d->max) {
-			*cause = xasprintf("field \"%s\" must be between %lld "
+			*cause = util_asprintf("field \"%s\" must be between %lld "
 			    "and %lld", key, (long long)d->min,
 			    (long long)d->max);
 			return -1;
@@ -300,7 +285,7 @@ job_opts_set(struct job_opts *o, const char *key, json_t *value, char **cause)
 		return 0;
 	case OPT_BOOL:
 		if (!json_is_boolean(value)) {
-			*cause = xasprintf("field \"%s\" must be true or false",
+			*cause = util_asprintf("field \"%s\" must be true or false",
 			    key);
 			return -1;
 		}
@@ -315,7 +300,7 @@ job_opts_set(struct job_opts *o, const char *key, json_t *value, char **cause)
 		else if (strcmp(m, "HEAD") == 0)
 			*(int64_t *)field = JOB_METHOD_HEAD;
 		else {
-			*cause = xasprintf("field \"%s\" must be \"GET\" or "
+			*cause = util_asprintf("field \"%s\" must be \"GET\" or "
 			    "\"HEAD\"", key);
 			return -1;
 		}
@@ -327,7 +312,7 @@ job_opts_set(struct job_opts *o, const char *key, json_t *value, char **cause)
 		if (!json_is_string(value) ||
 		    job_check_url(json_string_value(value), proxy_schemes,
 		    6) != 0) {
-			*cause = xasprintf("field \"%s\" must be a proxy URL "
+			*cause = util_asprintf("field \"%s\" must be a proxy URL "
 			    "(http, https, socks4, socks4a, socks5 or socks5h)",
 			    key);
 			return -1;
@@ -337,7 +322,7 @@ job_opts_set(struct job_opts *o, const char *key, json_t *value, char **cause)
 		if (!json_is_string(value) ||
 		    job_check_url(json_string_value(value), http_schemes,
 		    2) != 0) {
-			*cause = xasprintf("field \"%s\" must be an http or "
+			*cause = util_asprintf("field \"%s\" must be an http or "
 			    "https URL", key);
 			return -1;
 		}
@@ -345,7 +330,7 @@ job_opts_set(struct job_opts *o, const char *key, json_t *value, char **cause)
 	case OPT_STRING:
 		return job_set_string(field, key, value, d->max, cause);
 	}
-	*cause = xasprintf("field \"%s\" has no type", key);
+	*cause = util_asprintf("field \"%s\" has no type", key);
 	return -1;
 }
 
@@ -427,7 +412,7 @@ job_opts_from_json(struct job_opts *o, json_t *obj, char **cause)
 
 	job_opts_init(o);
 	if (!json_is_object(obj)) {
-		*cause = xasprintf("options must be a JSON object");
+		*cause = util_asprintf("options must be a JSON object");
 		return -1;
 	}
 	json_object_foreach(obj, key, value) {

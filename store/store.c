@@ -16,6 +16,7 @@
 #include <jansson.h>
 #include <sqlite3.h>
 
+#include "util/util.h"
 #include "log/log.h"
 #include "store/store.h"
 #include "store/schema.sql.h"
@@ -154,28 +155,12 @@ static const char *const task_state_names[STORE_TASK_NSTATES] = {
 	"queued", "running", "done", "failed", "cancelled"
 };
 
-static char *
-store_asprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static char *
-store_asprintf(const char *fmt, ...)
-{
-	va_list ap;
-	char *s;
-
-	va_start(ap, fmt);
-	if (vasprintf(&s, fmt, ap) < 0)
-		s = NULL;
-	va_end(ap);
-	return s;
-}
-
 /* Sets *cause from the connection's last error, prefixed with what. */
 static int
 store_fail(struct store *s, char **cause, const char *what)
 {
 	if (cause != NULL)
-		*cause = store_asprintf("%s: %s", what, sqlite3_errmsg(s->db));
+		*cause = util_asprintf("%s: %s", what, sqlite3_errmsg(s->db));
 	return -1;
 }
 
@@ -265,7 +250,7 @@ store_pragma(struct store *s, const char *sql, const char *expect,
 	if (expect != NULL && (rc != SQLITE_ROW ||
 	    sqlite3_column_text(st, 0) == NULL ||
 	    strcmp((const char *)sqlite3_column_text(st, 0), expect) != 0)) {
-		*cause = store_asprintf("%s: did not take effect", sql);
+		*cause = util_asprintf("%s: did not take effect", sql);
 		sqlite3_finalize(st);
 		return -1;
 	}
@@ -303,14 +288,14 @@ store_migrate(struct store *s, char **cause)
 		goto fail;
 	}
 	if (version > n) {
-		*cause = store_asprintf("database schema version %d is newer "
+		*cause = util_asprintf("database schema version %d is newer "
 		    "than this harvestd understands (%d)", version, n);
 		goto fail;
 	}
 	for (; version < n; version++) {
 		if (sqlite3_exec(s->db, store_migrations[version], NULL, NULL,
 		    &err) != SQLITE_OK) {
-			*cause = store_asprintf("migration %d: %s",
+			*cause = util_asprintf("migration %d: %s",
 			    version + 1, err != NULL ? err : "failed");
 			sqlite3_free(err);
 			goto fail;
@@ -336,13 +321,13 @@ store_open(const char *path, const struct store_opts *o, char **cause)
 
 	if ((s = calloc(1, sizeof(*s))) == NULL ||
 	    (s->path = strdup(path)) == NULL) {
-		*cause = store_asprintf("out of memory");
+		*cause = util_asprintf("out of memory");
 		free(s);
 		return NULL;
 	}
 	if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE |
 	    SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
-		*cause = store_asprintf("%s: %s", path, s->db != NULL ?
+		*cause = util_asprintf("%s: %s", path, s->db != NULL ?
 		    sqlite3_errmsg(s->db) : "cannot open");
 		goto fail;
 	}
@@ -421,7 +406,7 @@ store_job_create(struct store *s, const struct job_opts *opts,
 
 	if ((obj = job_opts_to_json(opts)) == NULL ||
 	    (text = json_dumps(obj, JSON_COMPACT | JSON_SORT_KEYS)) == NULL) {
-		*cause = store_asprintf("out of memory");
+		*cause = util_asprintf("out of memory");
 		goto fail_nodb;
 	}
 	if (store_begin(s, cause) != 0)
@@ -557,7 +542,7 @@ store_job_list(struct store *s, int64_t after, int64_t limit,
 	if (limit <= 0)
 		return 0;
 	if ((ids = calloc((size_t)limit, sizeof(*ids))) == NULL) {
-		*cause = store_asprintf("out of memory");
+		*cause = util_asprintf("out of memory");
 		return -1;
 	}
 	if ((st = store_stmt(s, ST_JOB_LIST)) == NULL ||
@@ -688,7 +673,7 @@ store_purge_expired(struct store *s, int64_t days, int64_t *n, char **cause)
 		if (rc < 0)
 			return -1;
 		if (rc == 2) {
-			*cause = store_asprintf("job %lld is finished but has "
+			*cause = util_asprintf("job %lld is finished but has "
 			    "active tasks", (long long)id);
 			return -1;
 		}
@@ -714,7 +699,7 @@ store_checkpoint(struct store *s, int64_t limit, int64_t *wal_bytes,
 		return store_fail(s, cause, "checkpoint");
 	*blocked = log > done;
 	*wal_bytes = 0;
-	if ((wal = store_asprintf("%s-wal", s->path)) == NULL)
+	if ((wal = util_asprintf("%s-wal", s->path)) == NULL)
 		return 0;
 	if (stat(wal, &sb) == 0)
 		*wal_bytes = sb.st_size;
@@ -759,7 +744,7 @@ store_load_opts(struct store *s, int64_t job_id, struct job_opts *o,
 	obj = json_loads(text != NULL ? (const char *)text : "{}", 0, &jerr);
 	sqlite3_reset(st);
 	if (obj == NULL) {
-		*cause = store_asprintf("job %lld: options: %s",
+		*cause = util_asprintf("job %lld: options: %s",
 		    (long long)job_id, jerr.text);
 		return -1;
 	}
@@ -783,7 +768,7 @@ store_claim_opts(struct store *s, struct task **v, size_t n, char **cause)
 	int rc = -1;
 
 	if ((cache = calloc(n, sizeof(*cache))) == NULL) {
-		*cause = store_asprintf("out of memory");
+		*cause = util_asprintf("out of memory");
 		return -1;
 	}
 	for (i = 0; i < n; i++) {
@@ -798,7 +783,7 @@ store_claim_opts(struct store *s, struct task **v, size_t n, char **cause)
 			ncache++;
 		}
 		if (job_opts_copy(&v[i]->opts, &cache[k].opts) != 0) {
-			*cause = store_asprintf("out of memory");
+			*cause = util_asprintf("out of memory");
 			goto out;
 		}
 	}
@@ -881,7 +866,7 @@ store_claim_one(struct store *s, struct claim_job *j, size_t n, int64_t now,
 	return 0;
 nomem:
 	sqlite3_reset(st);
-	*cause = store_asprintf("out of memory");
+	*cause = util_asprintf("out of memory");
 	return -1;
 }
 
@@ -920,7 +905,7 @@ store_active_jobs(struct store *s, const struct store_skip *skip,
 			cap = cap == 0 ? 16 : cap * 2;
 			if ((v = realloc(*jobs, cap * sizeof(*v))) == NULL) {
 				sqlite3_reset(st);
-				*cause = store_asprintf("out of memory");
+				*cause = util_asprintf("out of memory");
 				return -1;
 			}
 			*jobs = v;
@@ -1042,7 +1027,7 @@ store_claim(struct store *s, size_t max, const struct store_skip *skip,
 	*next_due_ms = 0;
 	if ((hosts = store_json_list(NULL, skip != NULL ? skip->hosts : NULL,
 	    skip != NULL ? skip->nhosts : 0)) == NULL) {
-		*cause = store_asprintf("out of memory");
+		*cause = util_asprintf("out of memory");
 		return -1;
 	}
 	if (store_begin(s, cause) != 0) {
@@ -1060,7 +1045,7 @@ store_claim(struct store *s, size_t max, const struct store_skip *skip,
 	for (i = 0; i < njobs; i++)
 		total += jobs[i].ngot;
 	if ((all = calloc(total + 1, sizeof(*all))) == NULL) {
-		*cause = store_asprintf("out of memory");
+		*cause = util_asprintf("out of memory");
 		goto out;
 	}
 	for (k = 0, i = 0; i < njobs; i++) {
@@ -1381,7 +1366,7 @@ store_totals(struct store *s, struct store_totals *t, char **cause)
 	sqlite3_reset(st);
 	if (stat(s->path, &sb) == 0)
 		t->db_bytes += sb.st_size;
-	if ((wal = store_asprintf("%s-wal", s->path)) != NULL) {
+	if ((wal = util_asprintf("%s-wal", s->path)) != NULL) {
 		if (stat(wal, &sb) == 0)
 			t->db_bytes += sb.st_size;
 		free(wal);
