@@ -34,6 +34,7 @@
 #include "queue/queue.h"
 #include "sched/sched.h"
 #include "stats/stats.h"
+#include "store/store.h"
 
 struct override {
 	const char	*key;
@@ -653,6 +654,7 @@ main(int argc, char **argv)
 	}
 	log_set_level(h.conf.log_level);
 	stats_init();
+	store_global_init();
 
 	/* Writes to a closed peer must fail with EPIPE, not kill us. */
 	if (signal(SIGPIPE, SIG_IGN) == SIG_ERR)

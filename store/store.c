@@ -314,6 +314,15 @@ fail:
 	return -1;
 }
 
+void
+store_global_init(void)
+{
+	/* Memory statistics take a global mutex on every allocation; nothing
+	 * reads them, and the API and store threads allocate a lot. */
+	if (sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0) != SQLITE_OK)
+		log_warnx("store: could not turn SQLite memory statistics off");
+}
+
 struct store *
 store_open(const char *path, const struct store_opts *o, char **cause)
 {

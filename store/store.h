@@ -23,6 +23,11 @@ struct store_opts {
 	int64_t	cache_kib;	/* page cache; 0: SQLite's default (2 MiB) */
 };
 
+/*
+ * Process-wide SQLite settings; call once before any store_open (without
+ * it everything works, a little slower).
+ */
+void		 store_global_init(void);
 /* Opens (creating and migrating as needed) the database at path. */
 struct store	*store_open(const char *path, const struct store_opts *o,
 		    char **cause);
