@@ -236,30 +236,39 @@ robots_parse(const char *text, size_t len, const char *agent)
 	return r;
 }
 
-/* Matches pattern ("*" any run, "$" at the end anchors) against a path. */
+/*
+ * Matches pattern ("*" any run, "$" at the end anchors) against a path, as
+ * a prefix unless anchored. Greedy with one backtrack point (the last "*"),
+ * so hostile patterns cost at most O(pattern x path), never exponential
+ * time (the fuzzer found that a naive recursion could be made to hang).
+ */
 static int
 robots_match(const char *pat, const char *path)
 {
-	for (;;) {
-		if (*pat == '\0')
-			return 1;	/* a prefix match */
-		if (*pat == '$' && pat[1] == '\0')
-			return *path == '\0';
+	const char *star = NULL, *resume = NULL;
+
+	while (*path != '\0') {
 		if (*pat == '*') {
-			while (*pat == '*')
-				pat++;
-			if (*pat == '\0')
-				return 1;
-			for (; *path != '\0'; path++)
-				if (robots_match(pat, path))
-					return 1;
-			return robots_match(pat, path);
+			star = pat++;
+			resume = path;
+			continue;
 		}
-		if (*path == '\0' || *pat != *path)
+		if (*pat == '\0')
+			return 1;	/* the pattern is a prefix of the path */
+		if (!(*pat == '$' && pat[1] == '\0') && *pat == *path) {
+			pat++;
+			path++;
+			continue;
+		}
+		if (star == NULL)
 			return 0;
-		pat++;
-		path++;
+		/* Let the last "*" swallow one more character. */
+		pat = star + 1;
+		path = ++resume;
 	}
+	while (*pat == '*')
+		pat++;
+	return *pat == '\0' || (*pat == '$' && pat[1] == '\0');
 }
 
 int

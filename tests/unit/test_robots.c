@@ -189,6 +189,34 @@ test_allow_disallow_all(void **state)
 	robots_free(r);
 }
 
+/* Many "*" against a long path: linear work, not exponential (found by
+ * the fuzzer, which saw the naive recursion hang). */
+static void
+test_pathological_wildcards(void **state)
+{
+	char text[256], path[512];
+	struct robots *r;
+	size_t n = 0, i;
+
+	(void)state;
+	n += (size_t)snprintf(text, sizeof(text), "User-agent: *\nDisallow: /");
+	for (i = 0; i < 40; i++)
+		text[n++] = '*', text[n++] = 'a';
+	text[n++] = 'b';
+	text[n++] = '$';
+	text[n++] = '\n';
+	text[n] = '\0';
+	path[0] = '/';
+	memset(path + 1, 'a', 400);
+	path[401] = '\0';
+	r = robots_parse(text, n, "x");
+	assert_non_null(r);
+	assert_true(robots_allowed(r, path));		/* no "b" at the end */
+	path[400] = 'b';
+	assert_false(robots_allowed(r, path));
+	robots_free(r);
+}
+
 static void
 test_agent_token(void **state)
 {
@@ -213,6 +241,7 @@ main(void)
 		cmocka_unit_test(test_longest_match),
 		cmocka_unit_test(test_groups_and_syntax),
 		cmocka_unit_test(test_allow_disallow_all),
+		cmocka_unit_test(test_pathological_wildcards),
 		cmocka_unit_test(test_agent_token),
 	};
 
