@@ -217,13 +217,29 @@ ctl_read_all(const char *file, size_t *len)
 	return b.data != NULL ? b.data : strdup("");
 }
 
+/* Lists the URLs the daemon refused, with its reasons, on stderr. */
+static void
+ctl_print_rejected(json_t *doc)
+{
+	const char *url;
+	json_t *rej;
+	size_t i;
+
+	json_array_foreach(json_object_get(doc, "rejected"), i, rej) {
+		url = json_string_value(json_object_get(rej, "url"));
+		fprintf(stderr, "  rejected #%" JSON_INTEGER_FORMAT " %s: %s\n",
+		    jint(rej, "index"), url != NULL ? url : "(not a string)",
+		    json_string_value(json_object_get(rej, "reason")));
+	}
+}
+
 static int
 cmd_submit(void)
 {
 	struct reply r;
 	char *text, *body, *err = NULL;
-	size_t len = 0, i;
-	json_t *doc, *rej;
+	size_t len = 0;
+	json_t *doc;
 	int rc = CTL_EXIT_ERROR;
 	int64_t id;
 
@@ -248,13 +264,7 @@ cmd_submit(void)
 		json_t *e = json_loads(r.body.data != NULL ? r.body.data : "", 0,
 		    &jerr);
 
-		json_array_foreach(json_object_get(e, "rejected"), i, rej)
-			fprintf(stderr, "  rejected #%" JSON_INTEGER_FORMAT
-			    " %s: %s\n", jint(rej, "index"),
-			    json_string_value(json_object_get(rej, "url")) ?
-			    json_string_value(json_object_get(rej, "url")) :
-			    "(not a string)",
-			    json_string_value(json_object_get(rej, "reason")));
+		ctl_print_rejected(e);
 		json_decref(e);
 		goto out;
 	}
@@ -267,13 +277,7 @@ cmd_submit(void)
 		    "rejected\n", id, jint(doc, "accepted"),
 		    jint(doc, "duplicates"),
 		    json_array_size(json_object_get(doc, "rejected")));
-		json_array_foreach(json_object_get(doc, "rejected"), i, rej)
-			fprintf(stderr, "  rejected #%" JSON_INTEGER_FORMAT
-			    " %s: %s\n", jint(rej, "index"),
-			    json_string_value(json_object_get(rej, "url")) ?
-			    json_string_value(json_object_get(rej, "url")) :
-			    "(not a string)",
-			    json_string_value(json_object_get(rej, "reason")));
+		ctl_print_rejected(doc);
 	}
 	json_decref(doc);
 	rc = opts->wait ? cmd_wait(id) : 0;

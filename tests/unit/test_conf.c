@@ -148,58 +148,55 @@ test_validate(void **state)
 	conf_clear(&c);
 }
 
-/* etc/harvestd.conf documents every key with its default value. */
+/* Reads a file of the source tree (at most 64 KiB) into a new string. */
+static char *
+read_source(const char *rel)
+{
+	char path[1024], *text;
+	FILE *fp;
+
+	snprintf(path, sizeof(path), "%s/%s", HARVESTD_SRCDIR, rel);
+	fp = fopen(path, "r");
+	assert_non_null(fp);
+	text = calloc(1, 65536);
+	assert_non_null(text);
+	assert_true(fread(text, 1, 65535, fp) > 0);
+	fclose(fp);
+	return text;
+}
+
+/* Fails unless every key appears in rel as the printf format says. */
+static void
+check_documented(const char *rel, const char *format)
+{
+	char *text = read_source(rel), line[256];
+	size_t i;
+
+	for (i = 0; i < conf_nkeys(); i++) {
+		snprintf(line, sizeof(line), format, conf_key_name(i));
+		if (strstr(text, line) == NULL)
+			fail_msg("key %s is not documented in %s",
+			    conf_key_name(i), rel);
+	}
+	free(text);
+}
+
+/*
+ * etc/harvestd.conf documents every key with its default value, and so do
+ * harvestd.conf(5) and docs/configuration.md (man/mkconfman.py).
+ */
 static void
 test_example_file(void **state)
 {
 	struct conf c, d;
-	char *cause = NULL, *text = NULL, line[256];
-	char *a = NULL, *b = NULL;
-	size_t i, alen = 0, blen = 0;
-	FILE *fp, *ma, *mb;
+	char *cause = NULL, *a = NULL, *b = NULL;
+	size_t alen = 0, blen = 0;
+	FILE *ma, *mb;
 
 	(void)state;
-	fp = fopen(HARVESTD_SRCDIR "/etc/harvestd.conf", "r");
-	assert_non_null(fp);
-	text = calloc(1, 65536);
-	assert_non_null(text);
-	assert_true(fread(text, 1, 65535, fp) > 0);
-	fclose(fp);
-	for (i = 0; i < conf_nkeys(); i++) {
-		snprintf(line, sizeof(line), "\n%s =", conf_key_name(i));
-		if (strstr(text, line) == NULL)
-			fail_msg("key %s is not documented in etc/harvestd.conf",
-			    conf_key_name(i));
-	}
-	free(text);
-	/* ... and in harvestd.conf(5) and docs/configuration.md. */
-	fp = fopen(HARVESTD_SRCDIR "/man/harvestd.conf.5", "r");
-	assert_non_null(fp);
-	text = calloc(1, 65536);
-	assert_non_null(text);
-	assert_true(fread(text, 1, 65535, fp) > 0);
-	fclose(fp);
-	for (i = 0; i < conf_nkeys(); i++) {
-		snprintf(line, sizeof(line), "\n.B %s\n", conf_key_name(i));
-		if (strstr(text, line) == NULL)
-			fail_msg("key %s is not documented in harvestd.conf(5)",
-			    conf_key_name(i));
-	}
-	free(text);
-	fp = fopen(HARVESTD_SRCDIR "/docs/configuration.md", "r");
-	assert_non_null(fp);
-	text = calloc(1, 65536);
-	assert_non_null(text);
-	assert_true(fread(text, 1, 65535, fp) > 0);
-	fclose(fp);
-	for (i = 0; i < conf_nkeys(); i++) {
-		snprintf(line, sizeof(line), "\n| `%s` |", conf_key_name(i));
-		if (strstr(text, line) == NULL)
-			fail_msg("key %s is not in docs/configuration.md "
-			    "(run man/mkconfman.py --markdown)",
-			    conf_key_name(i));
-	}
-	free(text);
+	check_documented("etc/harvestd.conf", "\n%s =");
+	check_documented("man/harvestd.conf.5", "\n.B %s\n");
+	check_documented("docs/configuration.md", "\n| `%s` |");
 	assert_int_equal(conf_init(&c), 0);
 	assert_int_equal(conf_init(&d), 0);
 	assert_int_equal(conf_load(&c, HARVESTD_SRCDIR "/etc/harvestd.conf",
@@ -210,7 +207,7 @@ test_example_file(void **state)
 	conf_print(&d, mb);
 	fclose(ma);
 	fclose(mb);
-	/* The file shows the built-in defaults (user_agent aside). */
+	/* The file shows exactly the built-in defaults. */
 	assert_string_equal(a, b);
 	free(a);
 	free(b);
