@@ -84,10 +84,12 @@ class StoreFaultsTest(harness.TestCase):
 
     def test_locked_database(self):
         d = self.daemon("--concurrency", "8", "--set", "busy_timeout_ms=100")
-        urls = [self.server.url("/slow/20?i=%d" % i) for i in range(300)]
+        # Slow enough (300 x 100 ms at 8 at once: about 4 s) that the lock
+        # below lands well before the job could finish, even under ASan.
+        urls = [self.server.url("/slow/100?i=%d" % i) for i in range(300)]
         job_id = d.submit(urls).json()["id"]
-        deadline = time.monotonic() + 10
-        while d.get("/v1/jobs/%d" % job_id).json()["counts"]["done"] < 20:
+        deadline = time.monotonic() + 10 * harness.SLOW
+        while sum(self.server.hits.values()) < 20:
             self.assertLess(time.monotonic(), deadline)
             time.sleep(0.02)
         locker = sqlite3.connect(d.db, isolation_level=None, timeout=10)
