@@ -83,6 +83,8 @@ struct sched {
 	int64_t		 sat_held;	/* held by saturated jobs and hosts */
 	int		 want_pending;	/* a claim is outstanding */
 	int		 dry_valid;	/* a claim skipping dry found nothing */
+	uint64_t	 work_gen;	/* bumped by new work and due retries */
+	uint64_t	 asked_gen;	/* work_gen when the claim was asked */
 	struct skipset	 dry;		/* (until new work or a due retry) */
 	struct skipset	 pending;	/* what the outstanding claim skips */
 	int		 running;
@@ -433,6 +435,7 @@ sched_refill(struct sched *s)
 		return;
 	}
 	s->want_pending = 1;
+	s->asked_gen = s->work_gen;
 	queue_want(s->queue, cap - held, k.jobs, k.njobs, k.hosts, k.nhosts);
 	skipset_clear(&s->pending);
 	s->pending = k;
@@ -462,6 +465,7 @@ sched_due_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	(void)revents;
 	s->due_at_ms = 0;
 	s->dry_valid = 0;
+	s->work_gen++;
 	sched_dispatch(s);
 }
 
@@ -799,7 +803,8 @@ sched_tasks_cb(struct task *list, size_t n, int64_t next_due_ms, void *arg)
 	s->want_pending = 0;
 	/* Found nothing: tasks only join the queue as new work or due
 	 * retries, so until then no claim skipping as much can do better. */
-	if (n == 0) {
+	/* An answer older than the latest new work proves nothing. */
+	if (n == 0 && s->asked_gen == s->work_gen) {
 		skipset_clear(&s->dry);
 		s->dry = s->pending;
 		memset(&s->pending, 0, sizeof(s->pending));
@@ -921,8 +926,10 @@ sched_wake_cb(struct ev_loop *loop, ev_async *w, int revents)
 	for (i = 0; i < ncancels; i++)
 		sched_cancel(s, cancels[i]);
 	free(cancels);
-	if (work)
+	if (work) {
 		s->dry_valid = 0;
+		s->work_gen++;
+	}
 	sched_dispatch(s);
 }
 
