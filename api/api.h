@@ -1,8 +1,8 @@
 /*
- * api: the REST API on libmicrohttpd. It runs in MHD's own thread with its
- * own SQLite connection: a submission is committed before 201 is answered,
- * then the loop is woken through the hooks. Also exposes the request
- * parser so it can be tested without a server.
+ * api: the REST API on libmicrohttpd. Handlers run in MHD's threads with
+ * their own SQLite connections: a submission is committed before 201 is
+ * answered, then the loop is woken through the hooks. Also exposes the
+ * request parser so it can be tested without a server.
  */
 #ifndef HARVESTD_API_H
 #define HARVESTD_API_H
@@ -16,21 +16,7 @@
 
 struct api;
 
-struct api_conf {
-	const char	*listen;		/* IPv4 or IPv6 literal */
-	int64_t		 port;
-	const char	*db_path;
-	int64_t		 busy_timeout_ms;
-	int64_t		 max_request_bytes;
-	int64_t		 results_page_max;
-	int64_t		 connection_timeout_s;
-	int64_t		 connection_limit;
-	int64_t		 per_ip_connection_limit;
-	int64_t		 connection_memory_limit;
-	int64_t		 max_urls_per_job;
-	int64_t		 max_url_length;
-	const char	*token;			/* "": no authentication */
-};
+struct conf;
 
 /* Called on the API thread after the change is committed. */
 struct api_hooks {
@@ -39,17 +25,18 @@ struct api_hooks {
 	void	*arg;
 };
 
-struct api	*api_start(const struct api_conf *c, const struct api_hooks *h,
+/*
+ * Starts the server on c's listen address and port (a reference to c is
+ * taken: limits, token, database). -1 with *cause on failure.
+ */
+struct api	*api_start(struct conf *c, const struct api_hooks *h,
 		    char **cause);
-/* Replaces the bearer token ("" turns authentication off; thread-safe). */
-int		 api_set_token(struct api *a, const char *token);
+/* A reloaded configuration (a reference is taken; thread-safe). */
+void		 api_set_conf(struct api *a, struct conf *c);
 /* While draining, submissions get 503 "shutting_down" (thread-safe). */
 void		 api_set_draining(struct api *a, int draining);
 /* Jobs ended (thread-safe): wakes long polls (GET /v1/jobs/{id}?wait=). */
 void		 api_jobs_changed(struct api *a);
-/* A job as the API shows it (new reference; NULL on ENOMEM). */
-struct store_job;
-json_t		*api_job_doc(const struct store_job *j);
 /* The port actually bound (useful with port 0). */
 uint16_t	 api_port(const struct api *a);
 void		 api_stop(struct api *a);

@@ -1,7 +1,9 @@
 /*
  * conf: owns the table of settings and their meaning. inih only splits
- * the file into key/value pairs; the table decides types, ranges and
- * defaults, so the file, the flags and --print-config cannot disagree.
+ * the file into key/value pairs; the table decides types, ranges,
+ * defaults, which settings a reload may change and what the documentation
+ * says, so the file, the flags, --print-config and the docs cannot
+ * disagree.
  */
 #include "config.h"
 
@@ -17,147 +19,105 @@
 
 #include "util/util.h"
 #include "conf/conf.h"
+#include "guard/guard.h"
 
-enum conf_type { CONF_INT, CONF_BOOL, CONF_STRING, CONF_LOGLEVEL,
-    CONF_SECRET };
+#define CONF_OFF_CONF_DAEMON(n)		offsetof(struct conf, n)
+#define CONF_OFF_CONF_JOB(n)		offsetof(struct conf, n)
+#define CONF_OFF_CONF_JOBONLY(n)	CONF_NOFIELD
+#define CONF_OFF_JOB_DAEMON(n)		CONF_NOFIELD
+#define CONF_OFF_JOB_JOB(n)		offsetof(struct job_opts, n)
+#define CONF_OFF_JOB_JOBONLY(n)		offsetof(struct job_opts, n)
 
-struct conf_def {
-	const char	*name;
-	enum conf_type	 type;
-	size_t		 offset;
-	int64_t		 min;
-	int64_t		 max;
-	const char	*def;
-	const char	*help;
+static const struct conf_setting conf_table[] = {
+#define SETTING(name, type, scope, apply, min, max, def, summary, doc)	\
+	{ #name, CONF_##type, CONF_SCOPE_##scope, CONF_##apply, min, max,	\
+	  def, summary, doc, CONF_OFF_CONF_##scope(name),		\
+	  CONF_OFF_JOB_##scope(name) },
+#include "conf/settings.def"
+#undef SETTING
 };
+#define NROWS (sizeof(conf_table) / sizeof(conf_table[0]))
 
-#define OFF(f) offsetof(struct conf, f)
-static const struct conf_def conf_defs[] = {
-	{ "db", CONF_STRING, OFF(db), 1, 4096, "./harvestd.db",
-	  "SQLite database file (created if missing)" },
-	{ "listen", CONF_STRING, OFF(listen), 1, 256, "127.0.0.1",
-	  "API listen address (IPv4 or IPv6 literal)" },
-	{ "port", CONF_INT, OFF(port), 0, 65535, "8080",
-	  "API TCP port" },
-	{ "concurrency", CONF_INT, OFF(concurrency), 1, 10000, "64",
-	  "transfers in flight at once, over all jobs" },
-	{ "log_level", CONF_LOGLEVEL, OFF(log_level), 0, 0, "info",
-	  "error, warn, info or debug" },
-	{ "connect_timeout_ms", CONF_INT, OFF(connect_timeout_ms), 1, 3600000,
-	  "10000", "default connect timeout per request" },
-	{ "timeout_ms", CONF_INT, OFF(timeout_ms), 1, 86400000, "30000",
-	  "default total timeout per request" },
-	{ "low_speed_limit", CONF_INT, OFF(low_speed_limit), 0, INT32_MAX,
-	  "100", "abort a transfer slower than this many bytes/s ..." },
-	{ "low_speed_time_ms", CONF_INT, OFF(low_speed_time_ms), 1000,
-	  86400000, "15000", "... for this long (0 limit disables)" },
-	{ "max_body_bytes", CONF_INT, OFF(max_body_bytes), 0, (int64_t)1 << 31,
-	  "10485760", "bodies beyond this are cut and the result is too_large" },
-	{ "max_redirects", CONF_INT, OFF(max_redirects), 0, 100, "10",
-	  "redirects followed before too_many_redirects" },
-	{ "follow_redirects", CONF_BOOL, OFF(follow_redirects), 0, 1, "true",
-	  "follow HTTP redirects" },
-	{ "user_agent", CONF_STRING, OFF(user_agent), 0, 1024,
-	  "harvestd/" PACKAGE_VERSION, "default User-Agent header" },
-	{ "max_request_bytes", CONF_INT, OFF(max_request_bytes), 1024,
-	  (int64_t)1 << 31, "33554432", "largest API request body (413 beyond)" },
-	{ "results_page_max", CONF_INT, OFF(results_page_max), 1, 100000,
-	  "1000", "most results one GET .../results page returns" },
-	{ "batch_size", CONF_INT, OFF(batch_size), 1, 100000, "256",
-	  "results committed per transaction at most" },
-	{ "batch_interval_ms", CONF_INT, OFF(batch_interval_ms), 1, 10000, "50",
-	  "longest a finished result waits before its commit" },
-	{ "busy_timeout_ms", CONF_INT, OFF(busy_timeout_ms), 0, 600000, "5000",
-	  "SQLite busy timeout for each connection" },
-	{ "window_size", CONF_INT, OFF(window_size), 0, 1000000, "0",
-	  "tasks held in memory ahead of the fetcher (0: 4 x concurrency)" },
-	{ "api_connection_timeout_s", CONF_INT, OFF(api_connection_timeout_s),
-	  1, 3600, "30", "idle API connections are closed after this" },
-	{ "api_connection_limit", CONF_INT, OFF(api_connection_limit), 1,
-	  100000, "256", "API connections open at once" },
-	{ "shutdown_grace_ms", CONF_INT, OFF(shutdown_grace_ms), 0, 3600000,
-	  "10000", "on SIGTERM, how long transfers in flight may finish" },
-	{ "retention_days", CONF_INT, OFF(retention_days), 0, 36500, "0",
-	  "purge jobs finished this many days ago (0: keep forever)" },
-	{ "wal_limit_bytes", CONF_INT, OFF(wal_limit_bytes), 1048576,
-	  (int64_t)1 << 40, "67108864",
-	  "WAL size kept after checkpoints; a warning past it" },
-	{ "per_host_concurrency", CONF_INT, OFF(per_host_concurrency), 1, 1000,
-	  "8", "transfers in flight to one host at once" },
-	{ "per_host_delay_ms", CONF_INT, OFF(per_host_delay_ms), 0, 3600000,
-	  "0", "least time between two request starts to one host" },
-	{ "per_host_jitter_ms", CONF_INT, OFF(per_host_jitter_ms), 0, 3600000,
-	  "0", "random extra delay, 0 to this, added to per_host_delay_ms" },
-	{ "max_attempts", CONF_INT, OFF(max_attempts), 1, 100, "3",
-	  "attempts for transient failures (timeout, connect, 408/429/5xx)" },
-	{ "retry_backoff_ms", CONF_INT, OFF(retry_backoff_ms), 1, 3600000,
-	  "1000", "first retry after about this; doubles each attempt" },
-	{ "retry_backoff_max_ms", CONF_INT, OFF(retry_backoff_max_ms), 1,
-	  86400000, "60000", "longest backoff between attempts" },
-	{ "obey_robots", CONF_BOOL, OFF(obey_robots), 0, 1, "false",
-	  "honour robots.txt (jobs may set obey_robots)" },
-	{ "robots_ttl_s", CONF_INT, OFF(robots_ttl_s), 1, 604800, "86400",
-	  "how long a fetched robots.txt is trusted" },
-	{ "autothrottle", CONF_BOOL, OFF(autothrottle), 0, 1, "false",
-	  "adapt per-host delays to latency (jobs may set autothrottle)" },
-	{ "autothrottle_start_delay_ms", CONF_INT,
-	  OFF(autothrottle_start_delay_ms), 0, 3600000, "1000",
-	  "per-host delay an autothrottled host starts with" },
-	{ "autothrottle_max_delay_ms", CONF_INT, OFF(autothrottle_max_delay_ms),
-	  1, 3600000, "60000", "longest delay autothrottle backs off to" },
-	{ "autothrottle_target_concurrency", CONF_INT,
-	  OFF(autothrottle_target_concurrency), 1, 1000, "1",
-	  "requests autothrottle aims to have in flight per host" },
-	{ "api_per_ip_connection_limit", CONF_INT,
-	  OFF(api_per_ip_connection_limit), 1, 100000, "32",
-	  "API connections open at once from one client address" },
-	{ "api_connection_memory_limit", CONF_INT,
-	  OFF(api_connection_memory_limit), 8192, 16777216, "65536",
-	  "memory one API connection may use for its request headers" },
-	{ "max_urls_per_job", CONF_INT, OFF(max_urls_per_job), 1, 100000000,
-	  "1000000", "URLs one submission may hold" },
-	{ "max_url_length", CONF_INT, OFF(max_url_length), 16, 1048576, "8192",
-	  "longest URL accepted, in bytes" },
-	{ "api_token", CONF_SECRET, OFF(api_token), 0, 1024, "",
-	  "when set, every route but /healthz needs Authorization: Bearer" },
-	{ "allow_unauthenticated", CONF_BOOL, OFF(allow_unauthenticated), 0, 1,
-	  "false", "allow a non-loopback listen address without api_token" },
-	{ "block_private_addresses", CONF_BOOL, OFF(block_private_addresses), 0,
-	  1, "true", "refuse connections to loopback, private, link-local, "
-	  "CGNAT and other internal addresses" },
-	{ "allowed_networks", CONF_STRING, OFF(allowed_networks), 0, 4096, "",
-	  "CIDRs exempt from block_private_addresses, comma-separated" },
-};
-#undef OFF
-#define NDEFS (sizeof(conf_defs) / sizeof(conf_defs[0]))
+const struct conf_setting *
+conf_setting_at(size_t i)
+{
+	return i < NROWS ? &conf_table[i] : NULL;
+}
+
+const struct conf_setting *
+conf_setting_find(const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < NROWS; i++)
+		if (strcmp(conf_table[i].name, name) == 0)
+			return &conf_table[i];
+	return NULL;
+}
+
+int
+conf_type_is_string(enum conf_type t)
+{
+	switch (t) {
+	case CONF_STRING:
+	case CONF_SECRET:
+	case CONF_CIDRS:
+	case CONF_HEADERS:
+	case CONF_PROXY:
+	case CONF_URL:
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+/* The i-th configuration key (rows a job alone has are not keys). */
+static const struct conf_setting *
+conf_key(size_t i)
+{
+	size_t k;
+
+	for (k = 0; k < NROWS; k++) {
+		if (conf_table[k].conf_off == CONF_NOFIELD)
+			continue;
+		if (i-- == 0)
+			return &conf_table[k];
+	}
+	return NULL;
+}
 
 size_t
 conf_nkeys(void)
 {
-	return NDEFS;
+	size_t i, n = 0;
+
+	for (i = 0; i < NROWS; i++)
+		n += conf_table[i].conf_off != CONF_NOFIELD;
+	return n;
 }
 
 const char *
 conf_key_name(size_t i)
 {
-	return i < NDEFS ? conf_defs[i].name : NULL;
+	const struct conf_setting *d = conf_key(i);
+
+	return d != NULL ? d->name : NULL;
 }
 
 const char *
 conf_key_help(size_t i)
 {
-	return i < NDEFS ? conf_defs[i].help : NULL;
+	const struct conf_setting *d = conf_key(i);
+
+	return d != NULL ? d->summary : NULL;
 }
 
-static const struct conf_def *
-conf_find(const char *key)
+static const struct conf_setting *
+conf_find_key(const char *key)
 {
-	size_t i;
+	const struct conf_setting *d = conf_setting_find(key);
 
-	for (i = 0; i < NDEFS; i++)
-		if (strcmp(conf_defs[i].name, key) == 0)
-			return &conf_defs[i];
-	return NULL;
+	return d != NULL && d->conf_off != CONF_NOFIELD ? d : NULL;
 }
 
 /* Parses a whole decimal number within [min, max] (strtonum-style). */
@@ -193,15 +153,16 @@ conf_parse_bool(const char *s, int64_t *out)
 int
 conf_set(struct conf *c, const char *key, const char *value, char **cause)
 {
-	const struct conf_def *d;
+	const struct conf_setting *d;
+	enum log_level level;
 	void *field;
 	char *copy;
 
-	if ((d = conf_find(key)) == NULL) {
+	if ((d = conf_find_key(key)) == NULL) {
 		*cause = util_asprintf("unknown key \"%s\"", key);
 		return -1;
 	}
-	field = (char *)c + d->offset;
+	field = (char *)c + d->conf_off;
 	switch (d->type) {
 	case CONF_INT:
 		if (conf_parse_int(value, d->min, d->max, field) != 0) {
@@ -219,14 +180,16 @@ conf_set(struct conf *c, const char *key, const char *value, char **cause)
 		}
 		return 0;
 	case CONF_LOGLEVEL:
-		if (log_level_parse(value, field) != 0) {
+		if (log_level_parse(value, &level) != 0) {
 			*cause = util_asprintf("%s: \"%s\" is not one of error, "
 			    "warn, info, debug", key, value);
 			return -1;
 		}
+		*(int64_t *)field = level;
 		return 0;
 	case CONF_STRING:
 	case CONF_SECRET:
+	case CONF_CIDRS:
 		if (strlen(value) < (size_t)d->min ||
 		    strlen(value) > (size_t)d->max) {
 			*cause = util_asprintf("%s: length must be %" PRId64
@@ -240,6 +203,8 @@ conf_set(struct conf *c, const char *key, const char *value, char **cause)
 		free(*(char **)field);
 		*(char **)field = copy;
 		return 0;
+	default:
+		break;
 	}
 	*cause = util_asprintf("%s: bad type", key);
 	return -1;
@@ -252,8 +217,10 @@ conf_init(struct conf *c)
 	size_t i;
 
 	memset(c, 0, sizeof(*c));
-	for (i = 0; i < NDEFS; i++) {
-		if (conf_set(c, conf_defs[i].name, conf_defs[i].def,
+	for (i = 0; i < NROWS; i++) {
+		if (conf_table[i].conf_off == CONF_NOFIELD)
+			continue;
+		if (conf_set(c, conf_table[i].name, conf_table[i].def,
 		    &cause) != 0) {
 			free(cause);
 			conf_clear(c);
@@ -268,15 +235,15 @@ conf_clear(struct conf *c)
 {
 	size_t i;
 
-	for (i = 0; i < NDEFS; i++) {
-		if (conf_defs[i].type == CONF_STRING ||
-		    conf_defs[i].type == CONF_SECRET) {
-			char **p = (char **)(void *)((char *)c +
-			    conf_defs[i].offset);
-			free(*p);
-			*p = NULL;
-		}
+	for (i = 0; i < NROWS; i++) {
+		if (conf_table[i].conf_off == CONF_NOFIELD ||
+		    !conf_type_is_string(conf_table[i].type))
+			continue;
+		free(*(char **)(void *)((char *)c + conf_table[i].conf_off));
+		*(char **)(void *)((char *)c + conf_table[i].conf_off) = NULL;
 	}
+	guard_free(c->guard);
+	c->guard = NULL;
 }
 
 struct conf_load_ctx {
@@ -329,46 +296,370 @@ conf_load(struct conf *c, const char *path, char **cause)
 }
 
 int
-conf_validate(const struct conf *c, char **cause)
+conf_validate(struct conf *c, char **cause)
 {
+	struct guard *g;
+
 	if (c->window_size != 0 && c->window_size < c->concurrency) {
 		*cause = util_asprintf("window_size (%" PRId64 ") must be 0 or "
 		    "at least concurrency (%" PRId64 ")", c->window_size,
 		    c->concurrency);
 		return -1;
 	}
+	/* Always parsed, so a bad list is refused even with the guard off. */
+	if ((g = guard_create(c->allowed_networks, cause)) == NULL)
+		return -1;
+	guard_free(c->guard);
+	c->guard = NULL;
+	if (c->block_private_addresses)
+		c->guard = g;
+	else
+		guard_free(g);
 	return 0;
+}
+
+const struct guard *
+conf_guard(const struct conf *c)
+{
+	return c->guard;
+}
+
+/* The text form of a row's value in c, as --print-config shows it. */
+static void
+conf_print_value(const struct conf_setting *d, const void *field, FILE *fp)
+{
+	switch (d->type) {
+	case CONF_INT:
+		fprintf(fp, "%" PRId64, *(const int64_t *)field);
+		break;
+	case CONF_BOOL:
+		fputs(*(const int64_t *)field ? "true" : "false", fp);
+		break;
+	case CONF_LOGLEVEL:
+		fputs(log_level_name((enum log_level)*(const int64_t *)field),
+		    fp);
+		break;
+	case CONF_SECRET:
+		/* Never echo a secret. */
+		fputs(**(char *const *)field != '\0' ? "(set)" : "", fp);
+		break;
+	default:
+		fputs(*(char *const *)field, fp);
+		break;
+	}
 }
 
 void
 conf_print(const struct conf *c, FILE *fp)
 {
+	const struct conf_setting *d;
 	size_t i;
 
-	for (i = 0; i < NDEFS; i++) {
-		const void *field = (const char *)c + conf_defs[i].offset;
-
-		fprintf(fp, "%s = ", conf_defs[i].name);
-		switch (conf_defs[i].type) {
-		case CONF_INT:
-			fprintf(fp, "%" PRId64 "\n", *(const int64_t *)field);
-			break;
-		case CONF_BOOL:
-			fprintf(fp, "%s\n", *(const int64_t *)field ? "true" :
-			    "false");
-			break;
-		case CONF_LOGLEVEL:
-			fprintf(fp, "%s\n",
-			    log_level_name(*(const enum log_level *)field));
-			break;
-		case CONF_STRING:
-			fprintf(fp, "%s\n", *(char *const *)field);
-			break;
-		case CONF_SECRET:
-			/* Never echo a secret. */
-			fprintf(fp, "%s\n", **(char *const *)field != '\0' ?
-			    "(set)" : "");
-			break;
-		}
+	for (i = 0; (d = conf_key(i)) != NULL; i++) {
+		fprintf(fp, "%s = ", d->name);
+		conf_print_value(d, (const char *)c + d->conf_off, fp);
+		fputc('\n', fp);
 	}
+}
+
+struct conf *
+conf_create(void)
+{
+	struct conf *c;
+
+	if ((c = malloc(sizeof(*c))) == NULL)
+		return NULL;
+	if (conf_init(c) != 0) {
+		free(c);
+		return NULL;
+	}
+	atomic_init(&c->refs, 1);
+	return c;
+}
+
+struct conf *
+conf_ref(struct conf *c)
+{
+	atomic_fetch_add(&c->refs, 1);
+	return c;
+}
+
+void
+conf_unref(struct conf *c)
+{
+	if (c == NULL || atomic_fetch_sub(&c->refs, 1) != 1)
+		return;
+	conf_clear(c);
+	free(c);
+}
+
+/* Whether row d holds the same value in a and b. */
+static int
+conf_same(const struct conf_setting *d, const struct conf *a,
+    const struct conf *b)
+{
+	const void *x = (const char *)a + d->conf_off;
+	const void *y = (const char *)b + d->conf_off;
+
+	if (conf_type_is_string(d->type))
+		return strcmp(*(char *const *)x, *(char *const *)y) == 0;
+	return *(const int64_t *)x == *(const int64_t *)y;
+}
+
+int
+conf_keep_restart(struct conf *next, const struct conf *running)
+{
+	const struct conf_setting *d;
+	char **dst, *copy;
+	size_t i;
+
+	for (i = 0; (d = conf_key(i)) != NULL; i++) {
+		if (d->apply != CONF_RESTART || conf_same(d, next, running))
+			continue;
+		log_warnx("reload: %s takes effect only at restart", d->name);
+		if (!conf_type_is_string(d->type)) {
+			*(int64_t *)(void *)((char *)next + d->conf_off) =
+			    *(const int64_t *)(const void *)
+			    ((const char *)running + d->conf_off);
+			continue;
+		}
+		if ((copy = strdup(*(char *const *)(const void *)
+		    ((const char *)running + d->conf_off))) == NULL)
+			return -1;
+		dst = (char **)(void *)((char *)next + d->conf_off);
+		free(*dst);
+		*dst = copy;
+	}
+	return 0;
+}
+
+/* --- documentation ---------------------------------------------------- */
+
+/* Writes text wrapped at width columns, each line started with prefix. */
+static void
+conf_wrap(FILE *fp, const char *prefix, const char *text, size_t width)
+{
+	const char *p = text, *w;
+	size_t col = 0, len;
+
+	while (*p != '\0') {
+		while (*p == ' ')
+			p++;
+		if (*p == '\0')
+			break;
+		for (w = p; *w != '\0' && *w != ' '; w++)
+			;
+		len = (size_t)(w - p);
+		if (col > 0 && col + 1 + len > width) {
+			fputc('\n', fp);
+			col = 0;
+		}
+		if (col == 0) {
+			fputs(prefix, fp);
+			col = strlen(prefix);
+		} else {
+			fputc(' ', fp);
+			col++;
+		}
+		fwrite(p, 1, len, fp);
+		col += len;
+		p = w;
+	}
+	if (col > 0)
+		fputc('\n', fp);
+}
+
+/* The full prose of a configuration key, as one paragraph. */
+static char *
+conf_prose(const struct conf_setting *d)
+{
+	const char *job = d->scope == CONF_SCOPE_JOB ? " Jobs may set " : "";
+
+	return util_asprintf("%c%s.%s%s%s%s%s%s", d->summary[0] >= 'a' &&
+	    d->summary[0] <= 'z' ? d->summary[0] - 'a' + 'A' : d->summary[0],
+	    d->summary + 1, *d->doc != '\0' ? " " : "", d->doc, job,
+	    *job != '\0' ? d->name : "", *job != '\0' ? " too." : "",
+	    d->apply == CONF_RESTART ? " Needs a restart." : "");
+}
+
+static void
+conf_doc_file(FILE *fp)
+{
+	const struct conf_setting *d;
+	char *prose;
+	size_t i;
+
+	fputs("# harvestd configuration: every key with its built-in default.\n"
+	    "# Generated from the settings table (conf/settings.def) by "
+	    "`make docs`.\n"
+	    "# Keys are set outside any [section]. Each can also be set on "
+	    "the command\n# line with --set key=value (or its own flag, where "
+	    "one exists), which wins\n# over this file. Send SIGHUP to "
+	    "reload; keys marked \"Needs a restart\" keep\n# their running "
+	    "value until the next start.\n"
+	    "# Check a file with: harvestd --config FILE --check-config\n",
+	    fp);
+	for (i = 0; (d = conf_key(i)) != NULL; i++) {
+		fputc('\n', fp);
+		if ((prose = conf_prose(d)) != NULL)
+			conf_wrap(fp, "# ", prose, 76);
+		free(prose);
+		fprintf(fp, "%s = %s\n", d->name, d->def);
+	}
+}
+
+/* roff: backslashes doubled, minus signs escaped. */
+static void
+conf_roff(FILE *fp, const char *s)
+{
+	for (; *s != '\0'; s++) {
+		if (*s == '\\')
+			fputs("\\\\", fp);
+		else if (*s == '-')
+			fputs("\\-", fp);
+		else
+			fputc(*s, fp);
+	}
+}
+
+static void
+conf_doc_man(FILE *fp)
+{
+	const struct conf_setting *d;
+	char *prose;
+	size_t i;
+
+	fputs(".TH HARVESTD.CONF 5 \"2026-11-25\" \"harvestd " PACKAGE_VERSION
+	    "\" \"File Formats Manual\"\n"
+	    ".SH NAME\nharvestd.conf \\- harvestd configuration file\n"
+	    ".SH DESCRIPTION\nAn INI file of \\fIkey\\fR = \\fIvalue\\fR lines "
+	    "outside any section;\nlines starting with ; or # are comments. "
+	    "Each key can also be set on the\ncommand line with "
+	    "\\fB\\-\\-set\\fR \\fIkey\\fR=\\fIvalue\\fR, which wins over the "
+	    "file.\n\\fBharvestd \\-\\-config\\fR \\fIfile\\fR "
+	    "\\fB\\-\\-check\\-config\\fR reports the\nfirst bad line as "
+	    "\\fIfile\\fR:\\fIline\\fR. SIGHUP reloads the file.\nJobs may "
+	    "override the per-request settings with fields of the same name.\n"
+	    ".SH KEYS\n", fp);
+	for (i = 0; (d = conf_key(i)) != NULL; i++) {
+		fprintf(fp, ".TP\n.B %s\nDefault: ", d->name);
+		conf_roff(fp, d->def);
+		fputs(".\n", fp);
+		if ((prose = conf_prose(d)) != NULL)
+			conf_roff(fp, prose);
+		fputc('\n', fp);
+		free(prose);
+	}
+	fputs(".SH SEE ALSO\n.BR harvestd (8)\n", fp);
+}
+
+/* Markdown table cell: pipes escaped. */
+static void
+conf_md(FILE *fp, const char *s)
+{
+	for (; *s != '\0'; s++) {
+		if (*s == '|')
+			fputc('\\', fp);
+		fputc(*s, fp);
+	}
+}
+
+static void
+conf_doc_markdown(FILE *fp)
+{
+	const struct conf_setting *d;
+	char *prose;
+	size_t i;
+
+	fputs("# Configuration\n\n"
+	    "Generated from the settings table (`conf/settings.def`) by `make "
+	    "docs`; the test suite checks that it is up to date.\n\n"
+	    "harvestd reads one INI file (`--config FILE`): `key = value` "
+	    "lines outside any section, `#` or `;` comments. Every key can "
+	    "also be given on the command line as `--set key=value` (flags win "
+	    "over the file); `--db`, `--listen`, `--port`, `--concurrency` and "
+	    "`--log-level` are shortcuts. `harvestd --config FILE "
+	    "--check-config` prints `configuration OK` or `FILE:LINE: "
+	    "problem`; `--print-config` prints the effective configuration. "
+	    "SIGHUP reloads the file; keys marked *restart* keep their running "
+	    "value until the next start. Keys marked *job* are defaults that a "
+	    "job may override with a field of the same name (see "
+	    "[api.md](api.md)).\n\n"
+	    "| key | default | applies | meaning |\n|---|---|---|---|\n", fp);
+	for (i = 0; (d = conf_key(i)) != NULL; i++) {
+		fprintf(fp, "| `%s` | `%s` | %s%s | ", d->name, d->def,
+		    d->apply == CONF_RESTART ? "restart" : "reload",
+		    d->scope == CONF_SCOPE_JOB ? ", job" : "");
+		if ((prose = conf_prose(d)) != NULL)
+			conf_md(fp, prose);
+		free(prose);
+		fputs(" |\n", fp);
+	}
+}
+
+static const char *
+conf_type_doc(enum conf_type t)
+{
+	switch (t) {
+	case CONF_INT:
+		return "integer";
+	case CONF_BOOL:
+		return "boolean";
+	case CONF_HEADERS:
+		return "object";
+	default:
+		return "string";
+	}
+}
+
+static void
+conf_doc_jobfields(FILE *fp)
+{
+	const struct conf_setting *d;
+	const char *summary;
+	size_t i;
+
+	fputs("| field | type | range | default | meaning |\n"
+	    "|---|---|---|---|---|\n", fp);
+	for (i = 0; i < NROWS; i++) {
+		d = &conf_table[i];
+		if (d->job_off == CONF_NOFIELD)
+			continue;
+		fprintf(fp, "| `%s` | %s | ", d->name, conf_type_doc(d->type));
+		if (d->type == CONF_INT)
+			fprintf(fp, "%" PRId64 "–%" PRId64, d->min, d->max);
+		else if (conf_type_is_string(d->type) && d->max > 0)
+			fprintf(fp, "≤ %" PRId64 " bytes", d->max);
+		fputs(" | ", fp);
+		if (d->scope == CONF_SCOPE_JOB)
+			fprintf(fp, "`%s` setting", d->name);
+		else if (*d->def != '\0')
+			fprintf(fp, "`%s`", d->def);
+		fputs(" | ", fp);
+		/* The flag is the daemon's business, not the job's. */
+		summary = strstr(d->summary, " (--");
+		fprintf(fp, "%.*s", summary != NULL ? (int)(summary -
+		    d->summary) : (int)strlen(d->summary), d->summary);
+		if (*d->doc != '\0') {
+			fputs(". ", fp);
+			conf_md(fp, d->doc);
+		}
+		fputs(" |\n", fp);
+	}
+}
+
+int
+conf_write_doc(const char *kind, FILE *fp)
+{
+	if (strcmp(kind, "conf") == 0)
+		conf_doc_file(fp);
+	else if (strcmp(kind, "man") == 0)
+		conf_doc_man(fp);
+	else if (strcmp(kind, "markdown") == 0)
+		conf_doc_markdown(fp);
+	else if (strcmp(kind, "jobfields") == 0)
+		conf_doc_jobfields(fp);
+	else
+		return -1;
+	return 0;
 }

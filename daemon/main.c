@@ -28,7 +28,6 @@
 #include "api/api.h"
 #include "conf/conf.h"
 #include "fetch/fetch.h"
-#include "guard/guard.h"
 #include "log/log.h"
 #include "notify/notify.h"
 #include "queue/queue.h"
@@ -43,7 +42,7 @@ struct override {
 
 struct harvestd {
 	struct ev_loop	*loop;
-	struct conf	 conf;
+	struct conf	*conf;		/* the running configuration */
 	const char	*config_path;
 	struct override	*overrides;
 	size_t		 noverrides;
@@ -98,7 +97,7 @@ usage(FILE *fp)
 	    "\n"
 	    "Flags override the file. Configuration keys:\n");
 	for (i = 0; i < conf_nkeys(); i++)
-		fprintf(fp, "  %-26s %s\n", conf_key_name(i), conf_key_help(i));
+		fprintf(fp, "  %-31s %s\n", conf_key_name(i), conf_key_help(i));
 }
 
 /* Whether addr (an IP literal) is a loopback address. */
@@ -130,32 +129,17 @@ daemon_check_listen(const struct conf *c, char **cause)
 	return -1;
 }
 
-/* The address guard the configuration asks for; NULL when it is off. */
-static struct guard *
-daemon_guard(const struct conf *c)
-{
-	struct guard *g;
-	char *cause = NULL;
-
-	if (!c->block_private_addresses)
-		return NULL;
-	/* The list was checked when the configuration was loaded. */
-	if ((g = guard_create(c->allowed_networks, &cause)) == NULL)
-		fatalx("guard: %s", cause != NULL ? cause : "out of memory");
-	return g;
-}
-
 /* Builds a configuration: defaults, then the file, then the flags. */
-static int
-daemon_load_conf(const struct harvestd *h, struct conf *c, char **cause)
+static struct conf *
+daemon_load_conf(const struct harvestd *h, char **cause)
 {
-	struct guard *g;
+	struct conf *c;
 	char *why = NULL;
 	size_t i;
 
-	if (conf_init(c) != 0) {
+	if ((c = conf_create()) == NULL) {
 		*cause = strdup("out of memory");
-		return -1;
+		return NULL;
 	}
 	if (h->config_path != NULL && conf_load(c, h->config_path, cause) != 0)
 		goto fail;
@@ -168,58 +152,12 @@ daemon_load_conf(const struct harvestd *h, struct conf *c, char **cause)
 			goto fail;
 		}
 	}
-	if (conf_validate(c, cause) != 0 || daemon_check_listen(c, cause) != 0 ||
-	    (g = guard_create(c->allowed_networks, cause)) == NULL)
+	if (conf_validate(c, cause) != 0 || daemon_check_listen(c, cause) != 0)
 		goto fail;
-	guard_free(g);
-	return 0;
+	return c;
 fail:
-	conf_clear(c);
-	return -1;
-}
-
-static void
-daemon_fetch_conf(const struct conf *c, struct fetch_conf *fc)
-{
-	fc->connect_timeout_ms = c->connect_timeout_ms;
-	fc->timeout_ms = c->timeout_ms;
-	fc->low_speed_limit = c->low_speed_limit;
-	fc->low_speed_time_ms = c->low_speed_time_ms;
-	fc->max_body_bytes = c->max_body_bytes;
-	fc->max_redirects = c->max_redirects;
-	fc->follow_redirects = c->follow_redirects;
-	fc->user_agent = c->user_agent;
-}
-
-static void
-daemon_queue_opts(const struct conf *c, struct queue_opts *qo)
-{
-	qo->db_path = c->db;
-	qo->busy_timeout_ms = c->busy_timeout_ms;
-	qo->batch_size = c->batch_size;
-	qo->batch_interval_ms = c->batch_interval_ms;
-	qo->wal_limit_bytes = c->wal_limit_bytes;
-}
-
-static void
-daemon_sched_conf(const struct conf *c, struct sched_conf *sc)
-{
-	sc->concurrency = c->concurrency;
-	sc->window_size = c->window_size;
-	sc->per_host_concurrency = c->per_host_concurrency;
-	sc->per_host_delay_ms = c->per_host_delay_ms;
-	sc->per_host_jitter_ms = c->per_host_jitter_ms;
-	sc->max_attempts = c->max_attempts;
-	sc->retry_backoff_ms = c->retry_backoff_ms;
-	sc->retry_backoff_max_ms = c->retry_backoff_max_ms;
-	sc->obey_robots = c->obey_robots;
-	sc->robots_ttl_s = c->robots_ttl_s;
-	sc->autothrottle = c->autothrottle;
-	sc->autothrottle_start_delay_ms = c->autothrottle_start_delay_ms;
-	sc->autothrottle_max_delay_ms = c->autothrottle_max_delay_ms;
-	sc->autothrottle_target_concurrency =
-	    c->autothrottle_target_concurrency;
-	sc->user_agent = c->user_agent;
+	conf_unref(c);
+	return NULL;
 }
 
 /* Stops the API; the store thread's hook must not see it half gone. */
@@ -288,66 +226,54 @@ daemon_stop(struct harvestd *h, const char *why)
 	}
 	h->draining = 1;
 	log_info("%s: stopping (grace %" PRId64 " ms)", why,
-	    h->conf.shutdown_grace_ms);
+	    h->conf->shutdown_grace_ms);
 	daemon_notify("STOPPING=1");
 	api_set_draining(h->api, 1);
 	ev_timer_init(&h->grace, daemon_grace_cb,
-	    (double)h->conf.shutdown_grace_ms / 1000.0, 0.);
+	    (double)h->conf->shutdown_grace_ms / 1000.0, 0.);
 	h->grace.data = h;
 	ev_timer_start(h->loop, &h->grace);
 	sched_drain(h->sched, daemon_idle, h);
 }
 
+/*
+ * SIGHUP: a new configuration from the file and the flags. What needs a
+ * restart keeps its running value (the settings table says which); every
+ * module gets the new snapshot, and transfers in flight keep theirs.
+ */
 static void
 daemon_reload(struct harvestd *h)
 {
-	struct conf next;
-	struct queue_opts qo;
-	struct fetch_conf fc;
-	struct sched_conf sc;
+	struct conf *next;
 	char *cause = NULL;
 
-	if (daemon_load_conf(h, &next, &cause) != 0) {
+	if ((next = daemon_load_conf(h, &cause)) == NULL) {
 		log_warnx("reload: %s; keeping the running configuration",
 		    cause != NULL ? cause : "invalid configuration");
 		free(cause);
 		return;
 	}
-	if (strcmp(next.db, h->conf.db) != 0 ||
-	    strcmp(next.listen, h->conf.listen) != 0 ||
-	    next.port != h->conf.port)
-		log_warnx("reload: db, listen and port take effect only at "
-		    "restart");
-	daemon_fetch_conf(&next, &fc);
-	if (fetch_set_conf(h->fetch, &fc) != 0) {
+	if (conf_keep_restart(next, h->conf) != 0) {
 		log_warnx("reload: out of memory; keeping the running "
 		    "configuration");
-		conf_clear(&next);
+		conf_unref(next);
 		return;
 	}
-	fetch_set_guard(h->fetch, daemon_guard(&next));
+	log_set_level((enum log_level)next->log_level);
+	fetch_set_conf(h->fetch, next);
+	sched_set_conf(h->sched, next);
+	queue_set_conf(h->queue, next);
+	pthread_mutex_lock(&h->hook_lock);
 	if (h->notify != NULL)
-		notify_set_guard(h->notify, daemon_guard(&next));
-	if (h->api != NULL && api_set_token(h->api, next.api_token) != 0)
-		log_warnx("reload: out of memory setting api_token");
-	log_set_level(next.log_level);
-	daemon_sched_conf(&next, &sc);
-	sched_set_conf(h->sched, &sc);
-	daemon_queue_opts(&next, &qo);
-	queue_reconfigure(h->queue, &qo);
-	/* Keep the settings that need a restart as they are running. */
-	free(next.db);
-	next.db = h->conf.db;
-	h->conf.db = NULL;
-	free(next.listen);
-	next.listen = h->conf.listen;
-	h->conf.listen = NULL;
-	next.port = h->conf.port;
-	conf_clear(&h->conf);
+		notify_set_conf(h->notify, next);
+	if (h->api != NULL)
+		api_set_conf(h->api, next);
+	pthread_mutex_unlock(&h->hook_lock);
+	conf_unref(h->conf);
 	h->conf = next;
 	log_info("reload: configuration applied (concurrency=%" PRId64
-	    " log_level=%s)", h->conf.concurrency,
-	    log_level_name(h->conf.log_level));
+	    " log_level=%s)", h->conf->concurrency,
+	    log_level_name((enum log_level)h->conf->log_level));
 }
 
 static void
@@ -383,8 +309,8 @@ daemon_tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	(void)revents;
 	stats_tick();
 	/* Retention: a second after start, then hourly. */
-	if (h->conf.retention_days > 0 && h->ticks++ % 3600 == 1)
-		queue_purge_expired(h->queue, h->conf.retention_days);
+	if (h->conf->retention_days > 0 && h->ticks++ % 3600 == 1)
+		queue_purge_expired(h->queue, h->conf->retention_days);
 	stats_snapshot(&st);
 	snprintf(status, sizeof(status), "STATUS=%" PRIu64 " in flight, %"
 	    PRIu64 " held, %" PRIu64 " results (%" PRIu64 " failed), %.1f/s",
@@ -432,60 +358,32 @@ daemon_api_cancelled(int64_t job_id, void *arg)
 static int
 daemon_start(struct harvestd *h)
 {
-	struct queue_opts qo;
-	struct fetch_conf fc;
-	struct sched_conf sc;
-	struct api_conf ac;
 	struct api_hooks hooks;
-	struct notify_conf nc;
 	char *cause = NULL;
 	uint64_t usec = 0;
 
-	daemon_sched_conf(&h->conf, &sc);
-	if ((h->sched = sched_create(h->loop, &sc)) == NULL) {
+	if ((h->sched = sched_create(h->loop, h->conf)) == NULL) {
 		log_errorx("out of memory");
 		return -1;
 	}
-	daemon_queue_opts(&h->conf, &qo);
-	if ((h->queue = queue_start(h->loop, &qo, sched_tasks_cb, h->sched,
+	if ((h->queue = queue_start(h->loop, h->conf, sched_tasks_cb, h->sched,
 	    &cause)) == NULL)
 		goto fail;
-	daemon_fetch_conf(&h->conf, &fc);
-	if ((h->fetch = fetch_create(h->loop, &fc, sched_done_cb, h->sched,
+	if ((h->fetch = fetch_create(h->loop, h->conf, sched_done_cb, h->sched,
 	    &cause)) == NULL)
 		goto fail;
-	fetch_set_guard(h->fetch, daemon_guard(&h->conf));
-	if (!h->conf.block_private_addresses)
+	if (!h->conf->block_private_addresses)
 		log_warnx("block_private_addresses is off: jobs can reach "
 		    "loopback, private and cloud metadata addresses");
 	sched_attach(h->sched, h->queue, h->fetch);
 
-	memset(&ac, 0, sizeof(ac));
-	ac.listen = h->conf.listen;
-	ac.port = h->conf.port;
-	ac.db_path = h->conf.db;
-	ac.busy_timeout_ms = h->conf.busy_timeout_ms;
-	ac.max_request_bytes = h->conf.max_request_bytes;
-	ac.results_page_max = h->conf.results_page_max;
-	ac.connection_timeout_s = h->conf.api_connection_timeout_s;
-	ac.connection_limit = h->conf.api_connection_limit;
-	ac.per_ip_connection_limit = h->conf.api_per_ip_connection_limit;
-	ac.connection_memory_limit = h->conf.api_connection_memory_limit;
-	ac.max_urls_per_job = h->conf.max_urls_per_job;
-	ac.max_url_length = h->conf.max_url_length;
-	ac.token = h->conf.api_token;
 	hooks.submitted = daemon_api_submitted;
 	hooks.cancelled = daemon_api_cancelled;
 	hooks.arg = h;
-	nc.db_path = h->conf.db;
-	nc.busy_timeout_ms = h->conf.busy_timeout_ms;
-	nc.timeout_ms = h->conf.timeout_ms;
-	nc.user_agent = h->conf.user_agent;
-	if ((h->notify = notify_start(&nc, daemon_guard(&h->conf),
-	    &cause)) == NULL)
+	if ((h->notify = notify_start(h->conf, &cause)) == NULL)
 		goto fail;
 	queue_on_finished(h->queue, daemon_jobs_finished, h);
-	if ((h->api = api_start(&ac, &hooks, &cause)) == NULL)
+	if ((h->api = api_start(h->conf, &hooks, &cause)) == NULL)
 		goto fail;
 
 	ev_signal_init(&h->sigint, daemon_signal_cb, SIGINT);
@@ -505,8 +403,8 @@ daemon_start(struct harvestd *h)
 
 	sched_run(h->sched);
 	log_info("harvestd %s listening on %s port %u, database %s, "
-	    "concurrency %" PRId64, PACKAGE_VERSION, h->conf.listen,
-	    (unsigned)api_port(h->api), h->conf.db, h->conf.concurrency);
+	    "concurrency %" PRId64, PACKAGE_VERSION, h->conf->listen,
+	    (unsigned)api_port(h->api), h->conf->db, h->conf->concurrency);
 	daemon_notify("READY=1");
 	return 0;
 fail:
@@ -638,7 +536,7 @@ main(int argc, char **argv)
 		rc = 2;
 		goto out;
 	}
-	if (daemon_load_conf(&h, &h.conf, &cause) != 0) {
+	if ((h.conf = daemon_load_conf(&h, &cause)) == NULL) {
 		fprintf(stderr, "harvestd: %s\n", cause != NULL ? cause :
 		    "invalid configuration");
 		free(cause);
@@ -646,13 +544,13 @@ main(int argc, char **argv)
 	}
 	if (check || print) {
 		if (print)
-			conf_print(&h.conf, stdout);
+			conf_print(h.conf, stdout);
 		if (check)
 			printf("configuration OK\n");
 		rc = 0;
 		goto out_conf;
 	}
-	log_set_level(h.conf.log_level);
+	log_set_level((enum log_level)h.conf->log_level);
 	stats_init();
 	store_global_init();
 
@@ -673,7 +571,7 @@ main(int argc, char **argv)
 	if (rc == 0)
 		log_info("stopped cleanly");
 out_conf:
-	conf_clear(&h.conf);
+	conf_unref(h.conf);
 out:
 	free(h.overrides);
 	return rc;

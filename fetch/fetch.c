@@ -19,6 +19,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
+#include "conf/conf.h"
 #include "fetch/fetch.h"
 #include "guard/guard.h"
 #include "log/log.h"
@@ -45,7 +46,8 @@ struct xfer {
 	struct curl_slist *req_headers;	/* the job's request headers */
 	fetch_aux_cb	 aux_cb;	/* set for helper transfers */
 	void		*aux_arg;
-	char		*blocked;	/* why the guard refused a connection */
+	struct conf	*conf;		/* the configuration it started with */
+	struct guard_conn gc;		/* its connection checks */
 	char		 errbuf[CURL_ERROR_SIZE];
 	struct xfer	*prev;
 	struct xfer	*next;
@@ -64,12 +66,11 @@ struct fetch {
 	ev_timer	 timer;
 	fetch_done_cb	 cb;
 	void		*cb_arg;
-	struct fetch_conf conf;
+	struct conf	*conf;		/* for transfers starting now */
 	struct xfer	*xfers;		/* in flight */
 	size_t		 nxfers;	/* of which tasks, not helpers */
 	CURL		*pool[FETCH_POOL_MAX];	/* idle easy handles */
 	size_t		 npool;
-	struct guard	*guard;		/* NULL: every address allowed */
 };
 
 static const struct {
@@ -133,66 +134,15 @@ fetch_classify(CURLcode code, long status, int too_large)
 	return RESULT_INTERNAL;
 }
 
-static int
-fetch_conf_copy(struct fetch_conf *dst, const struct fetch_conf *src)
+void
+fetch_set_conf(struct fetch *f, struct conf *c)
 {
-	char *ua;
-
-	if ((ua = strdup(src->user_agent != NULL ? src->user_agent :
-	    "")) == NULL)
-		return -1;
-	free((char *)dst->user_agent);
-	*dst = *src;
-	dst->user_agent = ua;
-	return 0;
-}
-
-int
-fetch_set_conf(struct fetch *f, const struct fetch_conf *c)
-{
-	return fetch_conf_copy(&f->conf, c);
+	conf_ref(c);
+	conf_unref(f->conf);
+	f->conf = c;
 }
 
 static size_t fetch_write_cb(char *, size_t, size_t, void *);
-
-void
-fetch_set_guard(struct fetch *f, struct guard *g)
-{
-	guard_free(f->guard);
-	f->guard = g;
-}
-
-/*
- * CURLOPT_OPENSOCKETFUNCTION: every connection libcurl opens, after DNS,
- * for the first request and every redirect, passes the guard here. The
- * address checked is the one connected to, so DNS rebinding cannot pass.
- */
-static curl_socket_t
-fetch_opensocket_cb(void *clientp, curlsocktype purpose,
-    struct curl_sockaddr *addr)
-{
-	struct xfer *x = clientp;
-	const char *why;
-	char ip[INET6_ADDRSTRLEN] = "?";
-	const void *a;
-
-	if (purpose == CURLSOCKTYPE_IPCXN && x->f->guard != NULL &&
-	    (why = guard_check(x->f->guard, &addr->addr)) != NULL) {
-		a = addr->family == AF_INET6 ?
-		    (const void *)&((const struct sockaddr_in6 *)(const void *)
-		    &addr->addr)->sin6_addr :
-		    (const void *)&((const struct sockaddr_in *)(const void *)
-		    &addr->addr)->sin_addr;
-		inet_ntop(addr->family, a, ip, sizeof(ip));
-		free(x->blocked);
-		if (asprintf(&x->blocked, "connection to %s refused: %s "
-		    "(block_private_addresses)", ip, why) < 0)
-			x->blocked = NULL;
-		return CURL_SOCKET_BAD;
-	}
-	return socket(addr->family, addr->socktype | SOCK_CLOEXEC,
-	    addr->protocol);
-}
 
 /* Options every transfer gets, task or helper. */
 static int
@@ -200,6 +150,8 @@ fetch_setup_common(struct xfer *x)
 {
 	CURL *e = x->easy;
 
+	x->conf = conf_ref(x->f->conf);
+	x->gc.guard = conf_guard(x->conf);
 	if (curl_easy_setopt(e, CURLOPT_PRIVATE, x) != CURLE_OK ||
 	    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, x->errbuf) != CURLE_OK ||
 	    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L) != CURLE_OK ||
@@ -207,8 +159,8 @@ fetch_setup_common(struct xfer *x)
 	    CURLE_OK ||
 	    curl_easy_setopt(e, CURLOPT_WRITEDATA, x) != CURLE_OK ||
 	    curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION,
-	    fetch_opensocket_cb) != CURLE_OK ||
-	    curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, x) != CURLE_OK ||
+	    guard_opensocket_cb) != CURLE_OK ||
+	    curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, &x->gc) != CURLE_OK ||
 	    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https") !=
 	    CURLE_OK ||
 	    curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https") !=
@@ -322,8 +274,8 @@ fetch_multi_socket_cb(CURL *easy, curl_socket_t s, int what, void *userp,
 }
 
 struct fetch *
-fetch_create(struct ev_loop *loop, const struct fetch_conf *c,
-    fetch_done_cb cb, void *arg, char **cause)
+fetch_create(struct ev_loop *loop, struct conf *c, fetch_done_cb cb,
+    void *arg, char **cause)
 {
 	struct fetch *f;
 
@@ -332,8 +284,7 @@ fetch_create(struct ev_loop *loop, const struct fetch_conf *c,
 	f->loop = loop;
 	f->cb = cb;
 	f->cb_arg = arg;
-	if (fetch_conf_copy(&f->conf, c) != 0)
-		goto nomem;
+	f->conf = conf_ref(c);
 	if ((f->multi = curl_multi_init()) == NULL) {
 		*cause = strdup("curl_multi_init failed");
 		goto fail;
@@ -356,7 +307,7 @@ fail:
 	if (f != NULL) {
 		if (f->multi != NULL)
 			curl_multi_cleanup(f->multi);
-		free((char *)f->conf.user_agent);
+		conf_unref(f->conf);
 		free(f);
 	}
 	return NULL;
@@ -424,12 +375,6 @@ fetch_header_cb(char *data, size_t size, size_t nitems, void *userp)
 	return len;
 }
 
-static int64_t
-pick(int64_t job, int64_t def)
-{
-	return job != JOB_UNSET ? job : def;
-}
-
 /* Turns "Name: value" lines into a curl_slist. */
 static int
 fetch_header_list(const char *text, struct curl_slist **list)
@@ -456,29 +401,28 @@ static int
 fetch_setup(struct fetch *f, struct xfer *x)
 {
 	const struct job_opts *o = &x->task->opts;
-	const struct fetch_conf *c = &f->conf;
+	const struct conf *c;
 	CURL *e = x->easy;
-	int64_t low_time_ms = pick(o->low_speed_time_ms, c->low_speed_time_ms);
+	int64_t low_time_ms;
 
-	x->body_max = (size_t)pick(o->max_body_bytes, c->max_body_bytes);
+	(void)f;
 #define SET(opt, val) if (curl_easy_setopt(e, opt, val) != CURLE_OK) \
 	return -1
 	if (fetch_setup_common(x) != 0)
 		return -1;
+	c = x->conf;
+	low_time_ms = conf_eff(c, o, low_speed_time_ms);
+	x->body_max = (size_t)conf_eff(c, o, max_body_bytes);
 	SET(CURLOPT_URL, x->task->url);
 	SET(CURLOPT_HEADERFUNCTION, fetch_header_cb);
 	SET(CURLOPT_HEADERDATA, x);
-	SET(CURLOPT_FOLLOWLOCATION,
-	    (long)pick(o->follow_redirects, c->follow_redirects));
-	SET(CURLOPT_MAXREDIRS, (long)pick(o->max_redirects, c->max_redirects));
-	SET(CURLOPT_CONNECTTIMEOUT_MS,
-	    (long)pick(o->connect_timeout_ms, c->connect_timeout_ms));
-	SET(CURLOPT_TIMEOUT_MS, (long)pick(o->timeout_ms, c->timeout_ms));
-	SET(CURLOPT_LOW_SPEED_LIMIT,
-	    (long)pick(o->low_speed_limit, c->low_speed_limit));
+	SET(CURLOPT_FOLLOWLOCATION, (long)conf_eff(c, o, follow_redirects));
+	SET(CURLOPT_MAXREDIRS, (long)conf_eff(c, o, max_redirects));
+	SET(CURLOPT_CONNECTTIMEOUT_MS, (long)conf_eff(c, o, connect_timeout_ms));
+	SET(CURLOPT_TIMEOUT_MS, (long)conf_eff(c, o, timeout_ms));
+	SET(CURLOPT_LOW_SPEED_LIMIT, (long)conf_eff(c, o, low_speed_limit));
 	SET(CURLOPT_LOW_SPEED_TIME, (long)((low_time_ms + 999) / 1000));
-	SET(CURLOPT_USERAGENT, o->user_agent != NULL ? o->user_agent :
-	    c->user_agent);
+	SET(CURLOPT_USERAGENT, conf_eff(c, o, user_agent));
 	/* Over TLS, wait to learn whether the connection multiplexes (HTTP/2
 	 * by ALPN) rather than opening one more to the same host. Plain http
 	 * is HTTP/1.1: waiting would only serialise the first requests. */
@@ -510,7 +454,7 @@ xfer_free(struct xfer *x)
 			curl_easy_cleanup(x->easy);
 	}
 	curl_slist_free_all(x->req_headers);
-	free(x->blocked);
+	conf_unref(x->conf);
 	free(x->body);
 	free(x->headers);
 	free(x);
@@ -590,8 +534,8 @@ fetch_aux_start(struct fetch *f, const char *url, const char *user_agent,
 	SET(CURLOPT_URL, url);
 	SET(CURLOPT_FOLLOWLOCATION, 1L);
 	SET(CURLOPT_MAXREDIRS, 5L);
-	SET(CURLOPT_CONNECTTIMEOUT_MS, (long)f->conf.connect_timeout_ms);
-	SET(CURLOPT_TIMEOUT_MS, (long)f->conf.timeout_ms);
+	SET(CURLOPT_CONNECTTIMEOUT_MS, (long)x->conf->connect_timeout_ms);
+	SET(CURLOPT_TIMEOUT_MS, (long)x->conf->timeout_ms);
 	SET(CURLOPT_USERAGENT, user_agent);
 #undef SET
 	if (fetch_attach(f, x, &cause) != 0)
@@ -686,7 +630,7 @@ fetch_result(struct xfer *x, CURLcode code)
 	r->time_total_ms = info_ms(x->easy, CURLINFO_TOTAL_TIME_T);
 	r->kind = fetch_classify(code, status, x->too_large ||
 	    code == CURLE_FILESIZE_EXCEEDED);
-	if (x->blocked != NULL && code == CURLE_COULDNT_CONNECT)
+	if (x->gc.why[0] != '\0' && code == CURLE_COULDNT_CONNECT)
 		r->kind = RESULT_BLOCKED_ADDRESS;
 	/* A receive error from a malformed chunked body is the server
 	 * breaking the protocol, not the connection failing. */
@@ -700,7 +644,7 @@ fetch_result(struct xfer *x, CURLcode code)
 	r->headers = x->headers;
 	x->headers = NULL;
 	if (r->kind == RESULT_BLOCKED_ADDRESS)
-		r->error_message = strdup(x->blocked);
+		r->error_message = strdup(x->gc.why);
 	else if (r->kind == RESULT_TOO_LARGE)
 		r->error_message = x->too_large ? strdup("body larger than "
 		    "max_body_bytes; first max_body_bytes bytes kept") :
@@ -850,9 +794,8 @@ fetch_free(struct fetch *f)
 	while (f->npool > 0)
 		curl_easy_cleanup(f->pool[--f->npool]);
 	ev_timer_stop(f->loop, &f->timer);
-	guard_free(f->guard);
 	if ((mc = curl_multi_cleanup(f->multi)) != CURLM_OK)
 		log_warnx("fetch: multi_cleanup: %s", curl_multi_strerror(mc));
-	free((char *)f->conf.user_agent);
+	conf_unref(f->conf);
 	free(f);
 }

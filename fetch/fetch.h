@@ -18,17 +18,7 @@
 
 struct fetch;
 
-/* Defaults for every transfer; a job's own options take precedence. */
-struct fetch_conf {
-	int64_t		 connect_timeout_ms;
-	int64_t		 timeout_ms;
-	int64_t		 low_speed_limit;
-	int64_t		 low_speed_time_ms;
-	int64_t		 max_body_bytes;
-	int64_t		 max_redirects;
-	int64_t		 follow_redirects;
-	const char	*user_agent;	/* copied */
-};
+struct conf;
 
 /*
  * Called when a transfer ends. Ownership of t and r passes to the callee.
@@ -37,16 +27,17 @@ struct fetch_conf {
  */
 typedef void (*fetch_done_cb)(struct task *t, struct result *r, void *arg);
 
-struct fetch	*fetch_create(struct ev_loop *loop, const struct fetch_conf *c,
-		    fetch_done_cb cb, void *arg, char **cause);
-/* Takes effect for transfers started from now on. -1 on ENOMEM. */
-int		 fetch_set_conf(struct fetch *f, const struct fetch_conf *c);
 /*
- * The address guard every new connection is checked against (taken; the
- * previous one is freed). NULL turns the guard off.
+ * c is the configuration (a reference is taken): defaults for every
+ * transfer, a job's own options taking precedence, and the address guard.
  */
-struct guard;
-void		 fetch_set_guard(struct fetch *f, struct guard *g);
+struct fetch	*fetch_create(struct ev_loop *loop, struct conf *c,
+		    fetch_done_cb cb, void *arg, char **cause);
+/*
+ * A reloaded configuration (a reference is taken) for transfers started
+ * from now on; each transfer keeps the one it started with.
+ */
+void		 fetch_set_conf(struct fetch *f, struct conf *c);
 /*
  * Starts a transfer for t. On success t is taken; on failure (-1) t stays
  * with the caller and *cause says why.

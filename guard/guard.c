@@ -202,3 +202,28 @@ guard_check(const struct guard *g, const struct sockaddr *sa)
 			return NULL;
 	return why;
 }
+
+curl_socket_t
+guard_opensocket_cb(void *clientp, curlsocktype purpose,
+    struct curl_sockaddr *addr)
+{
+	struct guard_conn *gc = clientp;
+	char ip[INET6_ADDRSTRLEN] = "?";
+	const char *why;
+	const void *a;
+
+	if (purpose == CURLSOCKTYPE_IPCXN && gc->guard != NULL &&
+	    (why = guard_check(gc->guard, &addr->addr)) != NULL) {
+		a = addr->family == AF_INET6 ?
+		    (const void *)&((const struct sockaddr_in6 *)(const void *)
+		    &addr->addr)->sin6_addr :
+		    (const void *)&((const struct sockaddr_in *)(const void *)
+		    &addr->addr)->sin_addr;
+		inet_ntop(addr->family, a, ip, sizeof(ip));
+		snprintf(gc->why, sizeof(gc->why), "connection to %s refused: "
+		    "%s (block_private_addresses)", ip, why);
+		return CURL_SOCKET_BAD;
+	}
+	return socket(addr->family, addr->socktype | SOCK_CLOEXEC,
+	    addr->protocol);
+}

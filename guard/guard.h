@@ -11,6 +11,8 @@
 
 #include <sys/socket.h>
 
+#include <curl/curl.h>
+
 struct guard;
 
 /*
@@ -21,5 +23,23 @@ struct guard	*guard_create(const char *allowed, char **cause);
 void		 guard_free(struct guard *g);
 /* NULL when sa may be connected to, else why not ("loopback address"). */
 const char	*guard_check(const struct guard *g, const struct sockaddr *sa);
+
+/*
+ * What one transfer's connection checks need: the guard (borrowed; NULL
+ * allows everything) and, when it refused a connection, why.
+ */
+struct guard_conn {
+	const struct guard	*guard;
+	char			 why[192];
+};
+
+/*
+ * CURLOPT_OPENSOCKETFUNCTION for fetches and callbacks alike, clientp a
+ * struct guard_conn: every connection libcurl opens, after DNS, for the
+ * first request and every redirect, is judged on the address connected
+ * to, so DNS rebinding cannot pass.
+ */
+curl_socket_t	 guard_opensocket_cb(void *clientp, curlsocktype purpose,
+		    struct curl_sockaddr *addr);
 
 #endif

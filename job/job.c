@@ -1,130 +1,105 @@
 /*
- * job: option validation (a table: name, field, range), the error-kind
- * names, and constructors/destructors for tasks and results.
+ * job: validation of job fields (the job rows of the settings table) as
+ * JSON, the error-kind names, the task and job state machines, and
+ * constructors/destructors for tasks and results.
  */
 #include "config.h"
 
+#include <ctype.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#include "util/util.h"
-#include "job/job.h"
-
-#include <ctype.h>
-
 #include <curl/curl.h>
 
-enum opt_type { OPT_INT, OPT_BOOL, OPT_STRING, OPT_METHOD, OPT_HEADERS,
-    OPT_PROXY, OPT_URL };
+#include "job/job.h"
+#include "log/log.h"
+#include "util/util.h"
 
 #define JOB_HEADERS_MAX	64
 
-struct opt_def {
-	const char	*name;
-	enum opt_type	 type;
-	size_t		 offset;
-	int64_t		 min;
-	int64_t		 max;	/* for strings: max length */
-};
-
-#define OFF(f) offsetof(struct job_opts, f)
-static const struct opt_def opt_defs[] = {
-	{ "concurrency", OPT_INT, OFF(concurrency), 1, 100000 },
-	{ "timeout_ms", OPT_INT, OFF(timeout_ms), 1, 86400000 },
-	{ "connect_timeout_ms", OPT_INT, OFF(connect_timeout_ms), 1, 3600000 },
-	{ "low_speed_limit", OPT_INT, OFF(low_speed_limit), 0, INT32_MAX },
-	{ "low_speed_time_ms", OPT_INT, OFF(low_speed_time_ms), 1000,
-	    86400000 },
-	{ "max_body_bytes", OPT_INT, OFF(max_body_bytes), 0,
-	    (int64_t)1 << 31 },
-	{ "max_redirects", OPT_INT, OFF(max_redirects), 0, 100 },
-	{ "follow_redirects", OPT_BOOL, OFF(follow_redirects), 0, 1 },
-	{ "user_agent", OPT_STRING, OFF(user_agent), 0, 1024 },
-	{ "method", OPT_METHOD, OFF(method), 0, 1 },
-	{ "priority", OPT_INT, OFF(priority), -1000, 1000 },
-	{ "max_attempts", OPT_INT, OFF(max_attempts), 1, 100 },
-	{ "per_host_concurrency", OPT_INT, OFF(per_host_concurrency), 1, 1000 },
-	{ "per_host_delay_ms", OPT_INT, OFF(per_host_delay_ms), 0, 3600000 },
-	{ "per_host_jitter_ms", OPT_INT, OFF(per_host_jitter_ms), 0, 3600000 },
-	{ "obey_robots", OPT_BOOL, OFF(obey_robots), 0, 1 },
-	{ "autothrottle", OPT_BOOL, OFF(autothrottle), 0, 1 },
-	{ "headers", OPT_HEADERS, OFF(headers), 0, 8192 },
-	{ "proxy", OPT_PROXY, OFF(proxy), 0, 2048 },
-	{ "callback_url", OPT_URL, OFF(callback_url), 0, 2048 },
-};
-#undef OFF
-#define NOPTS (sizeof(opt_defs) / sizeof(opt_defs[0]))
-
-static int
-opt_is_string(enum opt_type t)
+/* The rows of the settings table a job may set, by name. */
+static const struct conf_setting *
+opt_find(const char *key)
 {
-	return t == OPT_STRING || t == OPT_HEADERS || t == OPT_PROXY ||
-	    t == OPT_URL;
+	const struct conf_setting *d = conf_setting_find(key);
+
+	return d != NULL && d->job_off != CONF_NOFIELD ? d : NULL;
+}
+
+/* Walks the job rows: *i from 0, NULL at the end. */
+static const struct conf_setting *
+opt_next(size_t *i)
+{
+	const struct conf_setting *d;
+
+	while ((d = conf_setting_at((*i)++)) != NULL)
+		if (d->job_off != CONF_NOFIELD)
+			return d;
+	return NULL;
+}
+
+static int64_t *
+opt_int(struct job_opts *o, const struct conf_setting *d)
+{
+	return (int64_t *)(void *)((char *)o + d->job_off);
+}
+
+static char **
+opt_str(struct job_opts *o, const struct conf_setting *d)
+{
+	return (char **)(void *)((char *)o + d->job_off);
 }
 
 void
 job_opts_init(struct job_opts *o)
 {
-	size_t i;
+	const struct conf_setting *d;
+	size_t i = 0;
 
 	memset(o, 0, sizeof(*o));
-	for (i = 0; i < NOPTS; i++) {
-		if (!opt_is_string(opt_defs[i].type))
-			*(int64_t *)(void *)((char *)o + opt_defs[i].offset) =
-			    JOB_UNSET;
-	}
+	while ((d = opt_next(&i)) != NULL)
+		if (!conf_type_is_string(d->type))
+			*opt_int(o, d) = JOB_UNSET;
 }
 
 void
 job_opts_clear(struct job_opts *o)
 {
-	free(o->user_agent);
-	free(o->headers);
-	free(o->proxy);
-	free(o->callback_url);
+	const struct conf_setting *d;
+	size_t i = 0;
+
+	while ((d = opt_next(&i)) != NULL)
+		if (conf_type_is_string(d->type))
+			free(*opt_str(o, d));
 	job_opts_init(o);
 }
 
 int
 job_opts_copy(struct job_opts *dst, const struct job_opts *src)
 {
-	size_t i;
+	const struct conf_setting *d;
+	size_t i = 0;
+	char **p;
 
 	*dst = *src;
 	/* Detach every string first, so a failure frees only copies. */
-	for (i = 0; i < NOPTS; i++)
-		if (opt_is_string(opt_defs[i].type))
-			*(char **)(void *)((char *)dst + opt_defs[i].offset) =
-			    NULL;
-	for (i = 0; i < NOPTS; i++) {
-		char **d;
-		char *const *sp;
-
-		if (!opt_is_string(opt_defs[i].type))
+	while ((d = opt_next(&i)) != NULL)
+		if (conf_type_is_string(d->type))
+			*opt_str(dst, d) = NULL;
+	i = 0;
+	while ((d = opt_next(&i)) != NULL) {
+		if (!conf_type_is_string(d->type))
 			continue;
-		d = (char **)(void *)((char *)dst + opt_defs[i].offset);
-		sp = (char *const *)(const void *)((const char *)src +
-		    opt_defs[i].offset);
-		if (*sp != NULL && (*d = strdup(*sp)) == NULL) {
+		p = opt_str((struct job_opts *)(uintptr_t)src, d);
+		if (*p != NULL && (*opt_str(dst, d) = strdup(*p)) == NULL) {
 			job_opts_clear(dst);
 			return -1;
 		}
 	}
 	return 0;
-}
-
-static const struct opt_def *
-opt_find(const char *key)
-{
-	size_t i;
-
-	for (i = 0; i < NOPTS; i++)
-		if (strcmp(opt_defs[i].name, key) == 0)
-			return &opt_defs[i];
-	return NULL;
 }
 
 int
@@ -258,17 +233,15 @@ static const char *const http_schemes[] = { "http", "https" };
 int
 job_opts_set(struct job_opts *o, const char *key, json_t *value, char **cause)
 {
-	const struct opt_def *d;
-	void *field;
+	const struct conf_setting *d;
 	json_int_t v;
 
 	if ((d = opt_find(key)) == NULL) {
 		*cause = util_asprintf("unknown field \"%s\"", key);
 		return -1;
 	}
-	field = (char *)o + d->offset;
 	switch (d->type) {
-	case OPT_INT:
+	case CONF_INT:
 		if (!json_is_integer(value)) {
 			*cause = util_asprintf("field \"%s\" must be an integer",
 			    key);
@@ -281,24 +254,24 @@ job_opts_set(struct job_opts *o, const char *key, json_t *value, char **cause)
 			    (long long)d->max);
 			return -1;
 		}
-		*(int64_t *)field = v;
+		*opt_int(o, d) = v;
 		return 0;
-	case OPT_BOOL:
+	case CONF_BOOL:
 		if (!json_is_boolean(value)) {
 			*cause = util_asprintf("field \"%s\" must be true or false",
 			    key);
 			return -1;
 		}
-		*(int64_t *)field = json_is_true(value) ? 1 : 0;
+		*opt_int(o, d) = json_is_true(value) ? 1 : 0;
 		return 0;
-	case OPT_METHOD: {
+	case CONF_METHOD: {
 		const char *m = json_is_string(value) ?
 		    json_string_value(value) : "";
 
 		if (strcmp(m, "GET") == 0)
-			*(int64_t *)field = JOB_METHOD_GET;
+			*opt_int(o, d) = JOB_METHOD_GET;
 		else if (strcmp(m, "HEAD") == 0)
-			*(int64_t *)field = JOB_METHOD_HEAD;
+			*opt_int(o, d) = JOB_METHOD_HEAD;
 		else {
 			*cause = util_asprintf("field \"%s\" must be \"GET\" or "
 			    "\"HEAD\"", key);
@@ -306,9 +279,9 @@ job_opts_set(struct job_opts *o, const char *key, json_t *value, char **cause)
 		}
 		return 0;
 	}
-	case OPT_HEADERS:
-		return job_set_headers(field, key, value, cause);
-	case OPT_PROXY:
+	case CONF_HEADERS:
+		return job_set_headers(opt_str(o, d), key, value, cause);
+	case CONF_PROXY:
 		if (!json_is_string(value) ||
 		    job_check_url(json_string_value(value), proxy_schemes,
 		    6) != 0) {
@@ -317,8 +290,8 @@ job_opts_set(struct job_opts *o, const char *key, json_t *value, char **cause)
 			    key);
 			return -1;
 		}
-		return job_set_string(field, key, value, d->max, cause);
-	case OPT_URL:
+		return job_set_string(opt_str(o, d), key, value, d->max, cause);
+	case CONF_URL:
 		if (!json_is_string(value) ||
 		    job_check_url(json_string_value(value), http_schemes,
 		    2) != 0) {
@@ -326,9 +299,11 @@ job_opts_set(struct job_opts *o, const char *key, json_t *value, char **cause)
 			    "https URL", key);
 			return -1;
 		}
-		return job_set_string(field, key, value, d->max, cause);
-	case OPT_STRING:
-		return job_set_string(field, key, value, d->max, cause);
+		return job_set_string(opt_str(o, d), key, value, d->max, cause);
+	case CONF_STRING:
+		return job_set_string(opt_str(o, d), key, value, d->max, cause);
+	default:
+		break;
 	}
 	*cause = util_asprintf("field \"%s\" has no type", key);
 	return -1;
@@ -361,42 +336,32 @@ job_headers_json(const char *text)
 json_t *
 job_opts_to_json(const struct job_opts *o)
 {
+	struct job_opts *w = (struct job_opts *)(uintptr_t)o;
+	const struct conf_setting *d;
+	size_t i = 0;
 	json_t *obj, *v;
-	size_t i;
 
 	if ((obj = json_object()) == NULL)
 		return NULL;
-	for (i = 0; i < NOPTS; i++) {
-		const void *field = (const char *)o + opt_defs[i].offset;
-
+	while ((d = opt_next(&i)) != NULL) {
 		v = NULL;
-		switch (opt_defs[i].type) {
-		case OPT_INT:
-			if (*(const int64_t *)field != JOB_UNSET)
-				v = json_integer(*(const int64_t *)field);
-			break;
-		case OPT_BOOL:
-			if (*(const int64_t *)field != JOB_UNSET)
-				v = json_boolean(*(const int64_t *)field);
-			break;
-		case OPT_STRING:
-		case OPT_PROXY:
-		case OPT_URL:
-			if (*(char *const *)field != NULL)
-				v = json_string(*(char *const *)field);
-			break;
-		case OPT_HEADERS:
-			if (*(char *const *)field != NULL)
-				v = job_headers_json(*(char *const *)field);
-			break;
-		case OPT_METHOD:
-			if (*(const int64_t *)field != JOB_UNSET)
-				v = json_string(*(const int64_t *)field ==
+		if (conf_type_is_string(d->type)) {
+			if (*opt_str(w, d) == NULL)
+				continue;
+			v = d->type == CONF_HEADERS ?
+			    job_headers_json(*opt_str(w, d)) :
+			    json_string(*opt_str(w, d));
+		} else if (*opt_int(w, d) != JOB_UNSET) {
+			if (d->type == CONF_BOOL)
+				v = json_boolean(*opt_int(w, d));
+			else if (d->type == CONF_METHOD)
+				v = json_string(*opt_int(w, d) ==
 				    JOB_METHOD_HEAD ? "HEAD" : "GET");
-			break;
-		}
-		if (v != NULL && json_object_set_new(obj, opt_defs[i].name,
-		    v) != 0) {
+			else
+				v = json_integer(*opt_int(w, d));
+		} else
+			continue;
+		if (v != NULL && json_object_set_new(obj, d->name, v) != 0) {
 			json_decref(obj);
 			return NULL;
 		}
@@ -449,14 +414,124 @@ result_kind_name(enum result_kind kind)
 	return kind_names[kind];
 }
 
+static const char *const task_state_names[TASK_NSTATES] = {
+	[TASK_QUEUED] = "queued",
+	[TASK_RUNNING] = "running",
+	[TASK_DONE] = "done",
+	[TASK_FAILED] = "failed",
+	[TASK_CANCELLED] = "cancelled",
+};
+
+static const char *const job_state_names[JOB_NSTATES] = {
+	[JOB_QUEUED] = "queued",
+	[JOB_RUNNING] = "running",
+	[JOB_DONE] = "done",
+	[JOB_CANCELLED] = "cancelled",
+};
+
+/*
+ * The task state machine. queued -> running is a claim; running ends in
+ * done, failed or cancelled with its result, or goes back to queued
+ * (requeued at stop or after a crash, or a retry after a transient
+ * failure); a queued task is cancelled with its job. Nothing leaves an
+ * end state.
+ */
+static const unsigned char task_moves[TASK_NSTATES][TASK_NSTATES] = {
+	[TASK_QUEUED] = { [TASK_RUNNING] = 1, [TASK_CANCELLED] = 1 },
+	[TASK_RUNNING] = { [TASK_QUEUED] = 1, [TASK_DONE] = 1,
+	    [TASK_FAILED] = 1, [TASK_CANCELLED] = 1 },
+};
+
+/*
+ * The job state machine: its first claim makes it running; it is done
+ * when no task is queued or running, cancelled by DELETE.
+ */
+static const unsigned char job_moves[JOB_NSTATES][JOB_NSTATES] = {
+	[JOB_QUEUED] = { [JOB_RUNNING] = 1, [JOB_DONE] = 1,
+	    [JOB_CANCELLED] = 1 },
+	[JOB_RUNNING] = { [JOB_DONE] = 1, [JOB_CANCELLED] = 1 },
+};
+
+const char *
+task_state_name(enum task_state st)
+{
+	return (unsigned)st < TASK_NSTATES ? task_state_names[st] : "unknown";
+}
+
+const char *
+job_state_name(enum job_state st)
+{
+	return (unsigned)st < JOB_NSTATES ? job_state_names[st] : "unknown";
+}
+
+int
+task_state_parse(const char *name, enum task_state *out)
+{
+	int i;
+
+	for (i = 0; i < TASK_NSTATES; i++)
+		if (strcmp(name, task_state_names[i]) == 0) {
+			*out = (enum task_state)i;
+			return 0;
+		}
+	return -1;
+}
+
+int
+job_state_parse(const char *name, enum job_state *out)
+{
+	int i;
+
+	for (i = 0; i < JOB_NSTATES; i++)
+		if (strcmp(name, job_state_names[i]) == 0) {
+			*out = (enum job_state)i;
+			return 0;
+		}
+	return -1;
+}
+
+int
+job_state_ended(enum job_state st)
+{
+	return st == JOB_DONE || st == JOB_CANCELLED;
+}
+
+int
+task_state_change(int64_t task_id, enum task_state from, enum task_state to)
+{
+	if ((unsigned)from < TASK_NSTATES && (unsigned)to < TASK_NSTATES &&
+	    task_moves[from][to])
+		return 0;
+	log_debug("%s: task %lld: %s -> %s refused", __func__,
+	    (long long)task_id, task_state_name(from), task_state_name(to));
+	return -1;
+}
+
+int
+job_state_change(int64_t job_id, enum job_state from, enum job_state to)
+{
+	if ((unsigned)from < JOB_NSTATES && (unsigned)to < JOB_NSTATES &&
+	    job_moves[from][to])
+		return 0;
+	log_debug("%s: job %lld: %s -> %s refused", __func__,
+	    (long long)job_id, job_state_name(from), job_state_name(to));
+	return -1;
+}
+
+enum task_state
+result_task_end(enum result_kind kind)
+{
+	if (kind == RESULT_OK)
+		return TASK_DONE;
+	if (kind == RESULT_CANCELLED)
+		return TASK_CANCELLED;
+	return TASK_FAILED;
+}
+
 const char *
 result_task_state(enum result_kind kind)
 {
-	if (kind == RESULT_OK)
-		return "done";
-	if (kind == RESULT_CANCELLED)
-		return "cancelled";
-	return "failed";
+	return task_state_name(result_task_end(kind));
 }
 
 struct task *

@@ -12,38 +12,12 @@
 
 #include <jansson.h>
 
+#include "conf/conf.h"
+
 /*
- * Options a job may set. A field left unset (JOB_UNSET, or NULL for
- * strings) follows the daemon's configuration, which can change on reload.
+ * struct job_opts (the fields a job may set) is declared by the settings
+ * table in conf/; this module validates them as JSON.
  */
-#define JOB_UNSET (-1)
-
-struct job_opts {
-	int64_t		 concurrency;		/* in flight for this job */
-	int64_t		 timeout_ms;		/* whole transfer */
-	int64_t		 connect_timeout_ms;
-	int64_t		 low_speed_limit;	/* bytes/s ... */
-	int64_t		 low_speed_time_ms;	/* ... below which for this long */
-	int64_t		 max_body_bytes;
-	int64_t		 max_redirects;
-	int64_t		 follow_redirects;	/* 0/1 */
-	int64_t		 method;		/* JOB_METHOD_* */
-	int64_t		 priority;		/* higher first; default 0 */
-	int64_t		 max_attempts;		/* transient failures retried */
-	int64_t		 per_host_concurrency;
-	int64_t		 per_host_delay_ms;	/* between request starts */
-	int64_t		 per_host_jitter_ms;	/* random extra delay */
-	int64_t		 obey_robots;		/* 0/1 */
-	int64_t		 autothrottle;		/* 0/1 */
-	char		*user_agent;
-	char		*headers;		/* "Name: value" lines, \n-separated */
-	char		*proxy;
-	char		*callback_url;		/* POSTed the job when it ends */
-};
-
-#define JOB_METHOD_GET	0
-#define JOB_METHOD_HEAD	1
-
 void	 job_opts_init(struct job_opts *o);
 void	 job_opts_clear(struct job_opts *o);
 /* Deep copy; -1 on allocation failure (dst is then cleared). */
@@ -82,7 +56,46 @@ enum result_kind {
 
 /* NULL for RESULT_OK, else the error_kind string stored in results. */
 const char	*result_kind_name(enum result_kind kind);
-/* Task state a result leaves behind: "done", "failed" or "cancelled". */
+
+/*
+ * Task and job states. The names ("queued", ...) are the public contract
+ * in SQL and JSON and appear nowhere else; code compares the enums.
+ */
+enum task_state {
+	TASK_QUEUED = 0,
+	TASK_RUNNING,
+	TASK_DONE,
+	TASK_FAILED,
+	TASK_CANCELLED,
+	TASK_NSTATES
+};
+enum job_state {
+	JOB_QUEUED = 0,
+	JOB_RUNNING,
+	JOB_DONE,
+	JOB_CANCELLED,
+	JOB_NSTATES
+};
+const char	*task_state_name(enum task_state st);
+const char	*job_state_name(enum job_state st);
+/* Parses a state name; -1 when it is none. */
+int		 task_state_parse(const char *name, enum task_state *out);
+int		 job_state_parse(const char *name, enum job_state *out);
+/* Whether a job in st has ended (done or cancelled). */
+int		 job_state_ended(enum job_state st);
+/*
+ * The one door for state changes: every move the store makes is asked
+ * here first. 0 when from -> to is a transition of the queue's state
+ * machine; -1 (logged at debug level, naming id) when it is impossible.
+ */
+int		 task_state_change(int64_t task_id, enum task_state from,
+		    enum task_state to);
+int		 job_state_change(int64_t job_id, enum job_state from,
+		    enum job_state to);
+
+/* The state a result leaves its task in: done, failed or cancelled. */
+enum task_state	 result_task_end(enum result_kind kind);
+/* Its name: "done", "failed" or "cancelled". */
 const char	*result_task_state(enum result_kind kind);
 
 /* A task claimed from the queue: one URL of one job. */

@@ -16,11 +16,13 @@
 #include <curl/curl.h>
 #include <jansson.h>
 
-#include "api/api.h"
+#include "conf/conf.h"
+#include "doc/doc.h"
 #include "guard/guard.h"
 #include "log/log.h"
 #include "notify/notify.h"
 #include "store/store.h"
+#include "util/util.h"
 
 #define NOTIFY_ATTEMPTS	5
 #define NOTIFY_BACKOFF_MS	1000
@@ -30,40 +32,10 @@ struct notify {
 	pthread_mutex_t	 lock;
 	pthread_cond_t	 cond;
 	int		 stopping;
-	int64_t		*ids;		/* guarded by lock */
-	size_t		 nids;
-	size_t		 cap;
-	struct guard	*guard;		/* guarded by lock */
+	struct util_ids	 ids;		/* guarded by lock */
+	struct conf	*conf;		/* guarded by lock */
 	struct store	*store;		/* thread only */
-	int64_t		 timeout_ms;
-	char		*user_agent;
-	char		 blocked[160];	/* thread only */
 };
-
-static curl_socket_t
-notify_opensocket_cb(void *clientp, curlsocktype purpose,
-    struct curl_sockaddr *addr)
-{
-	struct notify *n = clientp;
-	const char *why = NULL;
-	char ip[INET6_ADDRSTRLEN] = "?";
-
-	pthread_mutex_lock(&n->lock);
-	if (purpose == CURLSOCKTYPE_IPCXN && n->guard != NULL)
-		why = guard_check(n->guard, &addr->addr);
-	pthread_mutex_unlock(&n->lock);
-	if (why != NULL) {
-		inet_ntop(addr->family, addr->family == AF_INET6 ?
-		    (const void *)&((const struct sockaddr_in6 *)(const void *)
-		    &addr->addr)->sin6_addr : (const void *)&((const struct
-		    sockaddr_in *)(const void *)&addr->addr)->sin_addr, ip,
-		    sizeof(ip));
-		snprintf(n->blocked, sizeof(n->blocked), "%s: %s", ip, why);
-		return CURL_SOCKET_BAD;
-	}
-	return socket(addr->family, addr->socktype | SOCK_CLOEXEC,
-	    addr->protocol);
-}
 
 static size_t
 notify_discard_cb(char *data, size_t size, size_t nmemb, void *userp)
@@ -80,10 +52,16 @@ notify_post(struct notify *n, const char *url, const char *body,
 {
 	struct curl_slist *h = NULL;
 	CURLcode cc = CURLE_OUT_OF_MEMORY;
+	struct guard_conn gc;
+	struct conf *c;
 	long status = 0;
 	CURL *e;
 
-	n->blocked[0] = '\0';
+	pthread_mutex_lock(&n->lock);
+	c = conf_ref(n->conf);
+	pthread_mutex_unlock(&n->lock);
+	gc.guard = conf_guard(c);
+	gc.why[0] = '\0';
 	if ((e = curl_easy_init()) == NULL ||
 	    (h = curl_slist_append(NULL, "Content-Type: application/json")) ==
 	    NULL)
@@ -91,15 +69,15 @@ notify_post(struct notify *n, const char *url, const char *body,
 	if (curl_easy_setopt(e, CURLOPT_URL, url) != CURLE_OK ||
 	    curl_easy_setopt(e, CURLOPT_POSTFIELDS, body) != CURLE_OK ||
 	    curl_easy_setopt(e, CURLOPT_HTTPHEADER, h) != CURLE_OK ||
-	    curl_easy_setopt(e, CURLOPT_USERAGENT, n->user_agent) != CURLE_OK ||
-	    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)n->timeout_ms) !=
+	    curl_easy_setopt(e, CURLOPT_USERAGENT, c->user_agent) != CURLE_OK ||
+	    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)c->timeout_ms) !=
 	    CURLE_OK ||
 	    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L) != CURLE_OK ||
 	    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https") !=
 	    CURLE_OK ||
 	    curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION,
-	    notify_opensocket_cb) != CURLE_OK ||
-	    curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, n) != CURLE_OK ||
+	    guard_opensocket_cb) != CURLE_OK ||
+	    curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, &gc) != CURLE_OK ||
 	    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, notify_discard_cb) !=
 	    CURLE_OK)
 		goto out;
@@ -108,12 +86,12 @@ notify_post(struct notify *n, const char *url, const char *body,
 out:
 	if (cc != CURLE_OK)
 		snprintf(why, whylen, "%s%s%s", curl_easy_strerror(cc),
-		    n->blocked[0] != '\0' ? ", blocked_address " : "",
-		    n->blocked);
+		    gc.why[0] != '\0' ? ", blocked_address: " : "", gc.why);
 	else if (status < 200 || status >= 300)
 		snprintf(why, whylen, "HTTP status %ld", status);
 	curl_slist_free_all(h);
 	curl_easy_cleanup(e);
+	conf_unref(c);
 	return cc == CURLE_OK && status >= 200 && status < 300 ? 0 : -1;
 }
 
@@ -121,16 +99,9 @@ out:
 static int
 notify_sleep(struct notify *n, int64_t ms)
 {
-	struct timespec ts;
+	struct timespec ts = util_deadline(NULL, ms);
 	int go;
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	ts.tv_sec += (time_t)(ms / 1000);
-	ts.tv_nsec += (long)(ms % 1000) * 1000000L;
-	if (ts.tv_nsec >= 1000000000L) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000L;
-	}
 	pthread_mutex_lock(&n->lock);
 	while (!n->stopping && pthread_cond_timedwait(&n->cond, &n->lock,
 	    &ts) == 0)
@@ -159,7 +130,7 @@ notify_job(struct notify *n, int64_t id)
 		url = strdup(json_string_value(json_object_get(opts,
 		    "callback_url")));
 	json_decref(opts);
-	if (url != NULL && (doc = api_job_doc(&j)) != NULL) {
+	if (url != NULL && (doc = doc_job(&j)) != NULL) {
 		body = json_dumps(doc, JSON_COMPACT);
 		json_decref(doc);
 	}
@@ -192,45 +163,42 @@ notify_main(void *arg)
 
 	pthread_mutex_lock(&n->lock);
 	for (;;) {
-		while (!n->stopping && n->nids == 0)
+		while (!n->stopping && n->ids.n == 0)
 			pthread_cond_wait(&n->cond, &n->lock);
 		if (n->stopping)
 			break;
-		id = n->ids[0];
-		memmove(n->ids, n->ids + 1, --n->nids * sizeof(*n->ids));
+		id = n->ids.v[0];
+		memmove(n->ids.v, n->ids.v + 1, --n->ids.n * sizeof(*n->ids.v));
 		pthread_mutex_unlock(&n->lock);
 		notify_job(n, id);
 		pthread_mutex_lock(&n->lock);
 	}
-	if (n->nids > 0)
-		log_warnx("notify: %zu job callbacks not sent at stop", n->nids);
+	if (n->ids.n > 0)
+		log_warnx("notify: %zu job callbacks not sent at stop",
+		    n->ids.n);
 	pthread_mutex_unlock(&n->lock);
 	return NULL;
 }
 
 struct notify *
-notify_start(const struct notify_conf *c, struct guard *g, char **cause)
+notify_start(struct conf *c, char **cause)
 {
 	struct store_opts so = { c->busy_timeout_ms, 0 };
 	pthread_condattr_t ca;
 	struct notify *n;
 	int rc;
 
-	if ((n = calloc(1, sizeof(*n))) == NULL ||
-	    (n->user_agent = strdup(c->user_agent)) == NULL) {
-		free(n);
-		guard_free(g);
+	if ((n = calloc(1, sizeof(*n))) == NULL) {
 		*cause = strdup("out of memory");
 		return NULL;
 	}
-	n->guard = g;
-	n->timeout_ms = c->timeout_ms;
+	n->conf = conf_ref(c);
 	pthread_mutex_init(&n->lock, NULL);
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&n->cond, &ca);
 	pthread_condattr_destroy(&ca);
-	if ((n->store = store_open(c->db_path, &so, cause)) == NULL)
+	if ((n->store = store_open(c->db, &so, cause)) == NULL)
 		goto fail;
 	if ((rc = pthread_create(&n->thread, NULL, notify_main, n)) != 0) {
 		*cause = strdup(strerror(rc));
@@ -239,10 +207,9 @@ notify_start(const struct notify_conf *c, struct guard *g, char **cause)
 	return n;
 fail:
 	store_close(n->store);
-	guard_free(n->guard);
+	conf_unref(n->conf);
 	pthread_cond_destroy(&n->cond);
 	pthread_mutex_destroy(&n->lock);
-	free(n->user_agent);
 	free(n);
 	return NULL;
 }
@@ -250,36 +217,27 @@ fail:
 void
 notify_jobs(struct notify *n, const int64_t *ids, size_t count)
 {
-	int64_t *v;
-	size_t cap;
+	int rc;
 
 	pthread_mutex_lock(&n->lock);
-	if (n->nids + count > n->cap) {
-		cap = n->cap == 0 ? 16 : n->cap;
-		while (cap < n->nids + count)
-			cap *= 2;
-		if ((v = realloc(n->ids, cap * sizeof(*v))) == NULL) {
-			pthread_mutex_unlock(&n->lock);
-			log_warnx("notify: out of memory; %zu callbacks lost",
-			    count);
-			return;
-		}
-		n->ids = v;
-		n->cap = cap;
-	}
-	memcpy(n->ids + n->nids, ids, count * sizeof(*ids));
-	n->nids += count;
-	pthread_cond_signal(&n->cond);
+	if ((rc = util_ids_append(&n->ids, ids, count)) == 0)
+		pthread_cond_signal(&n->cond);
 	pthread_mutex_unlock(&n->lock);
+	if (rc != 0)
+		log_warnx("notify: out of memory; %zu callbacks lost", count);
 }
 
 void
-notify_set_guard(struct notify *n, struct guard *g)
+notify_set_conf(struct notify *n, struct conf *c)
 {
+	struct conf *old;
+
+	conf_ref(c);
 	pthread_mutex_lock(&n->lock);
-	guard_free(n->guard);
-	n->guard = g;
+	old = n->conf;
+	n->conf = c;
 	pthread_mutex_unlock(&n->lock);
+	conf_unref(old);
 }
 
 void
@@ -293,10 +251,9 @@ notify_stop(struct notify *n)
 	pthread_mutex_unlock(&n->lock);
 	pthread_join(n->thread, NULL);
 	store_close(n->store);
-	guard_free(n->guard);
+	conf_unref(n->conf);
 	pthread_cond_destroy(&n->cond);
 	pthread_mutex_destroy(&n->lock);
-	free(n->ids);
-	free(n->user_agent);
+	util_ids_free(&n->ids);
 	free(n);
 }

@@ -10,22 +10,17 @@
 #include <stdint.h>
 
 struct notify;
-struct guard;
+struct conf;
 
-struct notify_conf {
-	const char	*db_path;
-	int64_t		 busy_timeout_ms;
-	int64_t		 timeout_ms;		/* per POST */
-	const char	*user_agent;
-};
-
-/* Starts the thread; guard is taken (NULL: no guard). */
-struct notify	*notify_start(const struct notify_conf *c, struct guard *g,
-		    char **cause);
+/*
+ * Starts the thread. c is the configuration (a reference is taken): the
+ * database, the POST timeout (timeout_ms), user_agent and the guard.
+ */
+struct notify	*notify_start(struct conf *c, char **cause);
 /* Jobs that ended (thread-safe; copied). Jobs without a URL are skipped. */
 void		 notify_jobs(struct notify *n, const int64_t *ids, size_t count);
-/* Replaces the guard (taken). */
-void		 notify_set_guard(struct notify *n, struct guard *g);
+/* A reloaded configuration (a reference is taken; thread-safe). */
+void		 notify_set_conf(struct notify *n, struct conf *c);
 /* Stops after the POST under way; callbacks still waiting are logged. */
 void		 notify_stop(struct notify *n);
 

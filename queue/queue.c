@@ -12,10 +12,12 @@
 #include <string.h>
 #include <time.h>
 
+#include "conf/conf.h"
 #include "log/log.h"
 #include "queue/queue.h"
 #include "stats/stats.h"
 #include "store/store.h"
+#include "util/util.h"
 
 #define QUEUE_RETRY_MIN_MS	100
 #define QUEUE_RETRY_MAX_MS	5000
@@ -27,9 +29,7 @@ struct batch {
 	struct result		*results;	/* oldest first */
 	struct result		**tail;
 	size_t			 nresults;
-	int64_t			*requeue;
-	size_t			 nrequeue;
-	size_t			 requeue_cap;
+	struct util_ids		 requeue;	/* task ids */
 	struct store_retry	*retries;
 	size_t			 nretries;
 	size_t			 retries_cap;
@@ -64,9 +64,7 @@ struct queue {
 	struct timespec	 first_result;	/* when the oldest arrived */
 	struct want	 want;
 	int		 stopping;
-	int64_t		 batch_size;
-	int64_t		 batch_interval_ms;
-	int64_t		 wal_limit;
+	struct conf	*conf;		/* batch_size, batch_interval_ms, ... */
 	int64_t		 purge_days;	/* retention request; -1: none */
 	struct task	*out;		/* claimed, not yet delivered */
 	struct task	**out_tail;
@@ -85,7 +83,7 @@ batch_init(struct batch *b)
 static int
 batch_empty(const struct batch *b)
 {
-	return b->nresults == 0 && b->nrequeue == 0 && b->nretries == 0;
+	return b->nresults == 0 && b->requeue.n == 0 && b->nretries == 0;
 }
 
 static void
@@ -97,7 +95,7 @@ batch_free(struct batch *b)
 		b->results = r->next;
 		result_free(r);
 	}
-	free(b->requeue);
+	util_ids_free(&b->requeue);
 	free(b->retries);
 	batch_init(b);
 }
@@ -133,11 +131,9 @@ batch_putback(struct batch *b, struct batch *failed)
 		failed->results = NULL;
 		failed->nresults = 0;
 	}
-	for (i = 0; i < failed->nrequeue; i++) {
-		b->requeue = grow(b->requeue, &b->requeue_cap, b->nrequeue,
-		    sizeof(*b->requeue));
-		b->requeue[b->nrequeue++] = failed->requeue[i];
-	}
+	if (util_ids_append(&b->requeue, failed->requeue.v,
+	    failed->requeue.n) != 0)
+		fatalx("queue: out of memory");
 	for (i = 0; i < failed->nretries; i++) {
 		b->retries = grow(b->retries, &b->retries_cap, b->nretries,
 		    sizeof(*b->retries));
@@ -156,37 +152,6 @@ want_clear(struct want *w)
 	free(w->hosts);
 	free(w->jobs);
 	memset(w, 0, sizeof(*w));
-}
-
-static void
-ts_add_ms(struct timespec *ts, int64_t ms)
-{
-	ts->tv_sec += (time_t)(ms / 1000);
-	ts->tv_nsec += (long)(ms % 1000) * 1000000L;
-	if (ts->tv_nsec >= 1000000000L) {
-		ts->tv_sec++;
-		ts->tv_nsec -= 1000000000L;
-	}
-}
-
-static int
-ts_passed(const struct timespec *deadline)
-{
-	struct timespec now;
-
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	return now.tv_sec > deadline->tv_sec ||
-	    (now.tv_sec == deadline->tv_sec &&
-	    now.tv_nsec >= deadline->tv_nsec);
-}
-
-static double
-queue_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 /* Loop thread: hands claimed tasks to the scheduler. */
@@ -220,25 +185,25 @@ static int
 queue_flush(struct queue *q, struct batch *b)
 {
 	const struct result *r;
-	struct store_ids finished = { NULL, 0, 0 };
+	struct util_ids finished = { NULL, 0, 0 };
 	size_t committed;
 	char *cause = NULL;
 
-	if (store_commit(q->store, b->results, b->requeue, b->nrequeue,
+	if (store_commit(q->store, b->results, b->requeue.v, b->requeue.n,
 	    b->retries, b->nretries, &committed, &finished, &cause) != 0) {
 		log_warnx("queue: commit failed, will retry: %s",
 		    cause != NULL ? cause : "unknown");
 		free(cause);
-		store_ids_clear(&finished);
+		util_ids_free(&finished);
 		return -1;
 	}
 	if (finished.n > 0 && q->finished_cb != NULL)
 		q->finished_cb(finished.v, finished.n, q->finished_arg);
-	store_ids_clear(&finished);
+	util_ids_free(&finished);
 	for (r = b->results; r != NULL; r = r->next)
 		stats_add_committed(r->kind, 1);
 	log_debug("%s: %zu results, %zu requeued, %zu retries", __func__,
-	    committed, b->nrequeue, b->nretries);
+	    committed, b->requeue.n, b->nretries);
 	return 0;
 }
 
@@ -285,7 +250,7 @@ queue_checkpoint(struct queue *q, int64_t limit)
 	int64_t wal;
 	char *cause = NULL;
 	int blocked;
-	double now = queue_now();
+	double now = util_mono_s();
 
 	if (now < q->next_checkpoint)
 		return;
@@ -329,12 +294,12 @@ queue_batch_due(struct queue *q)
 
 	if (batch_empty(&q->in))
 		return 0;
-	if (q->in.nrequeue > 0 || q->in.nretries > 0 || q->stopping ||
-	    q->want.n > 0 || (int64_t)q->in.nresults >= q->batch_size)
+	if (q->in.requeue.n > 0 || q->in.nretries > 0 || q->stopping ||
+	    q->want.n > 0 || (int64_t)q->in.nresults >= q->conf->batch_size)
 		return 1;
-	deadline = q->first_result;
-	ts_add_ms(&deadline, q->batch_interval_ms);
-	return ts_passed(&deadline);
+	deadline = util_deadline(&q->first_result,
+	    q->conf->batch_interval_ms);
+	return util_passed(&deadline);
 }
 
 /* Lock held: sleeps until there is work, a batch deadline, or retry time. */
@@ -344,14 +309,13 @@ queue_wait(struct queue *q, int64_t retry_ms)
 	struct timespec deadline;
 
 	if (retry_ms > 0) {
-		clock_gettime(CLOCK_MONOTONIC, &deadline);
-		ts_add_ms(&deadline, retry_ms);
+		deadline = util_deadline(NULL, retry_ms);
 		pthread_cond_timedwait(&q->cond, &q->lock, &deadline);
 		return;
 	}
 	if (q->in.nresults > 0) {
-		deadline = q->first_result;
-		ts_add_ms(&deadline, q->batch_interval_ms);
+		deadline = util_deadline(&q->first_result,
+		    q->conf->batch_interval_ms);
 		pthread_cond_timedwait(&q->cond, &q->lock, &deadline);
 		return;
 	}
@@ -394,7 +358,7 @@ queue_main(void *arg)
 		}
 		purge_days = q->purge_days;
 		q->purge_days = -1;
-		wal_limit = q->wal_limit;
+		wal_limit = q->conf->wal_limit_bytes;
 		pthread_mutex_unlock(&q->lock);
 
 		if (purge_days >= 0)
@@ -438,10 +402,10 @@ queue_main(void *arg)
 }
 
 struct queue *
-queue_start(struct ev_loop *loop, const struct queue_opts *o,
-    queue_tasks_cb cb, void *arg, char **cause)
+queue_start(struct ev_loop *loop, struct conf *c, queue_tasks_cb cb,
+    void *arg, char **cause)
 {
-	struct store_opts so = { o->busy_timeout_ms, 16384 };
+	struct store_opts so = { c->busy_timeout_ms, 16384 };
 	pthread_condattr_t ca;
 	struct queue *q;
 	int64_t recovered;
@@ -456,9 +420,7 @@ queue_start(struct ev_loop *loop, const struct queue_opts *o,
 	q->cb_arg = arg;
 	batch_init(&q->in);
 	q->out_tail = &q->out;
-	q->batch_size = o->batch_size;
-	q->batch_interval_ms = o->batch_interval_ms;
-	q->wal_limit = o->wal_limit_bytes;
+	q->conf = conf_ref(c);
 	q->purge_days = -1;
 	pthread_mutex_init(&q->lock, NULL);
 	pthread_condattr_init(&ca);
@@ -466,7 +428,7 @@ queue_start(struct ev_loop *loop, const struct queue_opts *o,
 	pthread_cond_init(&q->cond, &ca);
 	pthread_condattr_destroy(&ca);
 
-	if ((q->store = store_open(o->db_path, &so, cause)) == NULL)
+	if ((q->store = store_open(c->db, &so, cause)) == NULL)
 		goto fail;
 	if (store_recover(q->store, &recovered, cause) != 0)
 		goto fail;
@@ -485,6 +447,7 @@ queue_start(struct ev_loop *loop, const struct queue_opts *o,
 	return q;
 fail:
 	store_close(q->store);
+	conf_unref(q->conf);
 	pthread_cond_destroy(&q->cond);
 	pthread_mutex_destroy(&q->lock);
 	free(q);
@@ -530,7 +493,8 @@ queue_result(struct queue *q, struct result *r)
 	*q->in.tail = r;
 	q->in.tail = &r->next;
 	q->in.nresults++;
-	if ((int64_t)q->in.nresults >= q->batch_size || q->in.nresults == 1)
+	if ((int64_t)q->in.nresults >= q->conf->batch_size ||
+	    q->in.nresults == 1)
 		pthread_cond_signal(&q->cond);
 	pthread_mutex_unlock(&q->lock);
 }
@@ -539,9 +503,9 @@ void
 queue_requeue(struct queue *q, int64_t task_id)
 {
 	pthread_mutex_lock(&q->lock);
-	q->in.requeue = grow(q->in.requeue, &q->in.requeue_cap,
-	    q->in.nrequeue, sizeof(*q->in.requeue));
-	q->in.requeue[q->in.nrequeue++] = task_id;
+	/* Losing a hand-over would lose work. */
+	if (util_ids_push(&q->in.requeue, task_id) != 0)
+		fatalx("queue: out of memory");
 	pthread_cond_signal(&q->cond);
 	pthread_mutex_unlock(&q->lock);
 }
@@ -573,14 +537,17 @@ queue_on_finished(struct queue *q, queue_finished_cb cb, void *arg)
 }
 
 void
-queue_reconfigure(struct queue *q, const struct queue_opts *o)
+queue_set_conf(struct queue *q, struct conf *c)
 {
+	struct conf *old;
+
+	conf_ref(c);
 	pthread_mutex_lock(&q->lock);
-	q->batch_size = o->batch_size;
-	q->batch_interval_ms = o->batch_interval_ms;
-	q->wal_limit = o->wal_limit_bytes;
+	old = q->conf;
+	q->conf = c;
 	pthread_cond_signal(&q->cond);
 	pthread_mutex_unlock(&q->lock);
+	conf_unref(old);
 }
 
 void
@@ -596,28 +563,26 @@ queue_purge_expired(struct queue *q, int64_t days)
 static void
 queue_return_undelivered(struct queue *q)
 {
+	struct util_ids ids = { NULL, 0, 0 };
 	const struct task *t;
-	int64_t *ids;
-	size_t n = 0, committed;
+	size_t committed;
 	char *cause = NULL;
 
-	for (t = q->out; t != NULL; t = t->next)
-		n++;
-	if ((ids = calloc(n, sizeof(*ids))) == NULL) {
-		log_warnx("queue: out of memory; %zu claimed tasks stay running "
-		    "until the next start", n);
-		return;
+	for (t = q->out; t != NULL; t = t->next) {
+		if (util_ids_push(&ids, t->id) != 0) {
+			log_warnx("queue: out of memory; claimed tasks stay "
+			    "running until the next start");
+			util_ids_free(&ids);
+			return;
+		}
 	}
-	n = 0;
-	for (t = q->out; t != NULL; t = t->next)
-		ids[n++] = t->id;
-	if (store_commit(q->store, NULL, ids, n, NULL, 0, &committed, NULL,
-	    &cause) != 0) {
+	if (store_commit(q->store, NULL, ids.v, ids.n, NULL, 0, &committed,
+	    NULL, &cause) != 0) {
 		log_warnx("queue: requeue at stop: %s; the next start will "
 		    "requeue them", cause != NULL ? cause : "unknown");
 		free(cause);
 	}
-	free(ids);
+	util_ids_free(&ids);
 }
 
 void
@@ -642,6 +607,7 @@ queue_stop(struct queue *q)
 	}
 	want_clear(&q->want);
 	store_close(q->store);
+	conf_unref(q->conf);
 	pthread_cond_destroy(&q->cond);
 	pthread_mutex_destroy(&q->lock);
 	free(q);

@@ -17,13 +17,7 @@
 
 struct queue;
 
-struct queue_opts {
-	const char	*db_path;
-	int64_t		 busy_timeout_ms;
-	int64_t		 batch_size;
-	int64_t		 batch_interval_ms;
-	int64_t		 wal_limit_bytes;
-};
+struct conf;
 
 /*
  * Called on the loop thread with tasks claimed for it (ownership passes;
@@ -37,7 +31,7 @@ typedef void (*queue_tasks_cb)(struct task *list, size_t n,
  * Opens the store, puts tasks a crash left running back in the queue and
  * starts the thread. -1 with *cause on failure.
  */
-struct queue	*queue_start(struct ev_loop *loop, const struct queue_opts *o,
+struct queue	*queue_start(struct ev_loop *loop, struct conf *c,
 		    queue_tasks_cb cb, void *arg, char **cause);
 /*
  * Asks for up to n more tasks, none of the njobs jobs nor of the nhosts
@@ -62,8 +56,8 @@ typedef void (*queue_finished_cb)(const int64_t *job_ids, size_t n,
 /* Sets the hook; call before work flows. */
 void		 queue_on_finished(struct queue *q, queue_finished_cb cb,
 		    void *arg);
-/* Applies reloaded settings (db_path is ignored: it needs a restart). */
-void		 queue_reconfigure(struct queue *q, const struct queue_opts *o);
+/* A reloaded configuration (a reference is taken; db needs a restart). */
+void		 queue_set_conf(struct queue *q, struct conf *c);
 /* Asks the store thread to purge jobs finished more than days ago. */
 void		 queue_purge_expired(struct queue *q, int64_t days);
 /* Commits everything handed over, stops the thread, closes the store. */

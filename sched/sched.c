@@ -14,10 +14,12 @@
 
 #include <curl/curl.h>
 
+#include "conf/conf.h"
 #include "log/log.h"
 #include "robots/robots.h"
 #include "sched/sched.h"
 #include "stats/stats.h"
+#include "util/util.h"
 
 #define ROBOTS_ERROR_TTL_S	600.	/* 5xx/unreachable: deny this long */
 #define HOST_IDLE_S		60.	/* forget an idle host after this */
@@ -73,8 +75,7 @@ struct sched {
 	struct ev_loop	*loop;
 	struct queue	*queue;
 	struct fetch	*fetch;
-	struct sched_conf conf;
-	char		*agent_token;	/* robots token of conf.user_agent */
+	struct conf	*conf;		/* a reference */
 
 	struct task	*window;	/* claimed, not started; by priority */
 	struct task	**window_tail;
@@ -96,9 +97,7 @@ struct sched {
 	size_t		 slots_cap;
 	struct map	 hosts;
 	struct map	 robots;
-	int64_t		*cancelled;	/* job ids, for tasks still in transit */
-	size_t		 ncancelled;
-	size_t		 cancelled_cap;
+	struct util_ids	 cancelled;	/* jobs, for tasks still in transit */
 
 	ev_timer	 delay_timer;	/* a host's delay ends */
 	ev_timer	 due_timer;	/* a delayed task becomes due */
@@ -108,9 +107,7 @@ struct sched {
 	ev_async	 wake;
 	pthread_mutex_t	 lock;		/* guards the fields below */
 	int		 work_posted;
-	int64_t		*cancel_posted;
-	size_t		 ncancel_posted;
-	size_t		 cancel_posted_cap;
+	struct util_ids	 cancel_posted;
 };
 
 static void sched_dispatch(struct sched *);
@@ -181,28 +178,11 @@ opt(int64_t job, int64_t def)
 static size_t
 sched_window_cap(const struct sched *s)
 {
-	int64_t w = s->conf.window_size;
+	int64_t w = s->conf->window_size;
 
 	if (w == 0)
-		w = s->conf.concurrency * 4 < 64 ? 64 : s->conf.concurrency * 4;
+		w = s->conf->concurrency * 4 < 64 ? 64 : s->conf->concurrency * 4;
 	return (size_t)w;
-}
-
-static int
-push_id(int64_t **v, size_t *n, size_t *cap, int64_t id)
-{
-	int64_t *nv;
-	size_t ncap;
-
-	if (*n == *cap) {
-		ncap = *cap == 0 ? 16 : *cap * 2;
-		if ((nv = realloc(*v, ncap * sizeof(*nv))) == NULL)
-			return -1;
-		*v = nv;
-		*cap = ncap;
-	}
-	(*v)[(*n)++] = id;
-	return 0;
 }
 
 /* --- per-job and per-host accounting -------------------------------------- */
@@ -258,7 +238,7 @@ sched_host(struct sched *s, const char *name)
 	if ((h = calloc(1, sizeof(*h))) == NULL ||
 	    (h->ent.key = strdup(name)) == NULL)
 		fatalx("sched: out of memory tracking hosts");
-	h->cap = s->conf.per_host_concurrency;
+	h->cap = s->conf->per_host_concurrency;
 	h->auto_delay_ms = -1;
 	map_put(&s->hosts, &h->ent);
 	return h;
@@ -279,8 +259,7 @@ sched_count(struct sched *s, const struct task *t, int64_t dheld,
 	h->held += dheld;
 	h->in_flight += dflight;
 	if (dheld > 0)
-		h->cap = opt(t->opts.per_host_concurrency,
-		    s->conf.per_host_concurrency);
+		h->cap = conf_eff(s->conf, &t->opts, per_host_concurrency);
 	assert(slot->held >= 0 && slot->in_flight >= 0);
 	assert(h->held >= 0 && h->in_flight >= 0);
 	s->sat_held += (slot_saturated(slot) ? slot->held : 0) +
@@ -531,10 +510,10 @@ sched_robots_cb(long status, CURLcode code, const char *body, size_t len,
 	} else if (status >= 400 || status < 200 || status >= 300) {
 		/* 2.3.1.3: unavailable (4xx) means no restrictions. */
 		e->rules = robots_allow_all();
-		e->expires = now + (double)s->conf.robots_ttl_s;
+		e->expires = now + (double)s->conf->robots_ttl_s;
 	} else {
 		e->rules = robots_parse(body, len, agent);
-		e->expires = now + (double)s->conf.robots_ttl_s;
+		e->expires = now + (double)s->conf->robots_ttl_s;
 	}
 	if (e->rules == NULL)
 		fatalx("sched: out of memory for robots.txt rules");
@@ -556,8 +535,8 @@ sched_robots(struct sched *s, struct task *t, ev_tstamp now)
 
 	if (sched_task_origin(t) != 0)
 		return NULL;
-	robots_agent_token(t->opts.user_agent != NULL ? t->opts.user_agent :
-	    s->conf.user_agent, token, sizeof(token));
+	robots_agent_token(conf_eff(s->conf, &t->opts, user_agent), token,
+	    sizeof(token));
 	if (asprintf(&key, "%s %s", token, t->origin) < 0)
 		fatalx("sched: out of memory");
 	if ((e = (struct robots_entry *)map_get(&s->robots, key)) != NULL) {
@@ -576,8 +555,8 @@ sched_robots(struct sched *s, struct task *t, ev_tstamp now)
 	if (asprintf(&url, "%s/robots.txt", t->origin) < 0)
 		fatalx("sched: out of memory");
 	e->fetching = 1;
-	if (fetch_aux_start(s->fetch, url, t->opts.user_agent != NULL ?
-	    t->opts.user_agent : s->conf.user_agent, ROBOTS_MAX_BYTES,
+	if (fetch_aux_start(s->fetch, url, conf_eff(s->conf, &t->opts,
+	    user_agent), ROBOTS_MAX_BYTES,
 	    sched_robots_cb, e) != 0) {
 		e->fetching = 0;
 		robots_free(e->rules);
@@ -609,15 +588,14 @@ sched_ready(struct sched *s, struct task *t, ev_tstamp now, int64_t *crawl_ms,
 	*crawl_ms = -1;
 	if (slot->limit != JOB_UNSET && slot->in_flight >= slot->limit)
 		return READY_WAIT;
-	if (opt(t->opts.obey_robots, s->conf.obey_robots)) {
+	if (conf_eff(s->conf, &t->opts, obey_robots)) {
 		if ((rules = sched_robots(s, t, now)) == NULL)
 			return t->origin == NULL ? READY_GO : READY_WAIT;
 		if (!robots_allowed(rules, t->path))
 			return READY_DENIED;
 		*crawl_ms = robots_crawl_delay_ms(rules);
 	}
-	if (h->in_flight >= opt(t->opts.per_host_concurrency,
-	    s->conf.per_host_concurrency))
+	if (h->in_flight >= conf_eff(s->conf, &t->opts, per_host_concurrency))
 		return READY_WAIT;
 	if (now < h->next_start) {
 		if (*wake == 0 || h->next_start < *wake)
@@ -632,14 +610,12 @@ static double
 sched_gap_ms(struct sched *s, const struct task *t, const struct host *h,
     int64_t crawl_ms)
 {
-	double gap = (double)opt(t->opts.per_host_delay_ms,
-	    s->conf.per_host_delay_ms);
-	int64_t jitter = opt(t->opts.per_host_jitter_ms,
-	    s->conf.per_host_jitter_ms);
+	double gap = (double)conf_eff(s->conf, &t->opts, per_host_delay_ms);
+	int64_t jitter = conf_eff(s->conf, &t->opts, per_host_jitter_ms);
 
 	if ((double)crawl_ms > gap)
 		gap = (double)crawl_ms;
-	if (opt(t->opts.autothrottle, s->conf.autothrottle) &&
+	if (conf_eff(s->conf, &t->opts, autothrottle) &&
 	    h->auto_delay_ms > gap)
 		gap = h->auto_delay_ms;
 	if (jitter > 0)
@@ -653,9 +629,9 @@ sched_start(struct sched *s, struct task *t, int64_t crawl_ms, ev_tstamp now)
 	struct host *h = sched_host(s, t->host);
 	char *cause = NULL;
 
-	if (opt(t->opts.autothrottle, s->conf.autothrottle) &&
+	if (conf_eff(s->conf, &t->opts, autothrottle) &&
 	    h->auto_delay_ms < 0)
-		h->auto_delay_ms = (double)s->conf.autothrottle_start_delay_ms;
+		h->auto_delay_ms = (double)s->conf->autothrottle_start_delay_ms;
 	h->next_start = now + sched_gap_ms(s, t, h, crawl_ms) / 1000.0;
 	sched_count(s, t, 0, 1);
 	s->in_flight++;
@@ -683,7 +659,7 @@ sched_dispatch(struct sched *s)
 	now = ev_now(s->loop);
 	pp = &s->window;
 	while ((t = *pp) != NULL &&
-	    s->in_flight < (size_t)s->conf.concurrency) {
+	    s->in_flight < (size_t)s->conf->concurrency) {
 		switch (sched_ready(s, t, now, &crawl_ms, &wake)) {
 		case READY_GO:
 			sched_start(s, sched_window_take(s, pp), crawl_ms, now);
@@ -752,11 +728,10 @@ sched_autothrottle(struct sched *s, const struct task *t,
     const struct result *r)
 {
 	struct host *h = sched_host(s, t->host);
-	double floor = (double)opt(t->opts.per_host_delay_ms,
-	    s->conf.per_host_delay_ms);
-	double ceil = (double)s->conf.autothrottle_max_delay_ms;
+	double floor = (double)conf_eff(s->conf, &t->opts, per_host_delay_ms);
+	double ceil = (double)s->conf->autothrottle_max_delay_ms;
 	double target = r->time_ttfb_ms /
-	    (double)s->conf.autothrottle_target_concurrency;
+	    (double)s->conf->autothrottle_target_concurrency;
 	double next = (h->auto_delay_ms + target) / 2.0;
 
 	if (r->status == 429 || r->status == 503)
@@ -772,11 +747,11 @@ sched_autothrottle(struct sched *s, const struct task *t,
 static int
 sched_retry(struct sched *s, const struct task *t, const struct result *r)
 {
-	int64_t base = sched_backoff_ms(s->conf.retry_backoff_ms,
-	    s->conf.retry_backoff_max_ms, r->attempts), delay, due;
+	int64_t base = sched_backoff_ms(s->conf->retry_backoff_ms,
+	    s->conf->retry_backoff_max_ms, r->attempts), delay, due;
 
 	if (!sched_is_transient(r) || r->attempts >=
-	    opt(t->opts.max_attempts, s->conf.max_attempts))
+	    conf_eff(s->conf, &t->opts, max_attempts))
 		return 0;
 	/* Equal jitter: half fixed, half random, so gaps still grow. */
 	delay = base / 2 + (base > 1 ? random() % (base / 2 + 1) : 0);
@@ -818,13 +793,7 @@ sched_tasks_cb(struct task *list, size_t n, int64_t next_due_ms, void *arg)
 			queue_requeue(s->queue, t->id);
 			task_free(t);
 		} else {
-			size_t i;
-			int cancelled = 0;
-
-			for (i = 0; i < s->ncancelled; i++)
-				if (s->cancelled[i] == t->job_id)
-					cancelled = 1;
-			if (cancelled)
+			if (util_ids_has(&s->cancelled, t->job_id))
 				sched_fail_task(s, t, RESULT_CANCELLED,
 				    "job cancelled before this task started");
 			else
@@ -859,7 +828,7 @@ sched_done_cb(struct task *t, struct result *r, void *arg)
 		if (r->kind != RESULT_CANCELLED)
 			stats_record_fetch(r->kind, r->status,
 			    r->time_total_ms / 1000.0);
-		if (opt(t->opts.autothrottle, s->conf.autothrottle) &&
+		if (conf_eff(s->conf, &t->opts, autothrottle) &&
 		    r->kind != RESULT_CANCELLED)
 			sched_autothrottle(s, t, r);
 		if (r->kind != RESULT_CANCELLED && sched_retry(s, t, r))
@@ -880,14 +849,10 @@ static void
 sched_cancel(struct sched *s, int64_t job_id)
 {
 	struct task **pp, *t;
-	size_t dropped = 0, aborted, i;
-	int known = 0;
+	size_t dropped = 0, aborted;
 
-	for (i = 0; i < s->ncancelled; i++)
-		if (s->cancelled[i] == job_id)
-			known = 1;
-	if (!known && push_id(&s->cancelled, &s->ncancelled,
-	    &s->cancelled_cap, job_id) != 0)
+	if (!util_ids_has(&s->cancelled, job_id) &&
+	    util_ids_push(&s->cancelled, job_id) != 0)
 		log_warnx("sched: out of memory remembering cancelled job");
 	pp = &s->window;
 	while ((t = *pp) != NULL) {
@@ -908,8 +873,8 @@ static void
 sched_wake_cb(struct ev_loop *loop, ev_async *w, int revents)
 {
 	struct sched *s = w->data;
-	int64_t *cancels;
-	size_t ncancels, i;
+	struct util_ids cancels;
+	size_t i;
 	int work;
 
 	(void)loop;
@@ -918,14 +883,12 @@ sched_wake_cb(struct ev_loop *loop, ev_async *w, int revents)
 	work = s->work_posted;
 	s->work_posted = 0;
 	cancels = s->cancel_posted;
-	ncancels = s->ncancel_posted;
-	s->cancel_posted = NULL;
-	s->ncancel_posted = s->cancel_posted_cap = 0;
+	memset(&s->cancel_posted, 0, sizeof(s->cancel_posted));
 	pthread_mutex_unlock(&s->lock);
 
-	for (i = 0; i < ncancels; i++)
-		sched_cancel(s, cancels[i]);
-	free(cancels);
+	for (i = 0; i < cancels.n; i++)
+		sched_cancel(s, cancels.v[i]);
+	util_ids_free(&cancels);
 	if (work) {
 		s->dry_valid = 0;
 		s->work_gen++;
@@ -986,39 +949,21 @@ void
 sched_notify_cancel(struct sched *s, int64_t job_id)
 {
 	pthread_mutex_lock(&s->lock);
-	if (push_id(&s->cancel_posted, &s->ncancel_posted,
-	    &s->cancel_posted_cap, job_id) != 0)
+	if (util_ids_push(&s->cancel_posted, job_id) != 0)
 		log_warnx("sched: out of memory posting a cancel");
 	pthread_mutex_unlock(&s->lock);
 	ev_async_send(s->loop, &s->wake);
 }
 
-static void
-sched_conf_copy(struct sched *s, const struct sched_conf *c)
-{
-	char token[64];
-	char *ua;
-
-	if ((ua = strdup(c->user_agent != NULL ? c->user_agent : "")) == NULL)
-		fatalx("sched: out of memory");
-	free((char *)s->conf.user_agent);
-	s->conf = *c;
-	s->conf.user_agent = ua;
-	robots_agent_token(ua, token, sizeof(token));
-	free(s->agent_token);
-	if ((s->agent_token = strdup(token)) == NULL)
-		fatalx("sched: out of memory");
-}
-
 struct sched *
-sched_create(struct ev_loop *loop, const struct sched_conf *c)
+sched_create(struct ev_loop *loop, struct conf *c)
 {
 	struct sched *s;
 
 	if ((s = calloc(1, sizeof(*s))) == NULL)
 		return NULL;
 	s->loop = loop;
-	sched_conf_copy(s, c);
+	s->conf = conf_ref(c);
 	s->window_tail = &s->window;
 	pthread_mutex_init(&s->lock, NULL);
 	ev_async_init(&s->wake, sched_wake_cb);
@@ -1042,9 +987,11 @@ sched_attach(struct sched *s, struct queue *q, struct fetch *f)
 }
 
 void
-sched_set_conf(struct sched *s, const struct sched_conf *c)
+sched_set_conf(struct sched *s, struct conf *c)
 {
-	sched_conf_copy(s, c);
+	conf_ref(c);
+	conf_unref(s->conf);
+	s->conf = c;
 	sched_dispatch(s);
 }
 
@@ -1147,10 +1094,9 @@ sched_free(struct sched *s)
 	map_free_all(&s->hosts, host_free);
 	map_free_all(&s->robots, robots_entry_free);
 	free(s->slots);
-	free(s->cancelled);
-	free(s->cancel_posted);
-	free((char *)s->conf.user_agent);
-	free(s->agent_token);
+	util_ids_free(&s->cancelled);
+	util_ids_free(&s->cancel_posted);
+	conf_unref(s->conf);
 	skipset_clear(&s->dry);
 	skipset_clear(&s->pending);
 	free(s);

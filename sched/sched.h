@@ -21,29 +21,14 @@
 
 struct sched;
 
-/* Defaults; a job's own options take precedence. */
-struct sched_conf {
-	int64_t		 concurrency;	/* transfers in flight, all jobs */
-	int64_t		 window_size;	/* claimed tasks held; 0: 4 x conc. */
-	int64_t		 per_host_concurrency;
-	int64_t		 per_host_delay_ms;
-	int64_t		 per_host_jitter_ms;
-	int64_t		 max_attempts;
-	int64_t		 retry_backoff_ms;
-	int64_t		 retry_backoff_max_ms;
-	int64_t		 obey_robots;
-	int64_t		 robots_ttl_s;
-	int64_t		 autothrottle;
-	int64_t		 autothrottle_start_delay_ms;
-	int64_t		 autothrottle_max_delay_ms;
-	int64_t		 autothrottle_target_concurrency;
-	const char	*user_agent;	/* for robots.txt; copied */
-};
+struct conf;
 
-struct sched	*sched_create(struct ev_loop *loop, const struct sched_conf *c);
+/* c: the configuration (a reference is taken); a job's options win. */
+struct sched	*sched_create(struct ev_loop *loop, struct conf *c);
 /* Wires the queue and fetcher (created with sched_tasks_cb/sched_done_cb). */
 void		 sched_attach(struct sched *s, struct queue *q, struct fetch *f);
-void		 sched_set_conf(struct sched *s, const struct sched_conf *c);
+/* A reloaded configuration (a reference is taken). */
+void		 sched_set_conf(struct sched *s, struct conf *c);
 /* Starts pulling work. */
 void		 sched_run(struct sched *s);
 /*

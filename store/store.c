@@ -151,10 +151,6 @@ struct store {
 	sqlite3_stmt	*stmt[ST_MAX];
 };
 
-static const char *const task_state_names[STORE_TASK_NSTATES] = {
-	"queued", "running", "done", "failed", "cancelled"
-};
-
 /* Sets *cause from the connection's last error, prefixed with what. */
 static int
 store_fail(struct store *s, char **cause, const char *what)
@@ -162,14 +158,6 @@ store_fail(struct store *s, char **cause, const char *what)
 	if (cause != NULL)
 		*cause = util_asprintf("%s: %s", what, sqlite3_errmsg(s->db));
 	return -1;
-}
-
-const char *
-store_task_state_name(enum store_task_state st)
-{
-	if ((unsigned)st >= STORE_TASK_NSTATES)
-		return "unknown";
-	return task_state_names[st];
 }
 
 /* Returns the prepared statement, reset and unbound, preparing it once. */
@@ -191,6 +179,30 @@ store_stmt(struct store *s, enum store_stmt_id id)
 	sqlite3_reset(st);
 	sqlite3_clear_bindings(st);
 	return st;
+}
+
+/*
+ * The door to every statement that moves tasks or a job between states:
+ * the state machine (job/) is asked first, so an impossible move never
+ * reaches the database. id is the task or job (0: several). Returns the
+ * statement, reset and unbound, or NULL.
+ */
+static sqlite3_stmt *
+store_task_move(struct store *s, enum store_stmt_id stmt, int64_t id,
+    enum task_state from, enum task_state to)
+{
+	if (task_state_change(id, from, to) != 0)
+		return NULL;
+	return store_stmt(s, stmt);
+}
+
+static sqlite3_stmt *
+store_job_move(struct store *s, enum store_stmt_id stmt, int64_t id,
+    enum job_state from, enum job_state to)
+{
+	if (job_state_change(id, from, to) != 0)
+		return NULL;
+	return store_stmt(s, stmt);
 }
 
 /* Runs a statement that returns no rows. */
@@ -392,14 +404,18 @@ store_close(struct store *s)
 int
 store_recover(struct store *s, int64_t *n, char **cause)
 {
+	sqlite3_stmt *st;
+
 	if (store_begin(s, cause) != 0)
 		return -1;
-	if (store_exec_stmt(s, ST_RECOVER) != 0) {
+	if ((st = store_task_move(s, ST_RECOVER, 0, TASK_RUNNING,
+	    TASK_QUEUED)) == NULL || sqlite3_step(st) != SQLITE_DONE) {
 		store_fail(s, cause, "recover");
 		store_rollback(s);
 		return -1;
 	}
 	*n = sqlite3_changes64(s->db);
+	sqlite3_reset(st);
 	return store_commit_txn(s, cause);
 }
 
@@ -478,17 +494,17 @@ static int
 store_job_counts(struct store *s, struct store_job *j)
 {
 	sqlite3_stmt *st;
-	int rc, k;
+	enum task_state k;
+	const char *name;
+	int rc;
 
 	if ((st = store_stmt(s, ST_JOB_COUNTS)) == NULL ||
 	    sqlite3_bind_int64(st, 1, j->id) != SQLITE_OK)
 		return -1;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		const char *name = (const char *)sqlite3_column_text(st, 0);
-
-		for (k = 0; k < STORE_TASK_NSTATES; k++)
-			if (name != NULL && strcmp(name, task_state_names[k]) == 0)
-				j->counts[k] = sqlite3_column_int64(st, 1);
+		name = (const char *)sqlite3_column_text(st, 0);
+		if (name != NULL && task_state_parse(name, &k) == 0)
+			j->counts[k] = sqlite3_column_int64(st, 1);
 	}
 	sqlite3_reset(st);
 	return rc == SQLITE_DONE ? 0 : -1;
@@ -517,8 +533,10 @@ store_job_get(struct store *s, int64_t id, struct store_job *out,
 	if (rc != SQLITE_ROW)
 		goto fail;
 	out->id = sqlite3_column_int64(st, 0);
-	snprintf(out->state, sizeof(out->state), "%s",
-	    (const char *)sqlite3_column_text(st, 1));
+	if (job_state_parse((const char *)sqlite3_column_text(st, 1),
+	    &out->state_code) != 0)
+		out->state_code = JOB_QUEUED;	/* the CHECK forbids it */
+	out->state = job_state_name(out->state_code);
 	out->total = sqlite3_column_int64(st, 2);
 	out->options = store_col_strdup(st, 3);
 	out->created_at = store_col_strdup(st, 4);
@@ -608,11 +626,13 @@ store_job_cancel(struct store *s, int64_t id, int *changed, char **cause)
 	    sqlite3_bind_int64(st, 1, id) != SQLITE_OK ||
 	    sqlite3_step(st) != SQLITE_DONE)
 		goto fail;
-	if ((st = store_stmt(s, ST_JOB_CANCEL_TASKS)) == NULL ||
+	if ((st = store_task_move(s, ST_JOB_CANCEL_TASKS, 0, TASK_QUEUED,
+	    TASK_CANCELLED)) == NULL ||
 	    sqlite3_bind_int64(st, 1, id) != SQLITE_OK ||
 	    sqlite3_step(st) != SQLITE_DONE)
 		goto fail;
-	if ((st = store_stmt(s, ST_JOB_CANCEL)) == NULL ||
+	if ((st = store_job_move(s, ST_JOB_CANCEL, id, JOB_RUNNING,
+	    JOB_CANCELLED)) == NULL ||
 	    sqlite3_bind_int64(st, 1, id) != SQLITE_OK ||
 	    sqlite3_step(st) != SQLITE_DONE)
 		goto fail;
@@ -759,7 +779,8 @@ store_load_opts(struct store *s, int64_t job_id, struct job_opts *o,
 	}
 	rc = job_opts_from_json(o, obj, cause);
 	json_decref(obj);
-	if ((st = store_stmt(s, ST_JOB_RUNNING)) == NULL ||
+	if ((st = store_job_move(s, ST_JOB_RUNNING, job_id, JOB_QUEUED,
+	    JOB_RUNNING)) == NULL ||
 	    sqlite3_bind_int64(st, 1, job_id) != SQLITE_OK ||
 	    sqlite3_step(st) != SQLITE_DONE) {
 		job_opts_clear(o);
@@ -845,7 +866,8 @@ store_claim_one(struct store *s, struct claim_job *j, size_t n, int64_t now,
 	size_t before = j->ngot;
 	int rc;
 
-	if ((st = store_stmt(s, ST_CLAIM_JOB)) == NULL ||
+	if ((st = store_task_move(s, ST_CLAIM_JOB, 0, TASK_QUEUED,
+	    TASK_RUNNING)) == NULL ||
 	    sqlite3_bind_int64(st, 1, j->id) != SQLITE_OK ||
 	    sqlite3_bind_int64(st, 2, now) != SQLITE_OK ||
 	    sqlite3_bind_text(st, 3, hosts, -1, SQLITE_STATIC) != SQLITE_OK ||
@@ -1156,7 +1178,8 @@ store_finish_task(struct store *s, const struct result *r, int *written)
 	sqlite3_stmt *st;
 
 	*written = 0;
-	if ((st = store_stmt(s, ST_TASK_FINISH)) == NULL ||
+	if ((st = store_task_move(s, ST_TASK_FINISH, r->task_id, TASK_RUNNING,
+	    result_task_end(r->kind))) == NULL ||
 	    sqlite3_bind_int64(st, 1, r->task_id) != SQLITE_OK ||
 	    sqlite3_bind_text(st, 2, result_task_state(r->kind), -1,
 	    SQLITE_STATIC) != SQLITE_OK ||
@@ -1175,37 +1198,14 @@ store_finish_task(struct store *s, const struct result *r, int *written)
 	return 0;
 }
 
-void
-store_ids_clear(struct store_ids *ids)
-{
-	free(ids->v);
-	memset(ids, 0, sizeof(*ids));
-}
-
 static int
-store_ids_add(struct store_ids *ids, int64_t id)
-{
-	int64_t *v;
-	size_t cap;
-
-	if (ids->n == ids->cap) {
-		cap = ids->cap == 0 ? 8 : ids->cap * 2;
-		if ((v = realloc(ids->v, cap * sizeof(*v))) == NULL)
-			return -1;
-		ids->v = v;
-		ids->cap = cap;
-	}
-	ids->v[ids->n++] = id;
-	return 0;
-}
-
-static int
-store_job_done(struct store *s, int64_t job_id, struct store_ids *finished)
+store_job_done(struct store *s, int64_t job_id, struct util_ids *finished)
 {
 	sqlite3_stmt *st;
 	int rc;
 
-	if ((st = store_stmt(s, ST_JOB_DONE)) == NULL ||
+	if ((st = store_job_move(s, ST_JOB_DONE, job_id, JOB_RUNNING,
+	    JOB_DONE)) == NULL ||
 	    sqlite3_bind_int64(st, 1, job_id) != SQLITE_OK)
 		return -1;
 	rc = sqlite3_step(st);
@@ -1213,7 +1213,7 @@ store_job_done(struct store *s, int64_t job_id, struct store_ids *finished)
 	if (rc != SQLITE_DONE)
 		return -1;
 	if (finished != NULL && sqlite3_changes(s->db) > 0 &&
-	    store_ids_add(finished, job_id) != 0)
+	    util_ids_push(finished, job_id) != 0)
 		return -1;
 	return 0;
 }
@@ -1222,7 +1222,7 @@ int
 store_commit(struct store *s, const struct result *results,
     const int64_t *requeue, size_t nrequeue,
     const struct store_retry *retries, size_t nretries, size_t *committed,
-    struct store_ids *finished, char **cause)
+    struct util_ids *finished, char **cause)
 {
 	size_t nfinished = finished != NULL ? finished->n : 0;
 	const struct result *r, *q;
@@ -1241,7 +1241,8 @@ store_commit(struct store *s, const struct result *results,
 		n += (size_t)written;
 	}
 	for (i = 0; i < nrequeue; i++) {
-		if ((st = store_stmt(s, ST_TASK_REQUEUE)) == NULL ||
+		if ((st = store_task_move(s, ST_TASK_REQUEUE, requeue[i],
+		    TASK_RUNNING, TASK_QUEUED)) == NULL ||
 		    sqlite3_bind_int64(st, 1, requeue[i]) != SQLITE_OK ||
 		    sqlite3_step(st) != SQLITE_DONE) {
 			store_fail(s, cause, "requeue task");
@@ -1250,7 +1251,8 @@ store_commit(struct store *s, const struct result *results,
 		sqlite3_reset(st);
 	}
 	for (i = 0; i < nretries; i++) {
-		if ((st = store_stmt(s, ST_TASK_RETRY)) == NULL ||
+		if ((st = store_task_move(s, ST_TASK_RETRY, retries[i].task_id,
+		    TASK_RUNNING, TASK_QUEUED)) == NULL ||
 		    sqlite3_bind_int64(st, 1, retries[i].task_id) != SQLITE_OK ||
 		    sqlite3_bind_int64(st, 2, retries[i].attempts) != SQLITE_OK ||
 		    sqlite3_bind_int64(st, 3, retries[i].due_ms) != SQLITE_OK ||

@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "job/job.h"
+#include "util/util.h"
 
 #define STORE_SCHEMA_VERSION 2
 
@@ -52,21 +53,20 @@ int		 store_job_create(struct store *s, const struct job_opts *opts,
 		    const struct store_url *urls, size_t n, int64_t *job_id,
 		    char **cause);
 
-enum store_task_state {
-	STORE_TASK_QUEUED = 0,
-	STORE_TASK_RUNNING,
-	STORE_TASK_DONE,
-	STORE_TASK_FAILED,
-	STORE_TASK_CANCELLED,
-	STORE_TASK_NSTATES
-};
-const char	*store_task_state_name(enum store_task_state st);
+/* Older names of the task states (enum task_state, job/job.h). */
+#define STORE_TASK_QUEUED	TASK_QUEUED
+#define STORE_TASK_RUNNING	TASK_RUNNING
+#define STORE_TASK_DONE		TASK_DONE
+#define STORE_TASK_FAILED	TASK_FAILED
+#define STORE_TASK_CANCELLED	TASK_CANCELLED
+#define STORE_TASK_NSTATES	TASK_NSTATES
 
 struct store_job {
 	int64_t		 id;
-	char		 state[16];
+	enum job_state	 state_code;
+	const char	*state;		/* job_state_name(state_code) */
 	int64_t		 total;
-	int64_t		 counts[STORE_TASK_NSTATES];
+	int64_t		 counts[TASK_NSTATES];
 	char		*options;	/* JSON text, owned */
 	char		*created_at;	/* owned */
 	char		*finished_at;	/* owned, NULL while unfinished */
@@ -140,18 +140,10 @@ struct store_retry {
  * and adds their ids to finished (may be NULL). All lists are borrowed.
  * *committed gets how many results were written.
  */
-/* A growable list of ids (jobs a commit finished). */
-struct store_ids {
-	int64_t	*v;
-	size_t	 n;
-	size_t	 cap;
-};
-void		 store_ids_clear(struct store_ids *ids);
-
 int		 store_commit(struct store *s, const struct result *results,
 		    const int64_t *requeue, size_t nrequeue,
 		    const struct store_retry *retries, size_t nretries,
-		    size_t *committed, struct store_ids *finished,
+		    size_t *committed, struct util_ids *finished,
 		    char **cause);
 
 /* A results row, borrowed for the duration of a store_results_page cb. */

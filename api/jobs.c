@@ -1,0 +1,396 @@
+/*
+ * api/jobs: the job routes — submit, list, one job (with its long poll),
+ * cancel and purge, and the results export.
+ */
+#include "config.h"
+
+#include <inttypes.h>
+#include <malloc.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "api/api-int.h"
+#include "conf/conf.h"
+#include "doc/doc.h"
+#include "log/log.h"
+#include "store/store.h"
+#include "util/util.h"
+
+/*
+ * Answers with job id as it is now, plus the keys of extra (taken, may be
+ * NULL); 201 answers carry its Location.
+ */
+static enum MHD_Result
+api_job_reply(struct api_call *k, int64_t id, unsigned int status,
+    json_t *extra)
+{
+	struct store_job j;
+	struct store *s;
+	char *cause = NULL, loc[64];
+	json_t *doc;
+	int rc;
+
+	if ((s = api_store(k, &cause)) == NULL) {
+		json_decref(extra);
+		return api_store_error(k, cause);
+	}
+	rc = store_job_get(s, id, &j, &cause);
+	if (rc < 0) {
+		json_decref(extra);
+		return api_store_error(k, cause);
+	}
+	if (rc == 1) {
+		json_decref(extra);
+		return api_error(k, MHD_HTTP_NOT_FOUND, "not_found",
+		    "no such job");
+	}
+	doc = doc_job(&j);
+	store_job_clear(&j);
+	if (doc != NULL && extra != NULL)
+		json_object_update(doc, extra);
+	json_decref(extra);
+	snprintf(loc, sizeof(loc), "/v1/jobs/%" PRId64, id);
+	return api_reply_json(k, status, doc, status == MHD_HTTP_CREATED ?
+	    MHD_HTTP_HEADER_LOCATION : NULL, loc);
+}
+
+static int
+api_list_cb(const struct store_job *j, void *arg)
+{
+	json_t *jobs = arg;
+
+	return json_array_append_new(jobs, doc_job(j)) == 0 ? 0 : -1;
+}
+
+/* GET /v1/jobs?after=ID&limit=N */
+enum MHD_Result
+api_jobs_list(struct api_call *k)
+{
+	struct store *s;
+	json_t *jobs;
+	char *cause = NULL;
+
+	if ((s = api_store(k, &cause)) == NULL)
+		return api_store_error(k, cause);
+	if ((jobs = json_array()) == NULL)
+		return MHD_NO;
+	if (store_job_list(s, k->p[API_P_AFTER], k->p[API_P_LIMIT],
+	    api_list_cb, jobs, &cause) != 0) {
+		json_decref(jobs);
+		return api_store_error(k, cause);
+	}
+	return api_reply_json(k, MHD_HTTP_OK, json_pack("{s:o}", "jobs", jobs),
+	    NULL, NULL);
+}
+
+static json_t *
+api_rejected_json(const struct api_request *req)
+{
+	json_t *v;
+	size_t i;
+
+	if ((v = json_array()) == NULL)
+		return NULL;
+	for (i = 0; i < req->nrejected; i++)
+		json_array_append_new(v, json_pack("{s:I,s:o,s:s}",
+		    "index", (json_int_t)req->rejected[i].index,
+		    "url", req->rejected[i].url != NULL ?
+		    json_string(req->rejected[i].url) : json_null(),
+		    "reason", req->rejected[i].reason));
+	return v;
+}
+
+/* The HTTP status of a parse failure's code. */
+static unsigned int
+api_parse_status(const char *code)
+{
+	if (strcmp(code, "unsupported_media_type") == 0)
+		return MHD_HTTP_UNSUPPORTED_MEDIA_TYPE;
+	if (strcmp(code, "internal") == 0)
+		return MHD_HTTP_INTERNAL_SERVER_ERROR;
+	return MHD_HTTP_BAD_REQUEST;
+}
+
+/* POST /v1/jobs: committed before the 201 goes out. */
+enum MHD_Result
+api_jobs_submit(struct api_call *k)
+{
+	struct api_limits lim = { (size_t)k->conf->max_urls_per_job,
+	    (size_t)k->conf->max_url_length };
+	struct api_request req;
+	struct store_url *urls = NULL;
+	struct store *s;
+	const char *code = NULL;
+	char *cause = NULL;
+	json_t *doc;
+	int64_t job_id;
+	enum MHD_Result ret;
+	size_t i;
+
+	if (atomic_load(&k->a->draining))
+		return api_reply_json(k, MHD_HTTP_SERVICE_UNAVAILABLE,
+		    doc_error("shutting_down", "harvestd is shutting down; "
+		    "submit again once it is back"),
+		    MHD_HTTP_HEADER_RETRY_AFTER, "5");
+	if (api_request_parse(k->body, k->len, MHD_lookup_connection_value(
+	    k->c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE), &lim, &req,
+	    &code, &cause) != 0) {
+		ret = api_error(k, api_parse_status(code), code, cause);
+		free(cause);
+		return ret;
+	}
+	if (req.nurls == 0) {
+		doc = doc_error(req.nrejected == 0 ? "no_urls" :
+		    "no_valid_urls", req.nrejected == 0 ?
+		    "the submission holds no URL" :
+		    "none of the submitted URLs is valid");
+		if (doc != NULL)
+			json_object_set_new(doc, "rejected",
+			    api_rejected_json(&req));
+		api_request_clear(&req);
+		return api_reply_json(k, MHD_HTTP_BAD_REQUEST, doc, NULL,
+		    NULL);
+	}
+	if ((urls = calloc(req.nurls, sizeof(*urls))) == NULL) {
+		api_request_clear(&req);
+		return api_error(k, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal",
+		    "out of memory");
+	}
+	for (i = 0; i < req.nurls; i++) {
+		urls[i].url = req.urls[i].url;
+		urls[i].host = req.urls[i].host;
+	}
+	if ((s = api_store(k, &cause)) == NULL ||
+	    store_job_create(s, &req.opts, urls, req.nurls, &job_id,
+	    &cause) != 0) {
+		free(urls);
+		api_request_clear(&req);
+		return api_store_error(k, cause);
+	}
+	free(urls);
+	/* A big submission's parse used lots of memory for a moment: give
+	 * it back to the system rather than keep it as the new peak. */
+	if (k->len > (1 << 20))
+		malloc_trim(0);
+	log_info("job %" PRId64 " submitted: %zu URLs accepted, %zu "
+	    "duplicates dropped, %zu rejected", job_id, req.nurls,
+	    req.nduplicates, req.nrejected);
+	if (k->a->hooks.submitted != NULL)
+		k->a->hooks.submitted(job_id, k->a->hooks.arg);
+	doc = json_pack("{s:I,s:I,s:o}", "accepted", (json_int_t)req.nurls,
+	    "duplicates", (json_int_t)req.nduplicates,
+	    "rejected", api_rejected_json(&req));
+	api_request_clear(&req);
+	return api_job_reply(k, job_id, MHD_HTTP_CREATED, doc);
+}
+
+/*
+ * Whether job id has ended; -1 (with *cause) when it cannot be read, 1
+ * also when it does not exist (the answer will say so).
+ */
+static int
+api_job_ended(struct api_call *k, int64_t id, char **cause)
+{
+	struct store_job j;
+	struct store *s;
+	int rc, ended;
+
+	if ((s = api_store(k, cause)) == NULL)
+		return -1;
+	rc = store_job_get(s, id, &j, cause);
+	api_store_release(k);
+	if (rc != 0)
+		return rc < 0 ? -1 : 1;
+	ended = job_state_ended(j.state_code);
+	store_job_clear(&j);
+	return ended;
+}
+
+/*
+ * GET /v1/jobs/{id}, and with ?wait=S (at most API_WAIT_MAX_S) a long
+ * poll: answers once the job has ended, or after S seconds with its state
+ * then. Waits holding no store connection, woken whenever a job ends.
+ */
+enum MHD_Result
+api_job_get(struct api_call *k)
+{
+	struct api *a = k->a;
+	struct timespec deadline;
+	char *cause = NULL;
+	uint64_t gen;
+	int timed_out = 0;
+
+	deadline = util_deadline(NULL, k->p[API_P_WAIT] * 1000);
+	while (k->p[API_P_WAIT] > 0 && !timed_out) {
+		pthread_mutex_lock(&a->wait_lock);
+		gen = a->wait_gen;
+		pthread_mutex_unlock(&a->wait_lock);
+		if (api_job_ended(k, k->id, &cause) != 0)
+			break;
+		pthread_mutex_lock(&a->wait_lock);
+		while (a->wait_gen == gen && pthread_cond_timedwait(
+		    &a->wait_cond, &a->wait_lock, &deadline) == 0)
+			;
+		timed_out = a->wait_gen == gen;
+		pthread_mutex_unlock(&a->wait_lock);
+	}
+	free(cause);
+	return api_job_reply(k, k->id, MHD_HTTP_OK, NULL);
+}
+
+/* DELETE /v1/jobs/{id}?purge=true: removes a finished job and its rows. */
+static enum MHD_Result
+api_job_purge(struct api_call *k, struct store *s)
+{
+	char *cause = NULL;
+	int rc;
+
+	rc = store_job_purge(s, k->id, &cause);
+	if (rc < 0)
+		return api_store_error(k, cause);
+	if (rc == 1)
+		return api_error(k, MHD_HTTP_NOT_FOUND, "not_found",
+		    "no such job");
+	if (rc == 2)
+		return api_error(k, MHD_HTTP_CONFLICT, "job_active",
+		    "the job has unfinished tasks: cancel it and wait until no "
+		    "task is running, then purge");
+	log_info("job %" PRId64 " purged", k->id);
+	return api_reply_json(k, MHD_HTTP_OK, json_pack("{s:I,s:b}", "id",
+	    (json_int_t)k->id, "purged", 1), NULL, NULL);
+}
+
+/* DELETE /v1/jobs/{id}: cancels the job. */
+enum MHD_Result
+api_job_delete(struct api_call *k)
+{
+	struct store *s;
+	char *cause = NULL;
+	int changed, rc;
+
+	if ((s = api_store(k, &cause)) == NULL)
+		return api_store_error(k, cause);
+	if (k->p[API_P_PURGE])
+		return api_job_purge(k, s);
+	rc = store_job_cancel(s, k->id, &changed, &cause);
+	if (rc < 0)
+		return api_store_error(k, cause);
+	if (rc == 1)
+		return api_error(k, MHD_HTTP_NOT_FOUND, "not_found",
+		    "no such job");
+	if (changed && k->a->hooks.cancelled != NULL)
+		k->a->hooks.cancelled(k->id, k->a->hooks.arg);
+	if (changed)
+		api_jobs_changed(k->a);
+	return api_job_reply(k, k->id, MHD_HTTP_OK, NULL);
+}
+
+/* A results page being built. */
+struct page {
+	char	*buf;
+	size_t	 len;
+	size_t	 cap;
+	int64_t	 last_id;
+	size_t	 rows;
+	int	 with_body;
+	int	 failed;
+};
+
+static int
+page_append(struct page *p, const char *s, size_t len)
+{
+	size_t cap;
+	char *nb;
+
+	if (p->len + len + 1 > p->cap) {
+		cap = p->cap == 0 ? 4096 : p->cap;
+		while (cap < p->len + len + 1)
+			cap *= 2;
+		if ((nb = realloc(p->buf, cap)) == NULL)
+			return -1;
+		p->buf = nb;
+		p->cap = cap;
+	}
+	memcpy(p->buf + p->len, s, len);
+	p->len += len;
+	p->buf[p->len] = '\0';
+	return 0;
+}
+
+static int
+api_row_cb(const struct store_row *r, void *arg)
+{
+	struct page *p = arg;
+	json_t *doc;
+	char *line;
+	int rc;
+
+	if ((doc = doc_result(r, p->with_body)) == NULL) {
+		p->failed = 1;
+		return -1;
+	}
+	line = json_dumps(doc, JSON_COMPACT | JSON_ENSURE_ASCII |
+	    JSON_REAL_PRECISION(10));
+	json_decref(doc);
+	if (line == NULL) {
+		p->failed = 1;
+		return -1;
+	}
+	rc = page_append(p, line, strlen(line)) == 0 &&
+	    page_append(p, "\n", 1) == 0 ? 0 : -1;
+	free(line);
+	if (rc != 0) {
+		p->failed = 1;
+		return -1;
+	}
+	p->last_id = r->id;
+	p->rows++;
+	return 0;
+}
+
+/* GET /v1/jobs/{id}/results: JSON lines, X-Next-After for the next page. */
+enum MHD_Result
+api_job_results(struct api_call *k)
+{
+	struct store_job j;
+	struct page p = { 0 };
+	struct store *s;
+	char *cause = NULL, next[32];
+	int flags = 0, rc;
+
+	if ((s = api_store(k, &cause)) == NULL)
+		return api_store_error(k, cause);
+	rc = store_job_get(s, k->id, &j, &cause);
+	if (rc < 0)
+		return api_store_error(k, cause);
+	store_job_clear(&j);
+	if (rc == 1)
+		return api_error(k, MHD_HTTP_NOT_FOUND, "not_found",
+		    "no such job");
+	if (k->p[API_P_BODY]) {
+		flags |= STORE_PAGE_BODY;
+		p.with_body = 1;
+	}
+	if (k->p[API_P_HEADERS])
+		flags |= STORE_PAGE_HEADERS;
+	if (k->p[API_P_FAILED])
+		flags |= STORE_PAGE_FAILED;
+	if (store_results_page(s, k->id, k->p[API_P_AFTER], k->p[API_P_PAGE],
+	    flags, api_row_cb, &p, &cause) != 0) {
+		free(p.buf);
+		return api_store_error(k, cause);
+	}
+	if (p.failed) {
+		free(p.buf);
+		return api_error(k, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal",
+		    "out of memory");
+	}
+	snprintf(next, sizeof(next), "%" PRId64, p.rows > 0 ? p.last_id :
+	    k->p[API_P_AFTER]);
+	if (p.buf == NULL && (p.buf = strdup("")) == NULL)
+		return MHD_NO;
+	return api_reply_text(k, MHD_HTTP_OK, p.buf, p.len,
+	    "application/x-ndjson", "X-Next-After", next);
+}

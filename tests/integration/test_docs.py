@@ -1,0 +1,54 @@
+"""The documentation the settings table makes is the one committed: the
+configuration file, harvestd.conf(5), docs/configuration.md and the job
+field table of docs/api.md (`make docs` rewrites them)."""
+import os
+import subprocess
+import unittest
+
+SRC = os.environ.get("HARVESTD_SRCDIR", ".")
+MKDOC = os.environ.get("HARVESTD_MKDOC", "./conf/mkdoc")
+
+
+def mkdoc(*args):
+    return subprocess.run([MKDOC] + list(args), check=True,
+                          capture_output=True, text=True).stdout
+
+
+class DocsTest(unittest.TestCase):
+    def check(self, kind, rel):
+        with open(os.path.join(SRC, rel), encoding="utf-8") as f:
+            committed = f.read()
+        self.assertEqual(committed, mkdoc(*kind),
+                         "%s is out of date: run `make docs`" % rel)
+
+    def test_conf_file(self):
+        self.check(["conf"], "etc/harvestd.conf")
+
+    def test_man_page(self):
+        self.check(["man"], "man/harvestd.conf.5")
+
+    def test_configuration_md(self):
+        self.check(["markdown"], "docs/configuration.md")
+
+    def test_api_job_fields(self):
+        self.check(["splice", os.path.join(SRC, "docs/api.md")],
+                   "docs/api.md")
+        # Every job field is in the table, with its type.
+        table = mkdoc("jobfields")
+        for field in ("timeout_ms", "priority", "headers", "callback_url"):
+            self.assertIn("| `%s` |" % field, table)
+
+    def test_help_lists_every_key(self):
+        out = subprocess.run([os.environ.get("HARVESTD", "./harvestd"),
+                              "--help"], check=True, capture_output=True,
+                             text=True).stdout
+        conf = mkdoc("conf")
+        keys = [line.split(" = ")[0] for line in conf.splitlines()
+                if " = " in line and not line.startswith("#")]
+        self.assertGreater(len(keys), 40)
+        for key in keys:
+            self.assertIn("  %s " % key, out)
+
+
+if __name__ == "__main__":
+    unittest.main()
