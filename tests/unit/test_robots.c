@@ -171,6 +171,140 @@ test_groups_and_syntax(void **state)
 	robots_free(r);
 }
 
+/* RFC 9309 section 2.2.1: groups for the same product token are merged. */
+static void
+test_rfc_group_merge(void **state)
+{
+	static const char merged[] =
+	    "user-agent: ExampleBot\n"
+	    "disallow: /foo\n"
+	    "disallow: /bar\n"
+	    "\n"
+	    "user-agent: ExampleBot\n"
+	    "disallow: /baz\n";
+	static const char star[] =
+	    "user-agent: *\n"
+	    "disallow: /foo\n"
+	    "disallow: /bar\n"
+	    "\n"
+	    "user-agent: BazBot\n"
+	    "disallow: /baz\n";
+	static const struct expect em[] = {
+		{ "ExampleBot", "/foo", 0 },
+		{ "ExampleBot", "/bar", 0 },
+		{ "ExampleBot", "/baz", 0 },
+		{ "examplebot", "/baz/x", 0 },
+		{ "ExampleBot", "/qux", 1 },
+		{ "OtherBot", "/foo", 1 },	/* no group, no "*" */
+	};
+	static const struct expect es[] = {
+		{ "ExampleBot", "/foo", 0 },	/* the "*" group applies */
+		{ "ExampleBot", "/bar", 0 },
+		{ "ExampleBot", "/baz", 1 },
+		{ "BazBot", "/baz", 0 },
+		{ "BazBot", "/foo", 1 },	/* its own group only */
+	};
+
+	(void)state;
+	check(merged, em, sizeof(em) / sizeof(em[0]));
+	check(star, es, sizeof(es) / sizeof(es[0]));
+}
+
+/* RFC 9309 section 5.2 as written: the longer rule is used. */
+static void
+test_rfc_longest_match(void **state)
+{
+	static const char text[] =
+	    "User-Agent: foobot\n"
+	    "Allow: /example/page/\n"
+	    "Disallow: /example/page/disallowed.gif\n";
+	static const struct expect e[] = {
+		{ "foobot", "/example/page/disallowed.gif", 0 },
+		{ "foobot", "/example/page/disallowed.gif?x", 0 },
+		{ "foobot", "/example/page/allowed.gif", 1 },
+		{ "foobot", "/example/page/", 1 },
+		{ "foobot", "/example/", 1 },
+	};
+
+	(void)state;
+	check(text, e, sizeof(e) / sizeof(e[0]));
+}
+
+/*
+ * RFC 9309 section 2.2.2: the rule with the most octets wins ("*" and "$"
+ * count too), allow wins a tie, and a matching group without a matching
+ * rule allows even where "*" would not.
+ */
+static void
+test_rfc_precedence(void **state)
+{
+	static const char text[] =
+	    "user-agent: *\n"
+	    "disallow: /\n"
+	    "\n"
+	    "user-agent: FooBot\n"
+	    "disallow: /x/page.html\n"
+	    "allow: /x/\n"
+	    "allow: /folder\n"
+	    "disallow: /folder\n"
+	    "allow: /page\n"
+	    "disallow: /*.htm\n"
+	    "allow: /y/page.\n"
+	    "disallow: /*.html\n";
+	static const char anchored[] =
+	    "user-agent: FooBot\n"
+	    "allow: /$\n"
+	    "disallow: /\n";
+	static const struct expect e[] = {
+		{ "FooBot", "/x/page.html", 0 },	/* 12 octets beat 3 */
+		{ "FooBot", "/x/page.txt", 1 },
+		{ "FooBot", "/x/other.html", 0 },	/* 7 octets beat 3 */
+		{ "FooBot", "/folder/page", 1 },	/* tie: allow */
+		{ "FooBot", "/page.htm", 0 },		/* 6 octets beat 5 */
+		{ "FooBot", "/page", 1 },
+		{ "FooBot", "/y/page.html", 1 },	/* 8 octets beat 7 */
+		{ "FooBot", "/y/x.html", 0 },
+		{ "FooBot", "/q", 1 },			/* no rule matches */
+		{ "BarBot", "/q", 0 },			/* the "*" group */
+	};
+	static const struct expect ea[] = {
+		{ "FooBot", "/", 1 },			/* 2 octets beat 1 */
+		{ "FooBot", "/page.html", 0 },
+	};
+
+	(void)state;
+	check(text, e, sizeof(e) / sizeof(e[0]));
+	check(anchored, ea, sizeof(ea) / sizeof(ea[0]));
+}
+
+/* RFC 9309 section 2.2.3: "#" comments, "$" ends and "*" spans. */
+static void
+test_rfc_special_characters(void **state)
+{
+	static const char text[] =
+	    "# comment on its own line\n"
+	    "user-agent: FooBot\n"
+	    "disallow: /\n"
+	    "allow: /this/path/exactly$\n"
+	    "allow: /that/*/exactly\n"
+	    "allow: /open/ # comment in line\n"
+	    "disallow: /open/q#uz\n";
+	static const struct expect e[] = {
+		{ "FooBot", "/this/path/exactly", 1 },
+		{ "FooBot", "/this/path/exactly/", 0 },
+		{ "FooBot", "/this/path/exactly?x", 0 },
+		{ "FooBot", "/that/a/b/exactly", 1 },
+		{ "FooBot", "/that//exactly", 1 },
+		{ "FooBot", "/that/exactly", 0 },
+		{ "FooBot", "/open/x", 1 },
+		{ "FooBot", "/open/quz", 0 },	/* "/open/q", 7 octets */
+		{ "FooBot", "/elsewhere", 0 },
+	};
+
+	(void)state;
+	check(text, e, sizeof(e) / sizeof(e[0]));
+}
+
 static void
 test_allow_disallow_all(void **state)
 {
@@ -240,6 +374,10 @@ main(void)
 		cmocka_unit_test(test_special_characters),
 		cmocka_unit_test(test_longest_match),
 		cmocka_unit_test(test_groups_and_syntax),
+		cmocka_unit_test(test_rfc_group_merge),
+		cmocka_unit_test(test_rfc_longest_match),
+		cmocka_unit_test(test_rfc_precedence),
+		cmocka_unit_test(test_rfc_special_characters),
 		cmocka_unit_test(test_allow_disallow_all),
 		cmocka_unit_test(test_pathological_wildcards),
 		cmocka_unit_test(test_agent_token),
