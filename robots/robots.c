@@ -120,36 +120,73 @@ robots_add_rule(struct robots *r, const char *value, size_t len, int allow)
 	return 0;
 }
 
-/* Splits "key: value # comment" into trimmed key and value. */
-static int
-robots_line(const char *line, size_t len, const char **key, size_t *klen,
-    const char **val, size_t *vlen)
+enum robots_key {
+	ROBOTS_KEY_OTHER,	/* a record RFC 9309 does not define */
+	ROBOTS_KEY_AGENT,
+	ROBOTS_KEY_ALLOW,
+	ROBOTS_KEY_DISALLOW,
+	ROBOTS_KEY_DELAY,
+	ROBOTS_KEY_SITEMAP
+};
+
+static const struct {
+	const char	*name;
+	enum robots_key	 key;
+} robots_keys[] = {
+	{ "user-agent",		ROBOTS_KEY_AGENT },
+	{ "allow",		ROBOTS_KEY_ALLOW },
+	{ "disallow",		ROBOTS_KEY_DISALLOW },
+	{ "crawl-delay",	ROBOTS_KEY_DELAY },
+	{ "sitemap",		ROBOTS_KEY_SITEMAP },
+};
+
+/* One line of the file: which record it is and its trimmed value. */
+struct robots_record {
+	enum robots_key	 key;
+	const char	*val;
+	size_t		 vlen;
+};
+
+static enum robots_key
+robots_key_of(const char *key, size_t klen)
 {
-	const char *end = line + len, *colon, *hash;
+	size_t i;
+
+	for (i = 0; i < sizeof(robots_keys) / sizeof(robots_keys[0]); i++) {
+		if (klen == strlen(robots_keys[i].name) &&
+		    strncasecmp(key, robots_keys[i].name, klen) == 0)
+			return robots_keys[i].key;
+	}
+	return ROBOTS_KEY_OTHER;
+}
+
+/* Splits "key: value # comment" into a record; -1 when it is none. */
+static int
+robots_split(const char *line, size_t len, struct robots_record *rec)
+{
+	const char *end = line + len, *key, *colon, *hash, *val;
+	size_t klen, vlen;
 
 	if ((hash = memchr(line, '#', len)) != NULL)
 		end = hash;
 	if ((colon = memchr(line, ':', (size_t)(end - line))) == NULL)
 		return -1;
-	*key = line;
-	while (*key < colon && isspace((unsigned char)**key))
-		(*key)++;
-	*klen = (size_t)(colon - *key);
-	while (*klen > 0 && isspace((unsigned char)(*key)[*klen - 1]))
-		(*klen)--;
-	*val = colon + 1;
-	while (*val < end && isspace((unsigned char)**val))
-		(*val)++;
-	*vlen = (size_t)(end - *val);
-	while (*vlen > 0 && isspace((unsigned char)(*val)[*vlen - 1]))
-		(*vlen)--;
+	key = line;
+	while (key < colon && isspace((unsigned char)*key))
+		key++;
+	klen = (size_t)(colon - key);
+	while (klen > 0 && isspace((unsigned char)key[klen - 1]))
+		klen--;
+	val = colon + 1;
+	while (val < end && isspace((unsigned char)*val))
+		val++;
+	vlen = (size_t)(end - val);
+	while (vlen > 0 && isspace((unsigned char)val[vlen - 1]))
+		vlen--;
+	rec->key = robots_key_of(key, klen);
+	rec->val = val;
+	rec->vlen = vlen;
 	return 0;
-}
-
-static int
-key_is(const char *key, size_t klen, const char *name)
-{
-	return klen == strlen(name) && strncasecmp(key, name, klen) == 0;
 }
 
 /* Parses a Crawl-delay value in seconds (may be fractional). */
@@ -178,40 +215,61 @@ static int
 robots_collect(struct robots *r, const char *text, size_t len,
     const char *want, int star)
 {
-	const char *p = text, *end = text + len, *nl, *key, *val;
-	size_t klen, vlen;
+	const char *p = text, *end = text + len, *nl;
+	struct robots_record rec;
+	int64_t pending = -1;
 	int in_agents = 0, selected = 0, matched = 0;
 
 	while (p < end) {
 		if ((nl = memchr(p, '\n', (size_t)(end - p))) == NULL)
 			nl = end;
-		if (robots_line(p, (size_t)(nl - p), &key, &klen, &val,
-		    &vlen) == 0) {
-			if (key_is(key, klen, "user-agent")) {
-				/* A user-agent after rules starts a group. */
-				if (!in_agents)
-					selected = 0;
-				in_agents = 1;
-				if (star ? (vlen == 1 && *val == '*') :
-				    (vlen == strlen(want) &&
-				    strncasecmp(val, want, vlen) == 0))
-					selected = matched = 1;
-			} else if (key_is(key, klen, "allow") ||
-			    key_is(key, klen, "disallow")) {
-				in_agents = 0;
-				if (selected && robots_add_rule(r, val, vlen,
-				    key_is(key, klen, "allow")) != 0)
-					return -1;
-			} else if (key_is(key, klen, "crawl-delay")) {
-				in_agents = 0;
-				if (selected && r->crawl_delay_ms < 0)
-					r->crawl_delay_ms =
-					    robots_parse_delay(val, vlen);
-			} else
-				in_agents = 0;	/* sitemap etc. */
-		}
+		if (robots_split(p, (size_t)(nl - p), &rec) != 0)
+			rec.key = ROBOTS_KEY_OTHER;
 		p = nl + 1;
+		switch (rec.key) {
+		case ROBOTS_KEY_AGENT:
+			/* A user-agent after rules starts a group. */
+			if (!in_agents)
+				selected = 0;
+			in_agents = 1;
+			if (star ? (rec.vlen == 1 && *rec.val == '*') :
+			    (rec.vlen == strlen(want) &&
+			    strncasecmp(rec.val, want, rec.vlen) == 0))
+				selected = matched = 1;
+			break;
+		case ROBOTS_KEY_ALLOW:
+		case ROBOTS_KEY_DISALLOW:
+			if (in_agents && selected && r->crawl_delay_ms < 0)
+				r->crawl_delay_ms = pending;
+			in_agents = 0;
+			pending = -1;
+			if (selected && robots_add_rule(r, rec.val, rec.vlen,
+			    rec.key == ROBOTS_KEY_ALLOW) != 0)
+				return -1;
+			break;
+		case ROBOTS_KEY_DELAY:
+			/*
+			 * Among the user-agent lines, whether the group is
+			 * ours is known only once they end.
+			 */
+			if (in_agents) {
+				if (pending < 0)
+					pending = robots_parse_delay(rec.val,
+					    rec.vlen);
+			} else if (selected && r->crawl_delay_ms < 0)
+				r->crawl_delay_ms = robots_parse_delay(rec.val,
+				    rec.vlen);
+			break;
+		default:
+			/*
+			 * RFC 9309 2.2.4: other records (Sitemap, unknown
+			 * keys, lines that are none) must not end a group.
+			 */
+			break;
+		}
 	}
+	if (in_agents && selected && r->crawl_delay_ms < 0)
+		r->crawl_delay_ms = pending;	/* a group without rules */
 	return matched;
 }
 

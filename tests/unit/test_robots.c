@@ -4,6 +4,8 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -305,6 +307,99 @@ test_rfc_special_characters(void **state)
 	check(text, e, sizeof(e) / sizeof(e[0]));
 }
 
+/*
+ * RFC 9309 section 2.2.4: other records (Sitemap, Crawl-delay, unknown
+ * keys) neither end a group nor split its user-agent lines or rules.
+ */
+static void
+test_other_records_keep_group(void **state)
+{
+	static const char sitemap[] =
+	    "User-agent: a\n"
+	    "Sitemap: http://x/s.xml\n"
+	    "User-agent: b\n"
+	    "Disallow: /p\n";
+	static const char unknown[] =
+	    "User-agent: FooBot\n"
+	    "Invalid-Unknown-Line: unknown\n"
+	    "User-agent: *\n"
+	    "Disallow: /\n";
+	static const char rules[] =
+	    "User-agent: a\n"
+	    "Disallow: /x\n"
+	    "Sitemap: http://x/s.xml\n"
+	    "Whatever: 1\n"
+	    "Crawl-delay: 1\n"
+	    "Disallow: /y\n"
+	    "User-agent: b\n"
+	    "Disallow: /z\n";
+	static const struct expect es[] = {
+		{ "a", "/p", 0 },
+		{ "b", "/p", 0 },
+		{ "a", "/q", 1 },
+		{ "c", "/p", 1 },
+	};
+	static const struct expect eu[] = {
+		{ "FooBot", "/", 0 },
+		{ "BarBot", "/", 0 },
+	};
+	static const struct expect er[] = {
+		{ "a", "/x", 0 },
+		{ "a", "/y", 0 },
+		{ "a", "/z", 1 },
+		{ "b", "/z", 0 },
+		{ "b", "/y", 1 },
+	};
+
+	(void)state;
+	check(sitemap, es, sizeof(es) / sizeof(es[0]));
+	check(unknown, eu, sizeof(eu) / sizeof(eu[0]));
+	check(rules, er, sizeof(er) / sizeof(er[0]));
+}
+
+/*
+ * Crawl-delay belongs to the group it is in, wherever in the group it
+ * stands: among the user-agent lines it is the group's too.
+ */
+static void
+test_crawl_delay_group(void **state)
+{
+	static const char text[] =
+	    "User-agent: a\n"
+	    "Crawl-delay: 3\n"
+	    "User-agent: b\n"
+	    "Disallow: /p\n"
+	    "\n"
+	    "User-agent: c\n"
+	    "Disallow: /q\n"
+	    "Crawl-delay: 0.5\n"
+	    "User-agent: d\n"
+	    "Disallow: /r\n"
+	    "\n"
+	    "User-agent: e\n"
+	    "Crawl-delay: 7\n";
+	static const struct {
+		const char	*agent;
+		int64_t		 ms;
+	} e[] = {
+		{ "a", 3000 }, { "b", 3000 }, { "c", 500 }, { "d", -1 },
+		{ "e", 7000 }, { "f", -1 },
+	};
+	struct robots *r;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(e) / sizeof(e[0]); i++) {
+		r = robots_parse(text, strlen(text), e[i].agent);
+		assert_non_null(r);
+		if (robots_crawl_delay_ms(r) != e[i].ms)
+			fail_msg("agent %s: delay %lld, want %lld", e[i].agent,
+			    (long long)robots_crawl_delay_ms(r),
+			    (long long)e[i].ms);
+		robots_free(r);
+	}
+}
+
 static void
 test_allow_disallow_all(void **state)
 {
@@ -378,6 +473,8 @@ main(void)
 		cmocka_unit_test(test_rfc_longest_match),
 		cmocka_unit_test(test_rfc_precedence),
 		cmocka_unit_test(test_rfc_special_characters),
+		cmocka_unit_test(test_other_records_keep_group),
+		cmocka_unit_test(test_crawl_delay_group),
 		cmocka_unit_test(test_allow_disallow_all),
 		cmocka_unit_test(test_pathological_wildcards),
 		cmocka_unit_test(test_agent_token),
