@@ -64,20 +64,45 @@ robots_free(struct robots *r)
 	free(r);
 }
 
+/* RFC 9309 2.2.1: a product token is [a-zA-Z_-]+, ASCII in any locale. */
+static int
+robots_token_char(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' ||
+	    c == '-';
+}
+
 void
 robots_agent_token(const char *user_agent, char *buf, size_t len)
 {
 	size_t n = 0;
 
-	/* RFC 9309 2.2.1: the product token is [a-zA-Z_-]+. */
 	while (user_agent != NULL && n + 1 < len &&
-	    (isalpha((unsigned char)user_agent[n]) || user_agent[n] == '_' ||
-	    user_agent[n] == '-')) {
+	    robots_token_char(user_agent[n])) {
 		buf[n] = user_agent[n];
 		n++;
 	}
 	if (len > 0)
 		buf[n] = '\0';
+}
+
+/*
+ * Whether a user-agent line's value names want (a product token, or "*"
+ * when want is NULL). Only the value's leading product token counts, as
+ * in the reference parser: "FOO BAR" and "foo/1.0" name "foo", and "* x"
+ * is still "*".
+ */
+static int
+robots_agent_names(const char *val, size_t vlen, const char *want)
+{
+	size_t n = 0;
+
+	if (want == NULL)
+		return vlen > 0 && val[0] == '*' &&
+		    (vlen == 1 || isspace((unsigned char)val[1]));
+	while (n < vlen && robots_token_char(val[n]))
+		n++;
+	return n > 0 && n == strlen(want) && strncasecmp(val, want, n) == 0;
 }
 
 /* Upper-cases the hex digits of %xx escapes so both sides compare alike. */
@@ -208,12 +233,12 @@ robots_parse_delay(const char *v, size_t len)
 
 /*
  * One pass over the file collecting the rules of the groups whose
- * user-agent lines match want ("*" when star is set). Returns whether any
+ * user-agent lines name want ("*" when want is NULL). Returns whether any
  * group matched, -1 on ENOMEM.
  */
 static int
 robots_collect(struct robots *r, const char *text, size_t len,
-    const char *want, int star)
+    const char *want)
 {
 	const char *p = text, *end = text + len, *nl;
 	struct robots_record rec;
@@ -232,9 +257,7 @@ robots_collect(struct robots *r, const char *text, size_t len,
 			if (!in_agents)
 				selected = 0;
 			in_agents = 1;
-			if (star ? (rec.vlen == 1 && *rec.val == '*') :
-			    (rec.vlen == strlen(want) &&
-			    strncasecmp(rec.val, want, rec.vlen) == 0))
+			if (robots_agent_names(rec.val, rec.vlen, want))
 				selected = matched = 1;
 			break;
 		case ROBOTS_KEY_ALLOW:
@@ -284,9 +307,9 @@ robots_parse(const char *text, size_t len, const char *agent)
 	if (len > ROBOTS_MAX_BYTES)
 		len = ROBOTS_MAX_BYTES;
 	if (agent != NULL && *agent != '\0')
-		rc = robots_collect(r, text, len, agent, 0);
+		rc = robots_collect(r, text, len, agent);
 	if (rc == 0)
-		rc = robots_collect(r, text, len, NULL, 1);
+		rc = robots_collect(r, text, len, NULL);
 	if (rc < 0) {
 		robots_free(r);
 		return NULL;

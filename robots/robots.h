@@ -14,9 +14,11 @@
 struct robots;
 
 /*
- * Parses robots.txt and keeps the rules of the group for agent (a product
- * token such as "harvestd", matched case-insensitively), else of the "*"
- * group, else none (everything allowed). NULL on ENOMEM.
+ * Parses robots.txt and keeps the rules of the groups for agent (a product
+ * token such as "harvestd", see robots_agent_token), else of the "*"
+ * groups, else none (everything allowed). A user-agent line names the
+ * product token it starts with, compared case-insensitively: "FooBot/2 x"
+ * names "foobot". text is not kept. NULL on ENOMEM.
  */
 struct robots	*robots_parse(const char *text, size_t len, const char *agent);
 /* Rules that allow everything (4xx) or nothing (5xx, unreachable). */

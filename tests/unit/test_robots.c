@@ -400,6 +400,49 @@ test_crawl_delay_group(void **state)
 	}
 }
 
+/*
+ * RFC 9309 2.2.1: a user-agent line names a product token, [a-zA-Z_-]+;
+ * what follows it ("FOO BAR", "foo/1.0") is not compared.
+ */
+static void
+test_agent_product_token(void **state)
+{
+	static const char spaced[] =
+	    "User-Agent: *\n"
+	    "Disallow: /\n"
+	    "User-Agent: FOO BAR\n"
+	    "Allow: /x/\n"
+	    "Disallow: /\n";
+	static const char versioned[] =
+	    "User-agent: harvestd/0.1 (+https://x.test)\n"
+	    "Disallow: /private\n"
+	    "User-agent: harv\n"
+	    "User-agent: harvestdx\n"
+	    "User-agent: -\n"
+	    "Disallow: /\n"
+	    "User-agent: * everyone\n"
+	    "Disallow: /all\n";
+	static const struct expect es[] = {
+		{ "foo", "/x/y", 1 },
+		{ "FOO", "/x/y", 1 },
+		{ "Foo", "/a/b", 0 },
+		{ "bar", "/x/y", 0 },		/* the "*" group */
+	};
+	static const struct expect ev[] = {
+		{ "harvestd", "/private", 0 },
+		{ "harvestd", "/public", 1 },	/* not harv, harvestdx */
+		{ "HarvestD", "/private", 0 },
+		{ "harv", "/public", 0 },
+		{ "harvestdx", "/public", 0 },
+		{ "other", "/all", 0 },		/* "* everyone" is "*" */
+		{ "other", "/public", 1 },
+	};
+
+	(void)state;
+	check(spaced, es, sizeof(es) / sizeof(es[0]));
+	check(versioned, ev, sizeof(ev) / sizeof(ev[0]));
+}
+
 static void
 test_allow_disallow_all(void **state)
 {
@@ -475,6 +518,7 @@ main(void)
 		cmocka_unit_test(test_rfc_special_characters),
 		cmocka_unit_test(test_other_records_keep_group),
 		cmocka_unit_test(test_crawl_delay_group),
+		cmocka_unit_test(test_agent_product_token),
 		cmocka_unit_test(test_allow_disallow_all),
 		cmocka_unit_test(test_pathological_wildcards),
 		cmocka_unit_test(test_agent_token),
