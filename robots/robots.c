@@ -214,6 +214,27 @@ robots_split(const char *line, size_t len, struct robots_record *rec)
 	return 0;
 }
 
+/*
+ * Reads the line at *p into rec and moves *p past it; 0 at the end. A
+ * line that is no record reads as ROBOTS_KEY_OTHER. RFC 9309 ends lines
+ * with CR, LF or CR LF: splitting at either octet reads CR LF as a line
+ * and an empty one, and empty lines mean nothing.
+ */
+static int
+robots_next(const char **p, const char *end, struct robots_record *rec)
+{
+	const char *line = *p, *eol = *p;
+
+	if (line >= end)
+		return 0;
+	while (eol < end && *eol != '\n' && *eol != '\r')
+		eol++;
+	*p = eol < end ? eol + 1 : end;
+	if (robots_split(line, (size_t)(eol - line), rec) != 0)
+		rec->key = ROBOTS_KEY_OTHER;
+	return 1;
+}
+
 /* Parses a Crawl-delay value in seconds (may be fractional). */
 static int64_t
 robots_parse_delay(const char *v, size_t len)
@@ -240,17 +261,12 @@ static int
 robots_collect(struct robots *r, const char *text, size_t len,
     const char *want)
 {
-	const char *p = text, *end = text + len, *nl;
+	const char *p = text, *end = text + len;
 	struct robots_record rec;
 	int64_t pending = -1;
 	int in_agents = 0, selected = 0, matched = 0;
 
-	while (p < end) {
-		if ((nl = memchr(p, '\n', (size_t)(end - p))) == NULL)
-			nl = end;
-		if (robots_split(p, (size_t)(nl - p), &rec) != 0)
-			rec.key = ROBOTS_KEY_OTHER;
-		p = nl + 1;
+	while (robots_next(&p, end, &rec)) {
 		switch (rec.key) {
 		case ROBOTS_KEY_AGENT:
 			/* A user-agent after rules starts a group. */

@@ -443,6 +443,30 @@ test_agent_product_token(void **state)
 	check(versioned, ev, sizeof(ev) / sizeof(ev[0]));
 }
 
+/* RFC 9309 2.2 (NL): "\r", "\n" and "\r\n" all end a line, mixed too. */
+static void
+test_line_endings(void **state)
+{
+	static const char *const texts[] = {
+	    "User-agent: a\rDisallow: /x\rUser-agent: b\r\rDisallow: /y\r",
+	    "User-agent: a\r\nDisallow: /x\r\nUser-agent: b\r\n\r\n"
+	    "Disallow: /y",
+	    "User-agent: a\nDisallow: /x\r\nUser-agent: b\r\r\nDisallow: /y",
+	};
+	static const struct expect e[] = {
+		{ "a", "/x", 0 },
+		{ "a", "/y", 1 },
+		{ "b", "/y", 0 },
+		{ "b", "/x", 1 },
+		{ "c", "/x", 1 },
+	};
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(texts) / sizeof(texts[0]); i++)
+		check(texts[i], e, sizeof(e) / sizeof(e[0]));
+}
+
 static void
 test_allow_disallow_all(void **state)
 {
@@ -519,6 +543,7 @@ main(void)
 		cmocka_unit_test(test_other_records_keep_group),
 		cmocka_unit_test(test_crawl_delay_group),
 		cmocka_unit_test(test_agent_product_token),
+		cmocka_unit_test(test_line_endings),
 		cmocka_unit_test(test_allow_disallow_all),
 		cmocka_unit_test(test_pathological_wildcards),
 		cmocka_unit_test(test_agent_token),
