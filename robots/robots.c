@@ -312,16 +312,36 @@ robots_collect(struct robots *r, const char *text, size_t len,
 	return matched;
 }
 
+/*
+ * How much of a UTF-8 byte-order mark starts the file. RFC 9309 files
+ * have none, but some do; like the reference parser, skip as much of one
+ * as is there, so a lone 0xEF or 0xEF 0xBB goes as well.
+ */
+static size_t
+robots_bom_len(const char *text, size_t len)
+{
+	static const char bom[] = "\xEF\xBB\xBF";
+	size_t n = 0;
+
+	while (n < len && n < sizeof(bom) - 1 && text[n] == bom[n])
+		n++;
+	return n;
+}
+
 struct robots *
 robots_parse(const char *text, size_t len, const char *agent)
 {
 	struct robots *r;
+	size_t bom;
 	int rc = 0;
 
 	if ((r = robots_new()) == NULL)
 		return NULL;
 	if (len > ROBOTS_MAX_BYTES)
 		len = ROBOTS_MAX_BYTES;
+	bom = robots_bom_len(text, len);
+	text += bom;
+	len -= bom;
 	if (agent != NULL && *agent != '\0')
 		rc = robots_collect(r, text, len, agent);
 	if (rc == 0)

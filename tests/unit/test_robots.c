@@ -467,6 +467,43 @@ test_line_endings(void **state)
 		check(texts[i], e, sizeof(e) / sizeof(e[0]));
 }
 
+/*
+ * A UTF-8 byte-order mark at the start of the file is skipped, as are
+ * its first one or two octets alone (as the reference parser does); one
+ * anywhere else spoils its line.
+ */
+static void
+test_byte_order_mark(void **state)
+{
+	static const char *const texts[] = {
+	    "\xEF\xBB\xBFUser-agent: a\nDisallow: /x\n",
+	    "\xEF\xBBUser-agent: a\nDisallow: /x\n",
+	    "\xEFUser-agent: a\nDisallow: /x\n",
+	};
+	static const char middle[] =
+	    "User-agent: a\n\xEF\xBB\xBF" "Disallow: /x\nDisallow: /y\n";
+	static const char broken[] =
+	    "\xEF\x11\xBFUser-agent: a\nDisallow: /x\n";
+	static const struct expect e[] = {
+		{ "a", "/x", 0 },
+		{ "a", "/y", 1 },
+	};
+	static const struct expect em[] = {
+		{ "a", "/x", 1 },
+		{ "a", "/y", 0 },
+	};
+	static const struct expect eb[] = {
+		{ "a", "/x", 1 },	/* rules outside a group */
+	};
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(texts) / sizeof(texts[0]); i++)
+		check(texts[i], e, sizeof(e) / sizeof(e[0]));
+	check(middle, em, sizeof(em) / sizeof(em[0]));
+	check(broken, eb, sizeof(eb) / sizeof(eb[0]));
+}
+
 static void
 test_allow_disallow_all(void **state)
 {
@@ -544,6 +581,7 @@ main(void)
 		cmocka_unit_test(test_crawl_delay_group),
 		cmocka_unit_test(test_agent_product_token),
 		cmocka_unit_test(test_line_endings),
+		cmocka_unit_test(test_byte_order_mark),
 		cmocka_unit_test(test_allow_disallow_all),
 		cmocka_unit_test(test_pathological_wildcards),
 		cmocka_unit_test(test_agent_token),
