@@ -185,32 +185,51 @@ robots_key_of(const char *key, size_t klen)
 	return ROBOTS_KEY_OTHER;
 }
 
-/* Splits "key: value # comment" into a record; -1 when it is none. */
+static int
+robots_blank(char c)
+{
+	return c == ' ' || c == '\t';
+}
+
+/*
+ * Splits "key: value # comment" into a record; -1 when the line is none.
+ * Some files forget the colon ("disallow /x"); as the reference parser
+ * does, a line of exactly two words is then read as key and value.
+ */
 static int
 robots_split(const char *line, size_t len, struct robots_record *rec)
 {
-	const char *end = line + len, *key, *colon, *hash, *val;
-	size_t klen, vlen;
+	const char *key = line, *end = line + len, *kend, *val, *p;
 
-	if ((hash = memchr(line, '#', len)) != NULL)
-		end = hash;
-	if ((colon = memchr(line, ':', (size_t)(end - line))) == NULL)
-		return -1;
-	key = line;
-	while (key < colon && isspace((unsigned char)*key))
+	if ((p = memchr(line, '#', len)) != NULL)
+		end = p;
+	while (key < end && isspace((unsigned char)*key))
 		key++;
-	klen = (size_t)(colon - key);
-	while (klen > 0 && isspace((unsigned char)key[klen - 1]))
-		klen--;
-	val = colon + 1;
+	while (end > key && isspace((unsigned char)end[-1]))
+		end--;
+	if ((kend = memchr(key, ':', (size_t)(end - key))) != NULL)
+		val = kend + 1;
+	else {
+		for (kend = key; kend < end && !robots_blank(*kend); kend++)
+			;
+		for (val = kend; val < end && robots_blank(*val); val++)
+			;
+		if (val == end)
+			return -1;	/* one word */
+		for (p = val; p < end; p++) {
+			if (robots_blank(*p))
+				return -1;	/* three or more */
+		}
+	}
+	while (kend > key && isspace((unsigned char)kend[-1]))
+		kend--;
 	while (val < end && isspace((unsigned char)*val))
 		val++;
-	vlen = (size_t)(end - val);
-	while (vlen > 0 && isspace((unsigned char)val[vlen - 1]))
-		vlen--;
-	rec->key = robots_key_of(key, klen);
+	if (kend == key)
+		return -1;
+	rec->key = robots_key_of(key, (size_t)(kend - key));
 	rec->val = val;
-	rec->vlen = vlen;
+	rec->vlen = (size_t)(end - val);
 	return 0;
 }
 

@@ -504,6 +504,44 @@ test_byte_order_mark(void **state)
 	check(broken, eb, sizeof(eb) / sizeof(eb[0]));
 }
 
+/*
+ * "disallow /x": a known key, whitespace and a value with no colon is
+ * read as if the colon were there, as the reference parser does; only
+ * when the line is exactly those two words.
+ */
+static void
+test_missing_colon(void **state)
+{
+	static const char text[] =
+	    "user-agent FooBot\n"
+	    "disallow /\n"
+	    "Allow\t/x/  # comment\n"
+	    "allow /y/ /z/\n"
+	    "crawl-delay 4\n"
+	    "\n"
+	    "foo BarBot\n"
+	    "bar /\n"
+	    "user-agent BazBot\n"
+	    "disallow\n"
+	    "disallow: /baz\n";
+	static const struct expect e[] = {
+		{ "FooBot", "/a", 0 },
+		{ "FooBot", "/x/y", 1 },
+		{ "FooBot", "/y/", 0 },		/* three words: not a rule */
+		{ "BarBot", "/a", 1 },		/* unknown keys */
+		{ "BazBot", "/a", 1 },		/* one word: not a rule */
+		{ "BazBot", "/baz", 0 },
+	};
+	struct robots *r;
+
+	(void)state;
+	check(text, e, sizeof(e) / sizeof(e[0]));
+	r = robots_parse(text, strlen(text), "FooBot");
+	assert_non_null(r);
+	assert_int_equal(robots_crawl_delay_ms(r), 4000);
+	robots_free(r);
+}
+
 static void
 test_allow_disallow_all(void **state)
 {
@@ -582,6 +620,7 @@ main(void)
 		cmocka_unit_test(test_agent_product_token),
 		cmocka_unit_test(test_line_endings),
 		cmocka_unit_test(test_byte_order_mark),
+		cmocka_unit_test(test_missing_colon),
 		cmocka_unit_test(test_allow_disallow_all),
 		cmocka_unit_test(test_pathological_wildcards),
 		cmocka_unit_test(test_agent_token),
