@@ -5,6 +5,7 @@
 #include "config.h"
 
 #include <ctype.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -105,18 +106,45 @@ robots_agent_names(const char *val, size_t vlen, const char *want)
 	return n > 0 && n == strlen(want) && strncasecmp(val, want, n) == 0;
 }
 
-/* Upper-cases the hex digits of %xx escapes so both sides compare alike. */
-static void
-robots_norm_escapes(char *s)
+/*
+ * Copies s (len octets, or up to a NUL) in the form rules and paths are
+ * compared in (RFC 9309 2.2.2): octets outside ASCII percent-encoded, the
+ * hex digits of escapes upper-cased so that %c3 and %C3 compare alike.
+ * Nothing is decoded, as in the reference parser: %2F stays apart from
+ * "/", %2A from "*". NULL on ENOMEM.
+ */
+static char *
+robots_escape(const char *s, size_t len)
 {
-	for (; *s != '\0'; s++) {
-		if (s[0] == '%' && isxdigit((unsigned char)s[1]) &&
-		    isxdigit((unsigned char)s[2])) {
-			s[1] = (char)toupper((unsigned char)s[1]);
-			s[2] = (char)toupper((unsigned char)s[2]);
-			s += 2;
-		}
+	static const char hex[] = "0123456789ABCDEF";
+	unsigned char c;
+	size_t i, n = 0;
+	char *out, *o;
+
+	if (len > (SIZE_MAX - 1) / 3)
+		return NULL;	/* n cannot overflow below */
+	for (i = 0; i < len && s[i] != '\0'; i++)
+		n += ((unsigned char)s[i] & 0x80) ? 3 : 1;
+	len = i;
+	if ((out = malloc(n + 1)) == NULL)
+		return NULL;
+	for (i = 0, o = out; i < len; i++) {
+		c = (unsigned char)s[i];
+		if (c == '%' && i + 2 < len &&
+		    isxdigit((unsigned char)s[i + 1]) &&
+		    isxdigit((unsigned char)s[i + 2])) {
+			*o++ = '%';
+			*o++ = (char)toupper((unsigned char)s[++i]);
+			*o++ = (char)toupper((unsigned char)s[++i]);
+		} else if (c & 0x80) {
+			*o++ = '%';
+			*o++ = hex[c >> 4];
+			*o++ = hex[c & 0xf];
+		} else
+			*o++ = (char)c;
 	}
+	*o = '\0';
+	return out;
 }
 
 static int
@@ -135,9 +163,12 @@ robots_add_rule(struct robots *r, const char *value, size_t len, int allow)
 		r->rules = v;
 		r->cap = cap;
 	}
-	if ((p = strndup(value, len)) == NULL)
+	if ((p = robots_escape(value, len)) == NULL)
 		return -1;
-	robots_norm_escapes(p);
+	if (*p == '\0') {
+		free(p);	/* a NUL first: as if empty, not "match all" */
+		return 0;
+	}
 	r->rules[r->nrules].pattern = p;
 	r->rules[r->nrules].len = strlen(p);
 	r->rules[r->nrules].allow = allow;
@@ -419,9 +450,8 @@ robots_allowed(const struct robots *r, const char *path)
 		return 1;
 	if (r->disallow_all)
 		return 0;
-	if ((norm = strdup(path)) == NULL)
+	if ((norm = robots_escape(path, strlen(path))) == NULL)
 		return 0;	/* fail closed */
-	robots_norm_escapes(norm);
 	for (i = 0; i < r->nrules; i++) {
 		const struct robots_rule *rule = &r->rules[i];
 

@@ -29,7 +29,9 @@ void		 robots_free(struct robots *r);
 /*
  * Whether path (the URL's path and query, starting with "/") may be
  * fetched: the longest matching rule wins, Allow on a tie; "/robots.txt"
- * is always allowed.
+ * is always allowed. Octets outside ASCII are percent-encoded first, in
+ * the path as in the rules, and escapes compare case-insensitively; no
+ * escape is decoded ("%2F" is not "/").
  */
 int		 robots_allowed(const struct robots *r, const char *path);
 /* The group's Crawl-delay in milliseconds, -1 when it sets none. */

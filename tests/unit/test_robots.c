@@ -542,6 +542,108 @@ test_missing_colon(void **state)
 	robots_free(r);
 }
 
+/*
+ * RFC 9309 2.2.2: octets outside ASCII are percent-encoded before
+ * comparison, in rules and in the path alike, and the case of an escape's
+ * hex digits does not matter; other escapes (%2F) are left as they are,
+ * so "/a%2Fb" and "/a/b" differ. Precedence counts the encoded octets.
+ */
+static void
+test_non_ascii_paths(void **state)
+{
+	static const char text[] =
+	    "User-agent: *\n"
+	    "Disallow: /\xC3\xA4\n"
+	    "Disallow: /%c3%b6\n"
+	    "Disallow: /a%2Fb\n"
+	    "Disallow: /c/d\n"
+	    "Disallow: /%zz%4\n"
+	    "Allow: /\xC3\xA9\n"
+	    "Disallow: /%C3%A9\n";
+	static const struct expect e[] = {
+		{ "x", "/%C3%A4", 0 },
+		{ "x", "/%c3%a4", 0 },
+		{ "x", "/%C3%a4/more", 0 },
+		{ "x", "/\xC3\xA4", 0 },
+		{ "x", "/a", 1 },
+		{ "x", "/\xC3\xB6", 0 },
+		{ "x", "/%C3%B6", 0 },
+		{ "x", "/%C3%B", 1 },
+		{ "x", "/a%2Fb", 0 },
+		{ "x", "/a%2fb", 0 },
+		{ "x", "/a/b", 1 },
+		{ "x", "/c%2Fd", 1 },
+		{ "x", "/%zz%4", 0 },		/* not escapes: as written */
+		{ "x", "/%ZZ%4", 1 },
+		{ "x", "/%C3%A9", 1 },		/* 7 octets each: allow */
+		{ "x", "/\xC3\xA9", 1 },
+	};
+
+	(void)state;
+	check(text, e, sizeof(e) / sizeof(e[0]));
+}
+
+/*
+ * The table of percent-encoded paths in RFC 9309 2.2.2, one rule at a
+ * time. Where the table and the reference parser disagree (rows 2 and 5)
+ * we answer as the reference parser, which never decodes an escape nor
+ * encodes a reserved character: those cases are pinned down below. So is
+ * the reference answer to 2.2.3's "%2A" and "%24" table: an escape
+ * matches only itself, not the character it stands for.
+ */
+static void
+test_rfc_encoding_table(void **state)
+{
+	static const struct {
+		const char	*rule;
+		const char	*path;
+		int		 allowed;
+	} e[] = {
+		/* Row 1. */
+		{ "/foo/bar?baz=quz", "/foo/bar?baz=quz", 1 },
+		/* Row 2: the rule's reserved characters stay as written. */
+		{ "/foo/bar?baz=https://foo.bar",
+		    "/foo/bar?baz=https://foo.bar", 1 },
+		{ "/foo/bar?baz=https%3A%2F%2Ffoo.bar",
+		    "/foo/bar?baz=https%3A%2F%2Ffoo.bar", 1 },
+		{ "/foo/bar?baz=https://foo.bar",
+		    "/foo/bar?baz=https%3A%2F%2Ffoo.bar", 0 },
+		/* Row 3: U+30C4, encoded on both sides. */
+		{ "/foo/bar/\xE3\x83\x84", "/foo/bar/%E3%83%84", 1 },
+		{ "/foo/bar/\xE3\x83\x84", "/foo/bar/\xE3\x83\x84", 1 },
+		/* Row 4. */
+		{ "/foo/bar/%E3%83%84", "/foo/bar/%E3%83%84", 1 },
+		{ "/foo/bar/%E3%83%84", "/foo/bar/\xE3\x83\x84", 1 },
+		{ "/foo/bar/%e3%83%84", "/foo/bar/%E3%83%84", 1 },
+		/* Row 5: escaped unreserved octets are not decoded. */
+		{ "/foo/bar/%62%61%7A", "/foo/bar/%62%61%7A", 1 },
+		{ "/foo/bar/%62%61%7A", "/foo/bar/baz", 0 },
+		/* 2.2.3. */
+		{ "/path/file-with-a-%2A.html",
+		    "/path/file-with-a-%2A.html", 1 },
+		{ "/path/file-with-a-%2A.html",
+		    "/path/file-with-a-*.html", 0 },
+		{ "/path/foo-%24", "/path/foo-%24", 1 },
+		{ "/path/foo-%24", "/path/foo-$", 0 },
+	};
+	char text[256];
+	struct robots *r;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(e) / sizeof(e[0]); i++) {
+		snprintf(text, sizeof(text),
+		    "User-agent: FooBot\nDisallow: /\nAllow: %s\n", e[i].rule);
+		r = robots_parse(text, strlen(text), "FooBot");
+		assert_non_null(r);
+		if (robots_allowed(r, e[i].path) != e[i].allowed)
+			fail_msg("case %zu: rule %s path %s: want %s", i,
+			    e[i].rule, e[i].path, e[i].allowed ? "allowed" :
+			    "disallowed");
+		robots_free(r);
+	}
+}
+
 static void
 test_allow_disallow_all(void **state)
 {
@@ -556,6 +658,11 @@ test_allow_disallow_all(void **state)
 	assert_true(robots_allowed(r, "/robots.txt"));
 	robots_free(r);
 	r = robots_parse("User-agent: *\nDisallow:\n", 25, "x");
+	assert_true(robots_allowed(r, "/anything"));
+	robots_free(r);
+	/* A value cut short by a NUL is empty, not a rule matching all. */
+	r = robots_parse("User-agent: *\nDisallow: \0/x\n", 28, "x");
+	assert_non_null(r);
 	assert_true(robots_allowed(r, "/anything"));
 	robots_free(r);
 }
@@ -621,6 +728,8 @@ main(void)
 		cmocka_unit_test(test_line_endings),
 		cmocka_unit_test(test_byte_order_mark),
 		cmocka_unit_test(test_missing_colon),
+		cmocka_unit_test(test_non_ascii_paths),
+		cmocka_unit_test(test_rfc_encoding_table),
 		cmocka_unit_test(test_allow_disallow_all),
 		cmocka_unit_test(test_pathological_wildcards),
 		cmocka_unit_test(test_agent_token),
