@@ -1,6 +1,9 @@
 /*
  * robots: owns the RFC 9309 grammar (groups, user-agent matching, allow and
- * disallow rules with "*" and "$", longest match) and Crawl-delay.
+ * disallow rules with "*" and "$", longest match), Crawl-delay and
+ * Sitemap. Where the RFC leaves room, it answers as Google's reference
+ * parser (github.com/google/robotstxt) does: that is what sites check
+ * their robots.txt against.
  */
 #include "config.h"
 
@@ -22,6 +25,9 @@ struct robots {
 	struct robots_rule	*rules;
 	size_t			 nrules;
 	size_t			 cap;
+	char			**sitemaps;
+	size_t			 nsitemaps;
+	size_t			 sitemaps_cap;
 	int64_t			 crawl_delay_ms;
 	int			 disallow_all;
 };
@@ -62,6 +68,9 @@ robots_free(struct robots *r)
 	for (i = 0; i < r->nrules; i++)
 		free(r->rules[i].pattern);
 	free(r->rules);
+	for (i = 0; i < r->nsitemaps; i++)
+		free(r->sitemaps[i]);
+	free(r->sitemaps);
 	free(r);
 }
 
@@ -363,6 +372,41 @@ robots_collect(struct robots *r, const char *text, size_t len,
 }
 
 /*
+ * Keeps the file's Sitemap records, whichever group they are in. Ones
+ * past the bounds, empty or holding a NUL are dropped rather than cut:
+ * a shortened URL would name another resource. -1 on ENOMEM.
+ */
+static int
+robots_collect_sitemaps(struct robots *r, const char *text, size_t len)
+{
+	const char *p = text, *end = text + len;
+	struct robots_record rec;
+	char **v;
+	size_t cap;
+
+	while (r->nsitemaps < ROBOTS_MAX_SITEMAPS &&
+	    robots_next(&p, end, &rec)) {
+		if (rec.key != ROBOTS_KEY_SITEMAP || rec.vlen == 0 ||
+		    rec.vlen > ROBOTS_MAX_SITEMAP_LEN ||
+		    memchr(rec.val, '\0', rec.vlen) != NULL)
+			continue;
+		if (r->nsitemaps == r->sitemaps_cap) {
+			cap = r->sitemaps_cap == 0 ? 4 : r->sitemaps_cap * 2;
+			if ((v = realloc(r->sitemaps, cap * sizeof(*v))) ==
+			    NULL)
+				return -1;
+			r->sitemaps = v;
+			r->sitemaps_cap = cap;
+		}
+		if ((r->sitemaps[r->nsitemaps] = strndup(rec.val,
+		    rec.vlen)) == NULL)
+			return -1;
+		r->nsitemaps++;
+	}
+	return 0;
+}
+
+/*
  * How much of a UTF-8 byte-order mark starts the file. RFC 9309 files
  * have none, but some do; like the reference parser, skip as much of one
  * as is there, so a lone 0xEF or 0xEF 0xBB goes as well.
@@ -396,6 +440,8 @@ robots_parse(const char *text, size_t len, const char *agent)
 		rc = robots_collect(r, text, len, agent);
 	if (rc == 0)
 		rc = robots_collect(r, text, len, NULL);
+	if (rc >= 0)
+		rc = robots_collect_sitemaps(r, text, len);
 	if (rc < 0) {
 		robots_free(r);
 		return NULL;
@@ -470,4 +516,11 @@ int64_t
 robots_crawl_delay_ms(const struct robots *r)
 {
 	return r->crawl_delay_ms;
+}
+
+size_t
+robots_sitemaps(const struct robots *r, const char *const **urls)
+{
+	*urls = (const char *const *)r->sitemaps;
+	return r->nsitemaps;
 }

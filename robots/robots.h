@@ -10,6 +10,9 @@
 
 /* RFC 9309 2.5: parsers must handle at least 500 KiB; the rest is ignored. */
 #define ROBOTS_MAX_BYTES	(500 * 1024)
+/* Bounds on the Sitemap records kept; later or longer ones are dropped. */
+#define ROBOTS_MAX_SITEMAPS	64
+#define ROBOTS_MAX_SITEMAP_LEN	2048
 
 struct robots;
 
@@ -36,6 +39,15 @@ void		 robots_free(struct robots *r);
 int		 robots_allowed(const struct robots *r, const char *path);
 /* The group's Crawl-delay in milliseconds, -1 when it sets none. */
 int64_t		 robots_crawl_delay_ms(const struct robots *r);
+/*
+ * The file's Sitemap URLs, as written, in file order, whichever group they
+ * stand in (they belong to no user agent). Sets *urls to an array borrowed
+ * from r until robots_free (NULL when there are none) and returns its
+ * length: at most ROBOTS_MAX_SITEMAPS, each at most ROBOTS_MAX_SITEMAP_LEN
+ * octets. Nothing checks that they are URLs.
+ */
+size_t		 robots_sitemaps(const struct robots *r,
+		    const char *const **urls);
 /* The product token of a User-Agent: "harvestd/0.1 (x)" -> "harvestd". */
 void		 robots_agent_token(const char *user_agent, char *buf,
 		    size_t len);

@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -644,6 +645,81 @@ test_rfc_encoding_table(void **state)
 	}
 }
 
+/*
+ * Sitemap records anywhere in the file are kept for every agent, in file
+ * order; past 64 of them, or past 2048 octets, they are dropped.
+ */
+static void
+test_sitemaps(void **state)
+{
+	static const char text[] =
+	    "Sitemap: https://x.test/first.xml\n"
+	    "User-agent: a\n"
+	    "SITEMAP:https://x.test/in-a.xml # comment\n"
+	    "Disallow: /p\n"
+	    "Sitemap:\n"
+	    "User-agent: b\n"
+	    "Disallow: /q\n"
+	    "  sitemap :  https://x.test/last.xml  \n";
+	static const char *const want[] = { "https://x.test/first.xml",
+	    "https://x.test/in-a.xml", "https://x.test/last.xml" };
+	static const char *const agents[] = { "a", "b", "c", "" };
+	const char *const *urls;
+	struct robots *r;
+	char *big, *p, url[2100];
+	size_t i, j, n;
+
+	(void)state;
+	for (i = 0; i < sizeof(agents) / sizeof(agents[0]); i++) {
+		r = robots_parse(text, strlen(text), agents[i]);
+		assert_non_null(r);
+		urls = NULL;
+		assert_int_equal(robots_sitemaps(r, &urls), 3);
+		for (j = 0; j < 3; j++)
+			assert_string_equal(urls[j], want[j]);
+		robots_free(r);
+	}
+
+	r = robots_parse("User-agent: *\nDisallow: /\n", 26, "a");
+	assert_int_equal(robots_sitemaps(r, &urls), 0);
+	robots_free(r);
+	r = robots_allow_all();
+	assert_int_equal(robots_sitemaps(r, &urls), 0);
+	robots_free(r);
+	r = robots_disallow_all();
+	assert_int_equal(robots_sitemaps(r, &urls), 0);
+	robots_free(r);
+
+	/* 70 records with a 2049-octet URL among them: 64 kept. */
+	big = malloc(80 * sizeof(url));
+	assert_non_null(big);
+	p = big;
+	for (i = 0; i < 70; i++) {
+		if (i == 1) {
+			memset(url, 'a', 2049);
+			memcpy(url, "https://x.test/", 15);
+			url[2049] = '\0';
+		} else if (i == 2) {
+			memset(url, 'b', 2048);
+			memcpy(url, "https://x.test/", 15);
+			url[2048] = '\0';
+		} else
+			snprintf(url, sizeof(url), "https://x.test/%zu.xml",
+			    i);
+		p += sprintf(p, "Sitemap: %s\n", url);
+	}
+	r = robots_parse(big, (size_t)(p - big), "a");
+	assert_non_null(r);
+	n = robots_sitemaps(r, &urls);
+	assert_int_equal(n, 64);
+	assert_string_equal(urls[0], "https://x.test/0.xml");
+	assert_int_equal(strlen(urls[1]), 2048);	/* 2049 dropped */
+	assert_string_equal(urls[2], "https://x.test/3.xml");
+	assert_string_equal(urls[63], "https://x.test/64.xml");
+	robots_free(r);
+	free(big);
+}
+
 static void
 test_allow_disallow_all(void **state)
 {
@@ -730,6 +806,7 @@ main(void)
 		cmocka_unit_test(test_missing_colon),
 		cmocka_unit_test(test_non_ascii_paths),
 		cmocka_unit_test(test_rfc_encoding_table),
+		cmocka_unit_test(test_sitemaps),
 		cmocka_unit_test(test_allow_disallow_all),
 		cmocka_unit_test(test_pathological_wildcards),
 		cmocka_unit_test(test_agent_token),
