@@ -17,7 +17,8 @@ int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static const char *const paths[] = { "/", "/a/b.gif", "/private?x=1",
-	    "/%7Ea/*$", "/robots.txt" };
+	    "/%7Ea/*$", "/robots.txt", "/\xC3\xA4/%c3%a4", "/%", "/%4" };
+	const char *const *urls;
 	struct robots *r;
 	char path[256];
 	size_t i, n;
@@ -35,6 +36,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	path[n + 1] = '\0';
 	(void)robots_allowed(r, path);
 	(void)robots_crawl_delay_ms(r);
+	n = robots_sitemaps(r, &urls);
+	for (i = 0; i < n; i++) {
+		if (strlen(urls[i]) > ROBOTS_MAX_SITEMAP_LEN)
+			abort();
+	}
 	robots_free(r);
 	return 0;
 }
