@@ -302,17 +302,12 @@ queue_batch_due(struct queue *q)
 	return util_passed(&deadline);
 }
 
-/* Lock held: sleeps until there is work, a batch deadline, or retry time. */
+/* Lock held: sleeps until there is work or the batch deadline. */
 static void
-queue_wait(struct queue *q, int64_t retry_ms)
+queue_wait(struct queue *q)
 {
 	struct timespec deadline;
 
-	if (retry_ms > 0) {
-		deadline = util_deadline(NULL, retry_ms);
-		pthread_cond_timedwait(&q->cond, &q->lock, &deadline);
-		return;
-	}
 	if (q->in.nresults > 0) {
 		deadline = util_deadline(&q->first_result,
 		    q->conf->batch_interval_ms);
@@ -322,10 +317,84 @@ queue_wait(struct queue *q, int64_t retry_ms)
 	pthread_cond_wait(&q->cond, &q->lock);
 }
 
+/*
+ * What the store thread does next, from what it can see (under the lock).
+ * Failing commits back off, touching nothing meanwhile; a due batch, a
+ * retention purge or a claim request (not at stop) is work; at stop,
+ * once everything handed over is written, the thread ends.
+ *
+ *  backoff  batch due  purge  claim wanted  stopping  batch empty | step
+ *  yes      -          -      -             -         -           | BACKOFF
+ *  no       yes        -      -             -         -           | WORK
+ *  no       -          yes    -             -         -           | WORK
+ *  no       -          -      yes           no        -           | WORK
+ *  no       otherwise                       yes       yes         | EXIT
+ *  no       otherwise                                             | WAIT
+ */
+enum queue_step
+queue_next_step(const struct queue_view *v)
+{
+	if (v->backoff)
+		return QUEUE_BACKOFF;
+	if (v->batch_due || v->purge || (v->want && !v->stopping))
+		return QUEUE_WORK;
+	if (v->stopping && v->batch_empty)
+		return QUEUE_EXIT;
+	return QUEUE_WAIT;
+}
+
+/* Lock held: what the store thread sees. */
+static void
+queue_view(struct queue *q, const struct timespec *retry_at,
+    struct queue_view *v)
+{
+	v->backoff = retry_at->tv_sec != 0 && !util_passed(retry_at);
+	v->batch_due = queue_batch_due(q);
+	v->purge = q->purge_days >= 0;
+	v->want = q->want.n > 0;
+	v->stopping = q->stopping;
+	v->batch_empty = batch_empty(&q->in);
+}
+
+/* Lock held: takes what this turn works on out of the shared state. */
+static void
+queue_take(struct queue *q, struct batch *b, struct want *w,
+    int64_t *purge_days)
+{
+	batch_init(b);
+	if (queue_batch_due(q)) {
+		*b = q->in;
+		if (b->results == NULL)
+			b->tail = &b->results;
+		batch_init(&q->in);
+	}
+	memset(w, 0, sizeof(*w));
+	if (!q->stopping) {
+		*w = q->want;
+		memset(&q->want, 0, sizeof(q->want));
+	}
+	*purge_days = q->purge_days;
+	q->purge_days = -1;
+}
+
+/* Lock held: after a failed turn, what was taken goes back. */
+static void
+queue_give_back(struct queue *q, struct batch *b, struct want *w)
+{
+	if (w->n > 0 && q->want.n == 0) {
+		q->want = *w;	/* not answered: ask again later */
+		memset(w, 0, sizeof(*w));
+	}
+	if (!batch_empty(b))
+		batch_putback(&q->in, b);
+}
+
 static void *
 queue_main(void *arg)
 {
 	struct queue *q = arg;
+	struct queue_view v;
+	struct timespec retry_at = { 0, 0 };
 	struct batch b;
 	struct want w;
 	int64_t retry_ms = 0, purge_days, wal_limit;
@@ -336,28 +405,20 @@ queue_main(void *arg)
 		/* Stopping: no claim is answered any more. */
 		if (q->stopping && q->want.n > 0)
 			want_clear(&q->want);
-		if (!queue_batch_due(q) && (q->want.n == 0 || retry_ms > 0) &&
-		    q->purge_days < 0) {
-			if (q->stopping && batch_empty(&q->in))
-				break;
-			queue_wait(q, retry_ms);
-			retry_ms = 0;
+		queue_view(q, &retry_at, &v);
+		switch (queue_next_step(&v)) {
+		case QUEUE_EXIT:
+			goto out;
+		case QUEUE_BACKOFF:
+			pthread_cond_timedwait(&q->cond, &q->lock, &retry_at);
 			continue;
+		case QUEUE_WAIT:
+			queue_wait(q);
+			continue;
+		case QUEUE_WORK:
+			break;
 		}
-		batch_init(&b);
-		if (queue_batch_due(q)) {
-			b = q->in;
-			if (b.results == NULL)
-				b.tail = &b.results;
-			batch_init(&q->in);
-		}
-		memset(&w, 0, sizeof(w));
-		if (!q->stopping) {
-			w = q->want;
-			memset(&q->want, 0, sizeof(q->want));
-		}
-		purge_days = q->purge_days;
-		q->purge_days = -1;
+		queue_take(q, &b, &w, &purge_days);
 		wal_limit = q->conf->wal_limit_bytes;
 		pthread_mutex_unlock(&q->lock);
 
@@ -371,31 +432,30 @@ queue_main(void *arg)
 			queue_checkpoint(q, wal_limit);
 
 		pthread_mutex_lock(&q->lock);
-		if (failed && w.n > 0 && q->want.n == 0) {
-			q->want = w;	/* not answered: ask again later */
-			memset(&w, 0, sizeof(w));
-		}
+		if (failed)
+			queue_give_back(q, &b, &w);
 		want_clear(&w);
-		if (failed && !batch_empty(&b))
-			batch_putback(&q->in, &b);
-		else
-			batch_free(&b);
-		if (failed) {
-			retry_ms = retry_ms == 0 ? QUEUE_RETRY_MIN_MS :
-			    retry_ms * 2;
-			if (retry_ms > QUEUE_RETRY_MAX_MS)
-				retry_ms = QUEUE_RETRY_MAX_MS;
-			/* At stop, give up after a few tries: tasks whose
-			 * results were not written stay 'running' on disk and
-			 * the next start fetches them again, so none is lost. */
-			if (q->stopping && ++stop_failures >= 5) {
-				log_errorx("queue: giving up on %zu results at "
-				    "stop; they will be fetched again on the "
-				    "next start", q->in.nresults);
-				break;
-			}
+		batch_free(&b);
+		if (!failed) {
+			retry_ms = 0;
+			retry_at.tv_sec = 0;
+			continue;
+		}
+		retry_ms = retry_ms == 0 ? QUEUE_RETRY_MIN_MS : retry_ms * 2;
+		if (retry_ms > QUEUE_RETRY_MAX_MS)
+			retry_ms = QUEUE_RETRY_MAX_MS;
+		retry_at = util_deadline(NULL, retry_ms);
+		/* At stop, give up after a few tries: tasks whose results
+		 * were not written stay 'running' on disk and the next start
+		 * fetches them again, so none is lost. */
+		if (q->stopping && ++stop_failures >= 5) {
+			log_errorx("queue: giving up on %zu results at stop; "
+			    "they will be fetched again on the next start",
+			    q->in.nresults);
+			break;
 		}
 	}
+out:
 	batch_free(&q->in);
 	pthread_mutex_unlock(&q->lock);
 	return NULL;

@@ -60,6 +60,18 @@ void		 queue_on_finished(struct queue *q, queue_finished_cb cb,
 void		 queue_set_conf(struct queue *q, struct conf *c);
 /* Asks the store thread to purge jobs finished more than days ago. */
 void		 queue_purge_expired(struct queue *q, int64_t days);
+/* The store thread's next step (the table is in queue.c; for tests). */
+enum queue_step { QUEUE_WAIT, QUEUE_BACKOFF, QUEUE_WORK, QUEUE_EXIT };
+struct queue_view {
+	int	backoff;	/* commits failed; the retry time is ahead */
+	int	batch_due;	/* results etc. to commit now */
+	int	purge;		/* a retention purge was asked for */
+	int	want;		/* the loop asked for tasks */
+	int	stopping;
+	int	batch_empty;	/* nothing handed over at all */
+};
+enum queue_step	 queue_next_step(const struct queue_view *v);
+
 /* Commits everything handed over, stops the thread, closes the store. */
 void		 queue_stop(struct queue *q);
 

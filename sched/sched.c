@@ -82,11 +82,8 @@ struct sched {
 	size_t		 nwindow;
 	size_t		 in_flight;
 	int64_t		 sat_held;	/* held by saturated jobs and hosts */
-	int		 want_pending;	/* a claim is outstanding */
-	int		 dry_valid;	/* a claim skipping dry found nothing */
-	uint64_t	 work_gen;	/* bumped by new work and due retries */
-	uint64_t	 asked_gen;	/* work_gen when the claim was asked */
-	struct skipset	 dry;		/* (until new work or a due retry) */
+	enum sched_claim claim;		/* the claim protocol's state */
+	struct skipset	 dry;		/* skipped by the empty answer */
 	struct skipset	 pending;	/* what the outstanding claim skips */
 	int		 running;
 	void		(*idle)(void *);	/* draining: nothing in flight */
@@ -390,11 +387,75 @@ sched_skipset(struct sched *s, struct skipset *k)
 }
 
 /*
+ * The claim protocol. Tasks join the queue only as new work or due
+ * retries, so after an empty answer a claim skipping the same jobs and
+ * hosts or more would find nothing either: it would only rescan the
+ * queue. An answer to a claim asked before new work arrived proves
+ * nothing (treating it as dry lost a wake-up once).
+ *
+ *              LOW         LOW_COVERED  FOUND   EMPTY        WORK
+ *  READY       ASKED+ask   ASKED+ask    -       -            READY
+ *  ASKED       ASKED       ASKED        READY   DRY+dry      STALE
+ *  STALE       STALE       STALE        READY   READY        STALE
+ *  DRY         DRY_ASKED+  DRY          -       -            READY
+ *              ask
+ *  DRY_ASKED   DRY_ASKED   DRY_ASKED    DRY     DRY+dry      STALE
+ *
+ * "-": no claim is out, so no answer comes; the state stays.
+ */
+static const struct {
+	unsigned char	next;
+	unsigned char	act;
+} sched_claim_table[SCHED_CLAIM_NSTATES][SCHED_EV_NEVENTS] = {
+#define T(n, a)	{ SCHED_CLAIM_##n, a }
+	[SCHED_CLAIM_READY] = { T(ASKED, SCHED_ACT_ASK),
+	    T(ASKED, SCHED_ACT_ASK), T(READY, 0), T(READY, 0), T(READY, 0) },
+	[SCHED_CLAIM_ASKED] = { T(ASKED, 0), T(ASKED, 0), T(READY, 0),
+	    T(DRY, SCHED_ACT_DRY), T(STALE, 0) },
+	[SCHED_CLAIM_STALE] = { T(STALE, 0), T(STALE, 0), T(READY, 0),
+	    T(READY, 0), T(STALE, 0) },
+	[SCHED_CLAIM_DRY] = { T(DRY_ASKED, SCHED_ACT_ASK), T(DRY, 0),
+	    T(DRY, 0), T(DRY, 0), T(READY, 0) },
+	[SCHED_CLAIM_DRY_ASKED] = { T(DRY_ASKED, 0), T(DRY_ASKED, 0),
+	    T(DRY, 0), T(DRY, SCHED_ACT_DRY), T(STALE, 0) },
+#undef T
+};
+
+enum sched_claim
+sched_claim_step(enum sched_claim st, enum sched_claim_event ev,
+    unsigned *actions)
+{
+	*actions = 0;
+	if ((unsigned)st >= SCHED_CLAIM_NSTATES ||
+	    (unsigned)ev >= SCHED_EV_NEVENTS)
+		return st;
+	*actions = sched_claim_table[st][ev].act;
+	return (enum sched_claim)sched_claim_table[st][ev].next;
+}
+
+/* Feeds an event to the claim protocol; true when it says to ask. */
+static int
+sched_claim_event(struct sched *s, enum sched_claim_event ev)
+{
+	enum sched_claim next;
+	unsigned act;
+
+	next = sched_claim_step(s->claim, ev, &act);
+	if (next != s->claim)
+		log_debug("%s: claim %d -> %d (event %d)", __func__,
+		    (int)s->claim, (int)next, (int)ev);
+	s->claim = next;
+	if (act & SCHED_ACT_DRY) {
+		skipset_clear(&s->dry);
+		s->dry = s->pending;
+		memset(&s->pending, 0, sizeof(s->pending));
+	}
+	return (act & SCHED_ACT_ASK) != 0;
+}
+
+/*
  * Asks for more tasks when the window's unsaturated part runs low, telling
- * the store thread which saturated jobs and hosts to skip. After a claim
- * that found nothing, asking again while skipping the same or more would
- * find nothing either (it would only rescan the queue): wait for new work,
- * a due retry, or a skipped job or host to leave the list.
+ * the store thread which saturated jobs and hosts to skip.
  */
 static void
 sched_refill(struct sched *s)
@@ -402,19 +463,23 @@ sched_refill(struct sched *s)
 	size_t cap = sched_window_cap(s), low = cap / 2, held;
 	struct skipset k;
 
-	if (!s->running || s->want_pending)
+	if (!s->running)
 		return;
 	held = s->sat_held >= (int64_t)s->nwindow ? 0 :
 	    s->nwindow - (size_t)s->sat_held;
 	if (held > low)
 		return;
+	/* Only a claim's first ask needs the skip set. */
+	if (s->claim == SCHED_CLAIM_ASKED || s->claim == SCHED_CLAIM_STALE ||
+	    s->claim == SCHED_CLAIM_DRY_ASKED)
+		return;
 	sched_skipset(s, &k);
-	if (s->dry_valid && skipset_covers(&k, &s->dry)) {
+	if (!sched_claim_event(s, s->claim == SCHED_CLAIM_DRY &&
+	    skipset_covers(&k, &s->dry) ? SCHED_EV_LOW_COVERED :
+	    SCHED_EV_LOW)) {
 		skipset_clear(&k);
 		return;
 	}
-	s->want_pending = 1;
-	s->asked_gen = s->work_gen;
 	queue_want(s->queue, cap - held, k.jobs, k.njobs, k.hosts, k.nhosts);
 	skipset_clear(&s->pending);
 	s->pending = k;
@@ -443,8 +508,7 @@ sched_due_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	(void)loop;
 	(void)revents;
 	s->due_at_ms = 0;
-	s->dry_valid = 0;
-	s->work_gen++;
+	sched_claim_event(s, SCHED_EV_WORK);
 	sched_dispatch(s);
 }
 
@@ -775,16 +839,7 @@ sched_tasks_cb(struct task *list, size_t n, int64_t next_due_ms, void *arg)
 	struct sched *s = arg;
 	struct task *t;
 
-	s->want_pending = 0;
-	/* Found nothing: tasks only join the queue as new work or due
-	 * retries, so until then no claim skipping as much can do better. */
-	/* An answer older than the latest new work proves nothing. */
-	if (n == 0 && s->asked_gen == s->work_gen) {
-		skipset_clear(&s->dry);
-		s->dry = s->pending;
-		memset(&s->pending, 0, sizeof(s->pending));
-		s->dry_valid = 1;
-	}
+	sched_claim_event(s, n > 0 ? SCHED_EV_FOUND : SCHED_EV_EMPTY);
 	sched_due_at(s, next_due_ms);
 	while ((t = list) != NULL) {
 		list = t->next;
@@ -889,10 +944,8 @@ sched_wake_cb(struct ev_loop *loop, ev_async *w, int revents)
 	for (i = 0; i < cancels.n; i++)
 		sched_cancel(s, cancels.v[i]);
 	util_ids_free(&cancels);
-	if (work) {
-		s->dry_valid = 0;
-		s->work_gen++;
-	}
+	if (work)
+		sched_claim_event(s, SCHED_EV_WORK);
 	sched_dispatch(s);
 }
 
@@ -1005,7 +1058,7 @@ void
 sched_run(struct sched *s)
 {
 	s->running = 1;
-	s->dry_valid = 0;
+	sched_claim_event(s, SCHED_EV_WORK);
 	sched_dispatch(s);
 }
 

@@ -51,6 +51,35 @@ void		 sched_done_cb(struct task *t, struct result *r, void *arg);
 void		 sched_notify_work(struct sched *s);
 void		 sched_notify_cancel(struct sched *s, int64_t job_id);
 
+/*
+ * The claim protocol with the store thread, as a state machine (the
+ * table is in sched.c; exposed for tests). The loop asks for tasks when
+ * its window runs low; an empty answer makes it "dry" for the jobs and
+ * hosts that claim skipped, until new work arrives, so a big queue is not
+ * rescanned for nothing; an answer asked for before new work arrived
+ * proves nothing.
+ */
+enum sched_claim {
+	SCHED_CLAIM_READY,	/* no claim out, nothing known */
+	SCHED_CLAIM_ASKED,	/* a claim out, asked after the last work */
+	SCHED_CLAIM_STALE,	/* a claim out, new work came since */
+	SCHED_CLAIM_DRY,	/* an empty answer is still current */
+	SCHED_CLAIM_DRY_ASKED,	/* dry, and a claim skipping less is out */
+	SCHED_CLAIM_NSTATES
+};
+enum sched_claim_event {
+	SCHED_EV_LOW,		/* the window runs low */
+	SCHED_EV_LOW_COVERED,	/* ... and would skip all the dry answer did */
+	SCHED_EV_FOUND,		/* an answer with tasks */
+	SCHED_EV_EMPTY,		/* an answer without */
+	SCHED_EV_WORK,		/* new work or a due retry */
+	SCHED_EV_NEVENTS
+};
+#define SCHED_ACT_ASK	0x1	/* send a claim */
+#define SCHED_ACT_DRY	0x2	/* what it skipped is now known dry */
+enum sched_claim sched_claim_step(enum sched_claim st,
+		    enum sched_claim_event ev, unsigned *actions);
+
 /* Whether a result is worth another attempt (exposed for tests). */
 int		 sched_is_transient(const struct result *r);
 /* Backoff before attempt n+1 after n attempts, without jitter. */

@@ -1,0 +1,49 @@
+/* Unit tests for queue/: the store thread's decision table. */
+#include "config.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "queue/queue.h"
+
+static enum queue_step
+step(int backoff, int due, int purge, int want, int stopping, int empty)
+{
+	struct queue_view v = { backoff, due, purge, want, stopping, empty };
+
+	return queue_next_step(&v);
+}
+
+static void
+test_step_table(void **state)
+{
+	(void)state;
+	/* Failing commits back off first, whatever is waiting. */
+	assert_int_equal(step(1, 1, 1, 1, 0, 0), QUEUE_BACKOFF);
+	assert_int_equal(step(1, 1, 0, 0, 1, 0), QUEUE_BACKOFF);
+	/* Work: a due batch, a purge, or a claim (not at stop). */
+	assert_int_equal(step(0, 1, 0, 0, 0, 0), QUEUE_WORK);
+	assert_int_equal(step(0, 0, 1, 0, 0, 1), QUEUE_WORK);
+	assert_int_equal(step(0, 0, 0, 1, 0, 1), QUEUE_WORK);
+	assert_int_equal(step(0, 1, 0, 0, 1, 0), QUEUE_WORK);
+	/* At stop a claim is not work; an empty hand-over ends the thread. */
+	assert_int_equal(step(0, 0, 0, 1, 1, 1), QUEUE_EXIT);
+	assert_int_equal(step(0, 0, 0, 0, 1, 1), QUEUE_EXIT);
+	/* Results not due yet: wait for the batch deadline. */
+	assert_int_equal(step(0, 0, 0, 0, 0, 0), QUEUE_WAIT);
+	assert_int_equal(step(0, 0, 0, 0, 0, 1), QUEUE_WAIT);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_step_table),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
