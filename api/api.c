@@ -397,16 +397,11 @@ api_token_locked(struct api *a, const char *token)
 void
 api_set_conf(struct api *a, struct conf *c)
 {
-	struct conf *old;
-
-	conf_ref(c);
+	conf_replace(&a->conf, &a->conf_lock, c);
 	pthread_mutex_lock(&a->conf_lock);
-	old = a->conf;
-	a->conf = c;
 	if (api_token_locked(a, c->api_token) != 0)
 		log_warnx("api: out of memory setting api_token");
 	pthread_mutex_unlock(&a->conf_lock);
-	conf_unref(old);
 }
 
 /* The configured request body limit. */

@@ -393,6 +393,21 @@ conf_unref(struct conf *c)
 	free(c);
 }
 
+void
+conf_replace(struct conf **slot, pthread_mutex_t *lock, struct conf *c)
+{
+	struct conf *old;
+
+	conf_ref(c);
+	if (lock != NULL)
+		pthread_mutex_lock(lock);
+	old = *slot;
+	*slot = c;
+	if (lock != NULL)
+		pthread_mutex_unlock(lock);
+	conf_unref(old);
+}
+
 /* Whether row d holds the same value in a and b. */
 static int
 conf_same(const struct conf_setting *d, const struct conf *a,

@@ -12,6 +12,7 @@
 #ifndef HARVESTD_CONF_H
 #define HARVESTD_CONF_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -144,6 +145,12 @@ struct conf	*conf_create(void);
 struct conf	*conf_ref(struct conf *c);
 /* Drops a reference; the last one frees the snapshot. NULL is fine. */
 void		 conf_unref(struct conf *c);
+/*
+ * Points *slot at c (a reference is taken) under lock (may be NULL) and
+ * drops the reference *slot held, outside the lock.
+ */
+void		 conf_replace(struct conf **slot, pthread_mutex_t *lock,
+		    struct conf *c);
 /*
  * The address guard the snapshot asks for (block_private_addresses with
  * allowed_networks), built by conf_validate; NULL when it is off.

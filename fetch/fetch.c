@@ -137,9 +137,7 @@ fetch_classify(CURLcode code, long status, int too_large)
 void
 fetch_set_conf(struct fetch *f, struct conf *c)
 {
-	conf_ref(c);
-	conf_unref(f->conf);
-	f->conf = c;
+	conf_replace(&f->conf, NULL, c);
 }
 
 static size_t fetch_write_cb(char *, size_t, size_t, void *);

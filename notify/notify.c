@@ -230,14 +230,7 @@ notify_jobs(struct notify *n, const int64_t *ids, size_t count)
 void
 notify_set_conf(struct notify *n, struct conf *c)
 {
-	struct conf *old;
-
-	conf_ref(c);
-	pthread_mutex_lock(&n->lock);
-	old = n->conf;
-	n->conf = c;
-	pthread_mutex_unlock(&n->lock);
-	conf_unref(old);
+	conf_replace(&n->conf, &n->lock, c);
 }
 
 void

@@ -599,15 +599,10 @@ queue_on_finished(struct queue *q, queue_finished_cb cb, void *arg)
 void
 queue_set_conf(struct queue *q, struct conf *c)
 {
-	struct conf *old;
-
-	conf_ref(c);
+	conf_replace(&q->conf, &q->lock, c);
 	pthread_mutex_lock(&q->lock);
-	old = q->conf;
-	q->conf = c;
 	pthread_cond_signal(&q->cond);
 	pthread_mutex_unlock(&q->lock);
-	conf_unref(old);
 }
 
 void

@@ -1042,9 +1042,7 @@ sched_attach(struct sched *s, struct queue *q, struct fetch *f)
 void
 sched_set_conf(struct sched *s, struct conf *c)
 {
-	conf_ref(c);
-	conf_unref(s->conf);
-	s->conf = c;
+	conf_replace(&s->conf, NULL, c);
 	sched_dispatch(s);
 }
 
