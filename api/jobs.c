@@ -46,7 +46,7 @@ api_job_reply(struct api_call *k, int64_t id, unsigned int status,
 		return api_error(k, MHD_HTTP_NOT_FOUND, "not_found",
 		    "no such job");
 	}
-	doc = doc_job(&j);
+	doc = doc_job(&j, k->conf);
 	store_job_clear(&j);
 	if (doc != NULL && extra != NULL)
 		json_object_update(doc, extra);
@@ -56,33 +56,39 @@ api_job_reply(struct api_call *k, int64_t id, unsigned int status,
 	    MHD_HTTP_HEADER_LOCATION : NULL, loc);
 }
 
+struct api_list {
+	json_t			*jobs;
+	const struct conf	*conf;
+};
+
 static int
 api_list_cb(const struct store_job *j, void *arg)
 {
-	json_t *jobs = arg;
+	struct api_list *l = arg;
 
-	return json_array_append_new(jobs, doc_job(j)) == 0 ? 0 : -1;
+	return json_array_append_new(l->jobs, doc_job(j, l->conf)) == 0 ?
+	    0 : -1;
 }
 
 /* GET /v1/jobs?after=ID&limit=N */
 enum MHD_Result
 api_jobs_list(struct api_call *k)
 {
+	struct api_list l = { NULL, k->conf };
 	struct store *s;
-	json_t *jobs;
 	char *cause = NULL;
 
 	if ((s = api_store(k, &cause)) == NULL)
 		return api_store_error(k, cause);
-	if ((jobs = json_array()) == NULL)
+	if ((l.jobs = json_array()) == NULL)
 		return MHD_NO;
 	if (store_job_list(s, k->p[API_P_AFTER], k->p[API_P_LIMIT],
-	    api_list_cb, jobs, &cause) != 0) {
-		json_decref(jobs);
+	    api_list_cb, &l, &cause) != 0) {
+		json_decref(l.jobs);
 		return api_store_error(k, cause);
 	}
-	return api_reply_json(k, MHD_HTTP_OK, json_pack("{s:o}", "jobs", jobs),
-	    NULL, NULL);
+	return api_reply_json(k, MHD_HTTP_OK, json_pack("{s:o}", "jobs",
+	    l.jobs), NULL, NULL);
 }
 
 static json_t *
@@ -177,6 +183,9 @@ api_jobs_submit(struct api_call *k)
 	log_info("job %" PRId64 " submitted: %zu URLs accepted, %zu "
 	    "duplicates dropped, %zu rejected", job_id, req.nurls,
 	    req.nduplicates, req.nrejected);
+	if (!conf_eff(k->conf, &req.opts, tls_verify))
+		log_warnx("job %" PRId64 ": tls_verify is false: its server "
+		    "certificates and host names are not checked", job_id);
 	if (k->a->hooks.submitted != NULL)
 		k->a->hooks.submitted(job_id, k->a->hooks.arg);
 	doc = json_pack("{s:I,s:I,s:o}", "accepted", (json_int_t)req.nurls,

@@ -129,6 +129,18 @@ daemon_check_listen(const struct conf *c, char **cause)
 	return -1;
 }
 
+/* Says so when the configuration turns a protection off. */
+static void
+daemon_warn_unsafe(const struct conf *c)
+{
+	if (!c->block_private_addresses)
+		log_warnx("block_private_addresses is off: jobs can reach "
+		    "loopback, private and cloud metadata addresses");
+	if (!c->tls_verify)
+		log_warnx("tls_verify is false: jobs that do not set it check "
+		    "no server certificates");
+}
+
 /* Builds a configuration: defaults, then the file, then the flags. */
 static struct conf *
 daemon_load_conf(const struct harvestd *h, char **cause)
@@ -260,6 +272,7 @@ daemon_reload(struct harvestd *h)
 		return;
 	}
 	log_set_level((enum log_level)next->log_level);
+	daemon_warn_unsafe(next);
 	fetch_set_conf(h->fetch, next);
 	sched_set_conf(h->sched, next);
 	queue_set_conf(h->queue, next);
@@ -372,9 +385,7 @@ daemon_start(struct harvestd *h)
 	if ((h->fetch = fetch_create(h->loop, h->conf, sched_done_cb, h->sched,
 	    &cause)) == NULL)
 		goto fail;
-	if (!h->conf->block_private_addresses)
-		log_warnx("block_private_addresses is off: jobs can reach "
-		    "loopback, private and cloud metadata addresses");
+	daemon_warn_unsafe(h->conf);
 	sched_attach(h->sched, h->queue, h->fetch);
 
 	hooks.submitted = daemon_api_submitted;

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "conf/conf.h"
 #include "doc/doc.h"
 #include "store/store.h"
 
@@ -17,10 +18,22 @@ doc_str_or_null(const char *s)
 	return s != NULL ? json_string(s) : json_null();
 }
 
-json_t *
-doc_job(const struct store_job *j)
+/* What the job's options make unsafe, as human sentences; NULL: none. */
+static json_t *
+doc_warnings(json_t *opts, const struct conf *c)
 {
-	json_t *counts, *opts;
+	json_t *tv = json_object_get(opts, "tls_verify");
+
+	if (json_is_false(tv) || (tv == NULL && c != NULL && !c->tls_verify))
+		return json_pack("[s]", "tls_verify is false: server "
+		    "certificates and host names are not checked");
+	return NULL;
+}
+
+json_t *
+doc_job(const struct store_job *j, const struct conf *c)
+{
+	json_t *counts, *opts, *doc, *warnings;
 	json_error_t jerr;
 	int k;
 
@@ -31,7 +44,8 @@ doc_job(const struct store_job *j)
 		    json_integer(j->counts[k]));
 	if ((opts = json_loads(j->options, 0, &jerr)) == NULL)
 		opts = json_object();
-	return json_pack("{s:I,s:s,s:I,s:o,s:o,s:s,s:o}",
+	warnings = doc_warnings(opts, c);
+	doc = json_pack("{s:I,s:s,s:I,s:o,s:o,s:s,s:o}",
 	    "id", (json_int_t)j->id,
 	    "state", job_state_name(j->state_code),
 	    "total", (json_int_t)j->total,
@@ -39,6 +53,10 @@ doc_job(const struct store_job *j)
 	    "options", opts,
 	    "created_at", j->created_at,
 	    "finished_at", doc_str_or_null(j->finished_at));
+	if (doc != NULL && warnings != NULL)
+		json_object_set(doc, "warnings", warnings);
+	json_decref(warnings);
+	return doc;
 }
 
 json_t *

@@ -12,11 +12,16 @@
 
 #include <jansson.h>
 
+struct conf;
 struct store_job;
 struct store_row;
 
-/* A job: id, state, total, counts, options, timestamps. NULL on ENOMEM. */
-json_t	*doc_job(const struct store_job *j);
+/*
+ * A job: id, state, total, counts, options, timestamps, and "warnings"
+ * when it runs with something unsafe (tls_verify off, its own or, with c,
+ * the configuration's). NULL on ENOMEM.
+ */
+json_t	*doc_job(const struct store_job *j, const struct conf *c);
 /*
  * One results row; the keys are the column names. With with_body the body
  * is "body" (text) or "body_base64" (not UTF-8); headers when the row has

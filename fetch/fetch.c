@@ -71,6 +71,8 @@ struct fetch {
 	size_t		 nxfers;	/* of which tasks, not helpers */
 	CURL		*pool[FETCH_POOL_MAX];	/* idle easy handles */
 	size_t		 npool;
+	const char	*env_ca_file;	/* $SSL_CERT_FILE, or NULL */
+	const char	*env_ca_path;	/* $SSL_CERT_DIR, or NULL */
 };
 
 static const struct {
@@ -283,6 +285,8 @@ fetch_create(struct ev_loop *loop, struct conf *c, fetch_done_cb cb,
 	f->cb = cb;
 	f->cb_arg = arg;
 	f->conf = conf_ref(c);
+	f->env_ca_file = getenv("SSL_CERT_FILE");
+	f->env_ca_path = getenv("SSL_CERT_DIR");
 	if ((f->multi = curl_multi_init()) == NULL) {
 		*cause = strdup("curl_multi_init failed");
 		goto fail;
@@ -394,6 +398,39 @@ fetch_header_list(const char *text, struct curl_slist **list)
 	return 0;
 }
 
+/*
+ * TLS for a transfer of a job with options o: its CA certificates,
+ * client certificate and verification, else the configuration's. When
+ * neither names CA certificates, $SSL_CERT_FILE and $SSL_CERT_DIR do, as
+ * for other OpenSSL programs (libcurl itself reads neither).
+ */
+static int
+fetch_setup_tls(struct xfer *x, const struct job_opts *o)
+{
+	const struct conf *c = x->conf;
+	const char *ca = conf_eff(c, o, ca_file), *dir = conf_eff(c, o, ca_path);
+	const char *cert = conf_eff(c, o, client_cert);
+	const char *key = conf_eff(c, o, client_key);
+	CURL *e = x->easy;
+
+	if (*ca == '\0' && *dir == '\0') {
+		ca = x->f->env_ca_file != NULL ? x->f->env_ca_file : "";
+		dir = x->f->env_ca_path != NULL ? x->f->env_ca_path : "";
+	}
+	if ((*ca != '\0' && curl_easy_setopt(e, CURLOPT_CAINFO, ca) !=
+	    CURLE_OK) || (*dir != '\0' && curl_easy_setopt(e,
+	    CURLOPT_CAPATH, dir) != CURLE_OK) || (*cert != '\0' &&
+	    curl_easy_setopt(e, CURLOPT_SSLCERT, cert) != CURLE_OK) ||
+	    (*key != '\0' && curl_easy_setopt(e, CURLOPT_SSLKEY, key) !=
+	    CURLE_OK))
+		return -1;
+	if (!conf_eff(c, o, tls_verify) &&
+	    (curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L) != CURLE_OK ||
+	    curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L) != CURLE_OK))
+		return -1;
+	return 0;
+}
+
 /* Sets every per-transfer option; -1 when libcurl refuses one. */
 static int
 fetch_setup(struct fetch *f, struct xfer *x)
@@ -421,6 +458,8 @@ fetch_setup(struct fetch *f, struct xfer *x)
 	SET(CURLOPT_LOW_SPEED_LIMIT, (long)conf_eff(c, o, low_speed_limit));
 	SET(CURLOPT_LOW_SPEED_TIME, (long)((low_time_ms + 999) / 1000));
 	SET(CURLOPT_USERAGENT, conf_eff(c, o, user_agent));
+	if (fetch_setup_tls(x, o) != 0)
+		return -1;
 	/* Over TLS, wait to learn whether the connection multiplexes (HTTP/2
 	 * by ALPN) rather than opening one more to the same host. Plain http
 	 * is HTTP/1.1: waiting would only serialise the first requests. */
@@ -509,7 +548,7 @@ fetch_attach(struct fetch *f, struct xfer *x, char **cause)
 }
 
 int
-fetch_aux_start(struct fetch *f, const char *url, const char *user_agent,
+fetch_aux_start(struct fetch *f, const char *url, const struct job_opts *o,
     size_t max_body, fetch_aux_cb cb, void *arg)
 {
 	struct xfer *x;
@@ -534,8 +573,10 @@ fetch_aux_start(struct fetch *f, const char *url, const char *user_agent,
 	SET(CURLOPT_MAXREDIRS, 5L);
 	SET(CURLOPT_CONNECTTIMEOUT_MS, (long)x->conf->connect_timeout_ms);
 	SET(CURLOPT_TIMEOUT_MS, (long)x->conf->timeout_ms);
-	SET(CURLOPT_USERAGENT, user_agent);
+	SET(CURLOPT_USERAGENT, conf_eff(x->conf, o, user_agent));
 #undef SET
+	if (fetch_setup_tls(x, o) != 0)
+		goto fail;
 	if (fetch_attach(f, x, &cause) != 0)
 		goto fail;
 	return 0;

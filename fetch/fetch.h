@@ -45,7 +45,9 @@ void		 fetch_set_conf(struct fetch *f, struct conf *c);
 int		 fetch_start(struct fetch *f, struct task *t, char **cause);
 /*
  * A helper transfer that is no task's (robots.txt): GET url with the
- * default limits, at most max_body bytes kept, redirects followed up to 5.
+ * default limits and the user agent and TLS settings of a job's options o
+ * (borrowed for the call), at most max_body bytes kept, redirects
+ * followed up to 5.
  * cb gets the status (0: none), libcurl's code and the body (borrowed for
  * the call); code is CURLE_ABORTED_BY_CALLBACK when fetch_abort_all()
  * ended it. Returns -1 when it could not start (cb is not called).
@@ -53,7 +55,7 @@ int		 fetch_start(struct fetch *f, struct task *t, char **cause);
 typedef void (*fetch_aux_cb)(long status, CURLcode code, const char *body,
     size_t len, void *arg);
 int		 fetch_aux_start(struct fetch *f, const char *url,
-		    const char *user_agent, size_t max_body, fetch_aux_cb cb,
+		    const struct job_opts *o, size_t max_body, fetch_aux_cb cb,
 		    void *arg);
 /* Aborts the job's transfers; each ends with a 'cancelled' result. */
 size_t		 fetch_cancel_job(struct fetch *f, int64_t job_id);

@@ -116,6 +116,7 @@ static void
 notify_job(struct notify *n, int64_t id)
 {
 	struct store_job j;
+	struct conf *c;
 	json_t *opts, *doc;
 	json_error_t jerr;
 	char *cause = NULL, *body = NULL, *url = NULL, why[256];
@@ -130,9 +131,15 @@ notify_job(struct notify *n, int64_t id)
 		url = strdup(json_string_value(json_object_get(opts,
 		    "callback_url")));
 	json_decref(opts);
-	if (url != NULL && (doc = doc_job(&j)) != NULL) {
-		body = json_dumps(doc, JSON_COMPACT);
-		json_decref(doc);
+	if (url != NULL) {
+		pthread_mutex_lock(&n->lock);
+		c = conf_ref(n->conf);
+		pthread_mutex_unlock(&n->lock);
+		if ((doc = doc_job(&j, c)) != NULL) {
+			body = json_dumps(doc, JSON_COMPACT);
+			json_decref(doc);
+		}
+		conf_unref(c);
 	}
 	store_job_clear(&j);
 	if (url == NULL || body == NULL)

@@ -619,8 +619,7 @@ sched_robots(struct sched *s, struct task *t, ev_tstamp now)
 	if (asprintf(&url, "%s/robots.txt", t->origin) < 0)
 		fatalx("sched: out of memory");
 	e->fetching = 1;
-	if (fetch_aux_start(s->fetch, url, conf_eff(s->conf, &t->opts,
-	    user_agent), ROBOTS_MAX_BYTES,
+	if (fetch_aux_start(s->fetch, url, &t->opts, ROBOTS_MAX_BYTES,
 	    sched_robots_cb, e) != 0) {
 		e->fetching = 0;
 		robots_free(e->rules);
