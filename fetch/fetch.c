@@ -161,6 +161,9 @@ fetch_setup_common(struct xfer *x)
 	    curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION,
 	    guard_opensocket_cb) != CURLE_OK ||
 	    curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, &x->gc) != CURLE_OK ||
+	    curl_easy_setopt(e, CURLOPT_PREREQFUNCTION, guard_prereq_cb) !=
+	    CURLE_OK ||
+	    curl_easy_setopt(e, CURLOPT_PREREQDATA, &x->gc) != CURLE_OK ||
 	    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https") !=
 	    CURLE_OK ||
 	    curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https") !=
@@ -669,7 +672,8 @@ fetch_result(struct xfer *x, CURLcode code)
 	r->time_total_ms = info_ms(x->easy, CURLINFO_TOTAL_TIME_T);
 	r->kind = fetch_classify(code, status, x->too_large ||
 	    code == CURLE_FILESIZE_EXCEEDED);
-	if (x->gc.why[0] != '\0' && code == CURLE_COULDNT_CONNECT)
+	if (x->gc.why[0] != '\0' && (code == CURLE_COULDNT_CONNECT ||
+	    code == CURLE_ABORTED_BY_CALLBACK))
 		r->kind = RESULT_BLOCKED_ADDRESS;
 	/* A receive error from a malformed chunked body is the server
 	 * breaking the protocol, not the connection failing. */

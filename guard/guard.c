@@ -203,6 +203,35 @@ guard_check(const struct guard *g, const struct sockaddr *sa)
 	return why;
 }
 
+int
+guard_prereq_cb(void *clientp, char *primary_ip, char *local_ip,
+    int primary_port, int local_port)
+{
+	struct guard_conn *gc = clientp;
+	struct sockaddr_storage ss;
+	struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
+	const char *why;
+
+	(void)local_ip;
+	(void)primary_port;
+	(void)local_port;
+	if (gc->guard == NULL)
+		return CURL_PREREQFUNC_OK;
+	memset(&ss, 0, sizeof(ss));
+	if (inet_pton(AF_INET, primary_ip, &sin->sin_addr) == 1)
+		ss.ss_family = AF_INET;
+	else if (inet_pton(AF_INET6, primary_ip, &sin6->sin6_addr) == 1)
+		ss.ss_family = AF_INET6;
+	else
+		ss.ss_family = AF_UNSPEC;	/* refused below */
+	if ((why = guard_check(gc->guard, (struct sockaddr *)&ss)) == NULL)
+		return CURL_PREREQFUNC_OK;
+	snprintf(gc->why, sizeof(gc->why), "request to %s refused: %s "
+	    "(block_private_addresses)", primary_ip, why);
+	return CURL_PREREQFUNC_ABORT;
+}
+
 curl_socket_t
 guard_opensocket_cb(void *clientp, curlsocktype purpose,
     struct curl_sockaddr *addr)

@@ -41,5 +41,12 @@ struct guard_conn {
  */
 curl_socket_t	 guard_opensocket_cb(void *clientp, curlsocktype purpose,
 		    struct curl_sockaddr *addr);
+/*
+ * CURLOPT_PREREQFUNCTION, clientp a struct guard_conn: judges the address
+ * of the connection a request is about to be sent on, new or reused, so
+ * a guard that a reload turned on holds for pooled connections too.
+ */
+int		 guard_prereq_cb(void *clientp, char *primary_ip,
+		    char *local_ip, int primary_port, int local_port);
 
 #endif

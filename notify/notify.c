@@ -78,6 +78,9 @@ notify_post(struct notify *n, const char *url, const char *body,
 	    curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION,
 	    guard_opensocket_cb) != CURLE_OK ||
 	    curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, &gc) != CURLE_OK ||
+	    curl_easy_setopt(e, CURLOPT_PREREQFUNCTION, guard_prereq_cb) !=
+	    CURLE_OK ||
+	    curl_easy_setopt(e, CURLOPT_PREREQDATA, &gc) != CURLE_OK ||
 	    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, notify_discard_cb) !=
 	    CURLE_OK)
 		goto out;
