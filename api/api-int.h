@@ -25,6 +25,8 @@ struct api {
 	struct api_hooks	 hooks;
 	uint16_t		 port;
 	atomic_int		 draining;
+	atomic_int		 lost;		/* the database is gone */
+	char			 lost_why[256];	/* set before lost */
 	pthread_mutex_t		 conf_lock;
 	struct conf		*conf;		/* guarded by conf_lock */
 	char			*token;		/* "Bearer <t>"; conf_lock */
@@ -82,6 +84,13 @@ enum MHD_Result	 api_error(struct api_call *k, unsigned int status,
 		    const char *code, const char *message);
 /* 503 store_unavailable, the cause (taken) logged. */
 enum MHD_Result	 api_store_error(struct api_call *k, char *cause);
+/* 503 database_lost when the database is gone; MHD_NO (go on) if not. */
+int		 api_lost(struct api_call *k, enum MHD_Result *ret);
+/*
+ * After a committed write, before its answer: 0 when it is durable, else
+ * -1 having answered 503 database_lost in *ret.
+ */
+int		 api_durable(struct api_call *k, enum MHD_Result *ret);
 /*
  * A store connection for the call, held until the call ends or
  * api_store_release(); routes marked for writing hold the API's write

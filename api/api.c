@@ -149,6 +149,40 @@ api_store_error(struct api_call *k, char *cause)
 	    "the database is not available; try again");
 }
 
+int
+api_lost(struct api_call *k, enum MHD_Result *ret)
+{
+	if (!atomic_load(&k->a->lost))
+		return 0;
+	*ret = api_error(k, MHD_HTTP_SERVICE_UNAVAILABLE, "database_lost",
+	    k->a->lost_why);
+	return 1;
+}
+
+void
+api_set_lost(struct api *a, const char *why)
+{
+	if (atomic_load(&a->lost))
+		return;
+	snprintf(a->lost_why, sizeof(a->lost_why), "%s; harvestd is "
+	    "stopping", why);
+	atomic_store(&a->lost, 1);
+}
+
+int
+api_durable(struct api_call *k, enum MHD_Result *ret)
+{
+	char *cause = NULL;
+
+	if (k->a->hooks.durable == NULL ||
+	    k->a->hooks.durable(&cause, k->a->hooks.arg) == 0)
+		return 0;
+	api_set_lost(k->a, cause != NULL ? cause : "the database is gone");
+	free(cause);
+	api_lost(k, ret);
+	return -1;
+}
+
 /* --- store connections --------------------------------------------------- */
 
 struct store *
@@ -338,7 +372,9 @@ api_dispatch(struct api *a, struct MHD_Connection *c, struct api_req *r)
 	pthread_mutex_lock(&a->conf_lock);
 	k.conf = conf_ref(a->conf);
 	pthread_mutex_unlock(&a->conf_lock);
-	if (strstr(r->route->path, "{id}") != NULL && k.id < 0)
+	if ((r->route->flags & (API_READ | API_WRITE)) && api_lost(&k, &ret))
+		;	/* answered */
+	else if (strstr(r->route->path, "{id}") != NULL && k.id < 0)
 		ret = api_error(&k, MHD_HTTP_NOT_FOUND, "not_found",
 		    "no such job");
 	else if (api_params_parse(&k, r->route->params, &ret) == 0)

@@ -22,6 +22,12 @@ struct conf;
 struct api_hooks {
 	void	(*submitted)(int64_t job_id, void *arg);
 	void	(*cancelled)(int64_t job_id, void *arg);
+	/*
+	 * Before a write is acknowledged: whether what was committed is
+	 * durable (the database file is still there); -1 with *cause when
+	 * not. NULL: always.
+	 */
+	int	(*durable)(char **cause, void *arg);
 	void	*arg;
 };
 
@@ -33,6 +39,11 @@ struct api	*api_start(struct conf *c, const struct api_hooks *h,
 		    char **cause);
 /* A reloaded configuration (a reference is taken; thread-safe). */
 void		 api_set_conf(struct api *a, struct conf *c);
+/*
+ * The database is gone (deleted, replaced): /healthz and every route that
+ * needs it answer 503 "database_lost" with why (copied; thread-safe).
+ */
+void		 api_set_lost(struct api *a, const char *why);
 /* While draining, submissions get 503 "shutting_down" (thread-safe). */
 void		 api_set_draining(struct api *a, int draining);
 /* Jobs ended (thread-safe): wakes long polls (GET /v1/jobs/{id}?wait=). */

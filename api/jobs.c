@@ -176,6 +176,10 @@ api_jobs_submit(struct api_call *k)
 		return api_store_error(k, cause);
 	}
 	free(urls);
+	if (api_durable(k, &ret) != 0) {
+		api_request_clear(&req);
+		return ret;
+	}
 	/* A big submission's parse used lots of memory for a moment: give
 	 * it back to the system rather than keep it as the new peak. */
 	if (k->len > (1 << 20))
@@ -253,12 +257,15 @@ api_job_get(struct api_call *k)
 static enum MHD_Result
 api_job_purge(struct api_call *k, struct store *s)
 {
+	enum MHD_Result ret;
 	char *cause = NULL;
 	int rc;
 
 	rc = store_job_purge(s, k->id, &cause);
 	if (rc < 0)
 		return api_store_error(k, cause);
+	if (rc == 0 && api_durable(k, &ret) != 0)
+		return ret;
 	if (rc == 1)
 		return api_error(k, MHD_HTTP_NOT_FOUND, "not_found",
 		    "no such job");
@@ -276,6 +283,7 @@ enum MHD_Result
 api_job_delete(struct api_call *k)
 {
 	struct store *s;
+	enum MHD_Result ret;
 	char *cause = NULL;
 	int changed, rc;
 
@@ -286,6 +294,8 @@ api_job_delete(struct api_call *k)
 	rc = store_job_cancel(s, k->id, &changed, &cause);
 	if (rc < 0)
 		return api_store_error(k, cause);
+	if (rc == 0 && api_durable(k, &ret) != 0)
+		return ret;
 	if (rc == 1)
 		return api_error(k, MHD_HTTP_NOT_FOUND, "not_found",
 		    "no such job");

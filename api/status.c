@@ -18,6 +18,10 @@
 enum MHD_Result
 api_healthz(struct api_call *k)
 {
+	enum MHD_Result ret;
+
+	if (api_lost(k, &ret))
+		return ret;
 	return api_reply_json(k, MHD_HTTP_OK, json_pack("{s:s}", "status",
 	    "ok"), NULL, NULL);
 }

@@ -35,6 +35,8 @@
 #include "stats/stats.h"
 #include "store/store.h"
 
+#define DAEMON_LOST_S	2.	/* 503 database_lost this long, then exit */
+
 struct override {
 	const char	*key;
 	const char	*value;
@@ -51,6 +53,7 @@ struct harvestd {
 	struct fetch	*fetch;
 	struct api	*api;
 	struct notify	*notify;
+	struct store_lock *lock;	/* one daemon per database */
 	pthread_mutex_t	 hook_lock;	/* api/notify vs the store thread */
 	ev_signal	 sigint;
 	ev_signal	 sigterm;
@@ -60,6 +63,7 @@ struct harvestd {
 	unsigned	 ticks;
 	int		 draining;
 	int		 watchdog;
+	int		 status;	/* exit status */
 };
 
 static void
@@ -310,16 +314,56 @@ daemon_signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
 	}
 }
 
+/*
+ * The database file was deleted or replaced: nothing written from now on
+ * would survive a restart. Say so everywhere (log, /healthz, writes),
+ * fetch nothing more, and exit non-zero a moment later (so a probe can
+ * see why) for systemd to restart harvestd on the real file.
+ */
+static void
+daemon_lost(struct harvestd *h, const char *why)
+{
+	if (h->status != 0)
+		return;
+	log_errorx("%s: nothing more can be stored; stopping", why);
+	h->status = 1;
+	pthread_mutex_lock(&h->hook_lock);
+	if (h->api != NULL)
+		api_set_lost(h->api, why);
+	pthread_mutex_unlock(&h->hook_lock);
+	h->draining = 1;
+	daemon_notify("STOPPING=1");
+	sched_stop(h->sched);
+	ev_timer_stop(h->loop, &h->grace);
+	ev_timer_init(&h->grace, daemon_grace_cb, DAEMON_LOST_S, 0.);
+	h->grace.data = h;
+	ev_timer_start(h->loop, &h->grace);
+}
+
+/* API threads: whether a committed write is durable. */
+static int
+daemon_durable(char **cause, void *arg)
+{
+	struct harvestd *h = arg;
+
+	return h->lock == NULL ? 0 : store_lock_check(h->lock, cause);
+}
+
 /* Once a second: rate samples, systemd status and watchdog. */
 static void
 daemon_tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct harvestd *h = w->data;
 	struct stats_snapshot st;
-	char status[256];
+	char status[256], *cause = NULL;
 
 	(void)loop;
 	(void)revents;
+	if (h->lock != NULL && store_lock_check(h->lock, &cause) != 0) {
+		daemon_lost(h, cause != NULL ? cause : "database lost");
+		free(cause);
+		return;
+	}
 	stats_tick();
 	/* Retention: a second after start, then hourly. */
 	if (h->conf->retention_days > 0 && h->ticks++ % 3600 == 1)
@@ -375,6 +419,8 @@ daemon_start(struct harvestd *h)
 	char *cause = NULL;
 	uint64_t usec = 0;
 
+	if ((h->lock = store_lock(h->conf->db, &cause)) == NULL)
+		goto fail;
 	if ((h->sched = sched_create(h->loop, h->conf)) == NULL) {
 		log_errorx("out of memory");
 		return -1;
@@ -390,6 +436,7 @@ daemon_start(struct harvestd *h)
 
 	hooks.submitted = daemon_api_submitted;
 	hooks.cancelled = daemon_api_cancelled;
+	hooks.durable = daemon_durable;
 	hooks.arg = h;
 	if ((h->notify = notify_start(h->conf, &cause)) == NULL)
 		goto fail;
@@ -438,6 +485,9 @@ daemon_teardown(struct harvestd *h)
 	pthread_mutex_unlock(&h->hook_lock);
 	fetch_free(h->fetch);
 	sched_free(h->sched);
+	/* Every SQLite connection is closed: the lock can go. */
+	store_unlock(h->lock);
+	h->lock = NULL;
 	h->queue = NULL;
 	h->fetch = NULL;
 	h->sched = NULL;
@@ -574,7 +624,7 @@ main(int argc, char **argv)
 		fatalx("cannot initialise the libev loop");
 	if (daemon_start(&h) == 0) {
 		ev_run(h.loop, 0);
-		rc = 0;
+		rc = h.status;
 	}
 	daemon_teardown(&h);
 	ev_loop_destroy(h.loop);

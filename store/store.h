@@ -36,6 +36,20 @@ void		 store_close(struct store *s);
 /* Schema version the file is at (PRAGMA user_version). */
 int		 store_schema_version(struct store *s);
 
+/*
+ * One daemon per database file (store/lock.c): an advisory lock on the
+ * file, held until store_unlock. NULL with *cause naming the process that
+ * holds it. Readers (the sqlite3 shell) are not affected.
+ */
+struct store_lock;
+struct store_lock *store_lock(const char *path, char **cause);
+/*
+ * Whether the path still names the locked, linked file: -1 with *cause
+ * when it was deleted, moved or replaced (thread-safe).
+ */
+int		 store_lock_check(const struct store_lock *l, char **cause);
+void		 store_unlock(struct store_lock *l);
+
 /* Puts tasks a crash left 'running' back to 'queued'; *n gets how many. */
 int		 store_recover(struct store *s, int64_t *n, char **cause);
 
