@@ -48,7 +48,8 @@ class TlsTest(harness.TestCase):
         shutil.copy(self.pki.ca, certs)
         subprocess.run(["openssl", "rehash", certs], check=True,
                        capture_output=True)
-        d2 = self.daemon("--set", "ca_path=" + certs)
+        d2 = self.daemon("--set", "ca_path=" + certs,
+                         db=os.path.join(self.workdir, "second.db"))
         _, row = self.fetch(d2, self.https.url("/hello?2"))
         self.assertEqual(row["status"], 200, row)
 
@@ -71,7 +72,8 @@ class TlsTest(harness.TestCase):
         listed = d.get("/v1/jobs").json()["jobs"]
         self.assertIn("warnings", listed[0])
         # The setting: every job without its own tls_verify is warned.
-        d2 = self.daemon("--set", "tls_verify=false")
+        d2 = self.daemon("--set", "tls_verify=false",
+                         db=os.path.join(self.workdir, "second.db"))
         self.assertIn("tls_verify is false", d2.log())
         job, row = self.fetch(d2, self.https.url("/hello?2"))
         self.assertEqual(row["status"], 200, row)
