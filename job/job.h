@@ -108,6 +108,7 @@ struct task {
 	struct job_opts	 opts;
 	char		*origin;	/* scheme://host[:port], for robots */
 	char		*path;		/* path and query, for robots */
+	int64_t		 seq;		/* its place among its priority (sched) */
 	struct task	*next;		/* list link for whoever holds it */
 };
 

@@ -41,6 +41,7 @@ struct want {
 	int64_t		*jobs;
 	size_t		 njobs;
 	char		**hosts;
+	int64_t		*host_jobs;
 	size_t		 nhosts;
 };
 
@@ -150,6 +151,7 @@ want_clear(struct want *w)
 	for (i = 0; i < w->nhosts; i++)
 		free(w->hosts[i]);
 	free(w->hosts);
+	free(w->host_jobs);
 	free(w->jobs);
 	memset(w, 0, sizeof(*w));
 }
@@ -211,7 +213,8 @@ queue_flush(struct queue *q, struct batch *b)
 static int
 queue_claim(struct queue *q, const struct want *w)
 {
-	struct store_skip skip = { w->jobs, w->njobs, w->hosts, w->nhosts };
+	struct store_skip skip = { w->jobs, w->njobs, w->hosts, w->nhosts,
+	    w->host_jobs };
 	struct task *list = NULL, *t;
 	size_t n = 0;
 	int64_t next_due = 0;
@@ -516,7 +519,7 @@ fail:
 
 void
 queue_want(struct queue *q, size_t n, const int64_t *jobs, size_t njobs,
-    char *const *hosts, size_t nhosts)
+    char *const *hosts, const int64_t *host_jobs, size_t nhosts)
 {
 	struct want w;
 	size_t i;
@@ -529,8 +532,12 @@ queue_want(struct queue *q, size_t n, const int64_t *jobs, size_t njobs,
 		memcpy(w.jobs, jobs, njobs * sizeof(*w.jobs));
 		w.njobs = njobs;
 	}
-	if (nhosts > 0 && (w.hosts = calloc(nhosts, sizeof(*w.hosts))) == NULL)
+	if (nhosts > 0 && ((w.hosts = calloc(nhosts, sizeof(*w.hosts))) ==
+	    NULL || (w.host_jobs = calloc(nhosts, sizeof(*w.host_jobs))) ==
+	    NULL))
 		fatalx("queue: out of memory asking for tasks");
+	if (nhosts > 0 && host_jobs != NULL)
+		memcpy(w.host_jobs, host_jobs, nhosts * sizeof(*host_jobs));
 	for (i = 0; i < nhosts; i++) {
 		if ((w.hosts[i] = strdup(hosts[i])) == NULL)
 			fatalx("queue: out of memory asking for tasks");

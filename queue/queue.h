@@ -34,12 +34,13 @@ typedef void (*queue_tasks_cb)(struct task *list, size_t n,
 struct queue	*queue_start(struct ev_loop *loop, struct conf *c,
 		    queue_tasks_cb cb, void *arg, char **cause);
 /*
- * Asks for up to n more tasks, none of the njobs jobs nor of the nhosts
- * hosts given (copied): the loop holds enough of those. Replaces any
- * request not yet answered (loop thread).
+ * Asks for up to n more tasks, none of the njobs jobs, nor of host[i]
+ * for job host_jobs[i] (0: for any job), all copied: the loop holds
+ * enough of those. Replaces any request not yet answered (loop thread).
  */
 void		 queue_want(struct queue *q, size_t n, const int64_t *jobs,
-		    size_t njobs, char *const *hosts, size_t nhosts);
+		    size_t njobs, char *const *hosts, const int64_t *host_jobs,
+		    size_t nhosts);
 /* Hands over a finished result to be committed (takes ownership). */
 void		 queue_result(struct queue *q, struct result *r);
 /* Puts a claimed task back without counting an attempt. */

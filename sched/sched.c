@@ -44,6 +44,13 @@ struct job_slot {
 	int64_t	limit;		/* the job's concurrency, or JOB_UNSET */
 	int64_t	held;		/* tasks in the window */
 	int64_t	in_flight;
+	int64_t	last_seq;	/* of its latest task in the window */
+};
+
+/* One job's tasks held for one host. */
+struct host_job {
+	int64_t	job_id;
+	int64_t	held;
 };
 
 struct host {
@@ -53,6 +60,9 @@ struct host {
 	int64_t		 cap;		/* per-host limit last seen */
 	ev_tstamp	 next_start;	/* no request start before this */
 	double		 auto_delay_ms;	/* autothrottle; < 0 until used */
+	struct host_job	*jobs;		/* jobs with tasks held for it */
+	size_t		 njobs;
+	size_t		 jobs_cap;
 };
 
 struct robots_entry {
@@ -63,11 +73,12 @@ struct robots_entry {
 	ev_tstamp	 expires;
 };
 
-/* The jobs and hosts one claim skipped. */
+/* The jobs, and the hosts of some jobs, one claim skipped. */
 struct skipset {
 	int64_t		*jobs;
 	size_t		 njobs;
 	char		**hosts;	/* owned copies */
+	int64_t		*host_jobs;	/* the job each host is skipped for */
 	size_t		 nhosts;
 };
 
@@ -77,11 +88,12 @@ struct sched {
 	struct fetch	*fetch;
 	struct conf	*conf;		/* a reference */
 
-	struct task	*window;	/* claimed, not started; by priority */
+	struct task	*window;	/* claimed, not started; by key */
 	struct task	**window_tail;
 	size_t		 nwindow;
 	size_t		 in_flight;
 	int64_t		 sat_held;	/* held by saturated jobs and hosts */
+	int64_t		 vtime;		/* seq of the latest task started */
 	enum sched_claim claim;		/* the claim protocol's state */
 	struct skipset	 dry;		/* skipped by the empty answer */
 	struct skipset	 pending;	/* what the outstanding claim skips */
@@ -108,6 +120,7 @@ struct sched {
 };
 
 static void sched_dispatch(struct sched *);
+static void host_free(struct mapent *);
 
 /* --- a small string map ------------------------------------------------ */
 
@@ -195,10 +208,40 @@ slot_saturated(const struct job_slot *slot)
 	return slot->limit != JOB_UNSET && slot->held >= 2 * slot->limit;
 }
 
+/*
+ * A job's tasks for one host are saturated likewise: claims skip that
+ * host for that job only, so another job's tasks for the host (or a
+ * higher priority's) still reach the window and take their turn.
+ */
 static int
-host_saturated(const struct host *h)
+host_job_saturated(const struct host *h, const struct host_job *hj)
 {
-	return h->held >= 2 * h->cap;
+	return hj->held >= 2 * h->cap;
+}
+
+/* The job's entry of a host, created when add is set; NULL if none. */
+static struct host_job *
+host_job_get(struct host *h, int64_t job_id, int add)
+{
+	struct host_job *v;
+	size_t i, cap;
+
+	for (i = 0; i < h->njobs; i++)
+		if (h->jobs[i].job_id == job_id)
+			return &h->jobs[i];
+	if (!add)
+		return NULL;
+	if (h->njobs == h->jobs_cap) {
+		cap = h->jobs_cap == 0 ? 4 : h->jobs_cap * 2;
+		if ((v = realloc(h->jobs, cap * sizeof(*v))) == NULL)
+			fatalx("sched: out of memory tracking hosts");
+		h->jobs = v;
+		h->jobs_cap = cap;
+	}
+	v = &h->jobs[h->njobs++];
+	v->job_id = job_id;
+	v->held = 0;
+	return v;
 }
 
 static struct job_slot *
@@ -222,6 +265,7 @@ sched_slot(struct sched *s, const struct task *t)
 	v->limit = t->opts.concurrency;
 	v->held = 0;
 	v->in_flight = 0;
+	v->last_seq = 0;
 	return v;
 }
 
@@ -248,55 +292,91 @@ sched_count(struct sched *s, const struct task *t, int64_t dheld,
 {
 	struct job_slot *slot = sched_slot(s, t);
 	struct host *h = sched_host(s, t->host);
-	int was_slot = slot_saturated(slot), was_host = host_saturated(h);
+	struct host_job *hj = host_job_get(h, t->job_id, dheld != 0);
+	int was_slot = slot_saturated(slot);
+	int was_hj = hj != NULL && host_job_saturated(h, hj);
 
-	s->sat_held -= (was_slot ? slot->held : 0) + (was_host ? h->held : 0);
+	s->sat_held -= (was_slot ? slot->held : 0) + (was_hj ? hj->held : 0);
 	slot->held += dheld;
 	slot->in_flight += dflight;
 	h->held += dheld;
 	h->in_flight += dflight;
 	if (dheld > 0)
 		h->cap = conf_eff(s->conf, &t->opts, per_host_concurrency);
+	if (hj != NULL)
+		hj->held += dheld;
 	assert(slot->held >= 0 && slot->in_flight >= 0);
 	assert(h->held >= 0 && h->in_flight >= 0);
 	s->sat_held += (slot_saturated(slot) ? slot->held : 0) +
-	    (host_saturated(h) ? h->held : 0);
+	    (hj != NULL && host_job_saturated(h, hj) ? hj->held : 0);
+	if (hj != NULL && hj->held == 0)
+		*hj = h->jobs[--h->njobs];	/* swap-remove */
 	if (slot->held == 0 && slot->in_flight == 0)
 		*slot = s->slots[--s->nslots];	/* swap-remove */
 }
 
 /* --- the window ----------------------------------------------------------- */
 
-/* The window's last task: window_tail points at its next field. */
-static const struct task *
-sched_window_last(const struct sched *s)
+/*
+ * The window's order: higher priority first; within a priority, by seq,
+ * which interleaves jobs (start-time fair queueing). A task's seq is one
+ * more than its job's previous one, but never behind the seq of the
+ * latest task started: a job that arrives late is not owed the past,
+ * and one that arrives early cannot keep the others waiting. So jobs of
+ * equal priority share the fetcher, and a host they share, evenly.
+ */
+static int
+sched_before(const struct task *a, const struct task *b)
 {
-	return (const struct task *)(const void *)((const char *)s->window_tail -
-	    offsetof(struct task, next));
+	int64_t pa = opt(a->opts.priority, 0), pb = opt(b->opts.priority, 0);
+
+	return pa != pb ? pa > pb : a->seq < b->seq;
 }
 
-/* Inserts by priority, after every task of the same or higher priority. */
-static void
-sched_window_add(struct sched *s, struct task *t)
+static int
+sched_key_cmp(const void *x, const void *y)
 {
-	struct task **pp;
-	int64_t prio = opt(t->opts.priority, 0);
+	const struct task *a = *(struct task *const *)x;
+	const struct task *b = *(struct task *const *)y;
 
-	/* The common case, one priority, appends in O(1). */
-	if (s->window == NULL ||
-	    opt(sched_window_last(s)->opts.priority, 0) >= prio) {
-		pp = s->window_tail;
-	} else {
-		for (pp = &s->window; *pp != NULL &&
-		    opt((*pp)->opts.priority, 0) >= prio; pp = &(*pp)->next)
-			;
-	}
-	t->next = *pp;
-	*pp = t;
-	if (t->next == NULL)
-		s->window_tail = &t->next;
-	s->nwindow++;
+	return sched_before(a, b) ? -1 : sched_before(b, a);
+}
+
+/* Counts t in and gives it its seq (see sched_before). */
+static void
+sched_window_key(struct sched *s, struct task *t)
+{
+	struct job_slot *slot;
+
 	sched_count(s, t, 1, 0);
+	slot = sched_slot(s, t);
+	t->seq = (slot->last_seq > s->vtime ? slot->last_seq : s->vtime) + 1;
+	slot->last_seq = t->seq;
+	s->nwindow++;
+}
+
+/* Merges n tasks (in any order) into the window, in one pass. */
+static void
+sched_window_merge(struct sched *s, struct task **v, size_t n)
+{
+	struct task **pp = &s->window;
+	size_t i;
+
+	if (n == 0)
+		return;
+	qsort(v, n, sizeof(*v), sched_key_cmp);
+	for (i = 0; i < n; i++) {
+		while (*pp != NULL && !sched_before(v[i], *pp))
+			pp = &(*pp)->next;
+		v[i]->next = *pp;
+		*pp = v[i];
+		pp = &v[i]->next;
+	}
+	/* The tail moves only when the last arrival went last. */
+	if (*pp == NULL)
+		s->window_tail = pp;
+	while (*s->window_tail != NULL)
+		s->window_tail = &(*s->window_tail)->next;
 }
 
 /* Unlinks *pp (a window task) and returns it. */
@@ -338,6 +418,7 @@ skipset_clear(struct skipset *k)
 		free(k->hosts[i]);
 	free(k->hosts);
 	free(k->jobs);
+	free(k->host_jobs);
 	memset(k, 0, sizeof(*k));
 }
 
@@ -356,7 +437,8 @@ skipset_covers(const struct skipset *big, const struct skipset *small)
 	}
 	for (i = 0; i < small->nhosts; i++) {
 		for (j = 0; j < big->nhosts; j++)
-			if (strcmp(big->hosts[j], small->hosts[i]) == 0)
+			if (big->host_jobs[j] == small->host_jobs[i] &&
+			    strcmp(big->hosts[j], small->hosts[i]) == 0)
 				break;
 		if (j == big->nhosts)
 			return 0;
@@ -364,26 +446,56 @@ skipset_covers(const struct skipset *big, const struct skipset *small)
 	return 1;
 }
 
-/* The saturated jobs and hosts, which a claim now should skip. */
+/* Appends host h, skipped for job, to k. */
+static void
+skipset_add_host(struct skipset *k, size_t *cap, const char *h, int64_t job)
+{
+	char **hv;
+	int64_t *jv;
+	size_t ncap;
+
+	if (k->nhosts == *cap) {
+		ncap = *cap == 0 ? 16 : *cap * 2;
+		if ((hv = realloc(k->hosts, ncap * sizeof(*hv))) == NULL)
+			fatalx("sched: out of memory asking for tasks");
+		k->hosts = hv;
+		if ((jv = realloc(k->host_jobs, ncap * sizeof(*jv))) == NULL)
+			fatalx("sched: out of memory asking for tasks");
+		k->host_jobs = jv;
+		*cap = ncap;
+	}
+	if ((k->hosts[k->nhosts] = strdup(h)) == NULL)
+		fatalx("sched: out of memory asking for tasks");
+	k->host_jobs[k->nhosts++] = job;
+}
+
+/*
+ * The saturated jobs, and each job's saturated hosts, which a claim now
+ * should skip.
+ */
 static void
 sched_skipset(struct sched *s, struct skipset *k)
 {
 	struct mapent *e;
-	size_t i;
+	struct host *h;
+	size_t i, j, cap = 0;
 
 	memset(k, 0, sizeof(*k));
-	if ((s->nslots > 0 && (k->jobs = calloc(s->nslots,
-	    sizeof(*k->jobs))) == NULL) || (s->hosts.n > 0 &&
-	    (k->hosts = calloc(s->hosts.n, sizeof(*k->hosts))) == NULL))
+	if (s->nslots > 0 && (k->jobs = calloc(s->nslots,
+	    sizeof(*k->jobs))) == NULL)
 		fatalx("sched: out of memory asking for tasks");
 	for (i = 0; i < s->nslots; i++)
 		if (slot_saturated(&s->slots[i]))
 			k->jobs[k->njobs++] = s->slots[i].job_id;
-	for (i = 0; i < s->hosts.nb; i++)
-		for (e = s->hosts.b[i]; e != NULL; e = e->next)
-			if (host_saturated((struct host *)e) &&
-			    (k->hosts[k->nhosts++] = strdup(e->key)) == NULL)
-				fatalx("sched: out of memory asking for tasks");
+	for (i = 0; i < s->hosts.nb; i++) {
+		for (e = s->hosts.b[i]; e != NULL; e = e->next) {
+			h = (struct host *)e;
+			for (j = 0; j < h->njobs; j++)
+				if (host_job_saturated(h, &h->jobs[j]))
+					skipset_add_host(k, &cap, e->key,
+					    h->jobs[j].job_id);
+		}
+	}
 }
 
 /*
@@ -480,7 +592,8 @@ sched_refill(struct sched *s)
 		skipset_clear(&k);
 		return;
 	}
-	queue_want(s->queue, cap - held, k.jobs, k.njobs, k.hosts, k.nhosts);
+	queue_want(s->queue, cap - held, k.jobs, k.njobs, k.hosts, k.host_jobs,
+	    k.nhosts);
 	skipset_clear(&s->pending);
 	s->pending = k;
 }
@@ -698,6 +811,8 @@ sched_start(struct sched *s, struct task *t, int64_t crawl_ms, ev_tstamp now)
 	h->next_start = now + sched_gap_ms(s, t, h, crawl_ms) / 1000.0;
 	sched_count(s, t, 0, 1);
 	s->in_flight++;
+	if (t->seq > s->vtime)
+		s->vtime = t->seq;
 	if (fetch_start(s->fetch, t, &cause) != 0) {
 		log_warnx("sched: task %lld cannot start: %s",
 		    (long long)t->id, cause != NULL ? cause : "unknown");
@@ -836,23 +951,30 @@ void
 sched_tasks_cb(struct task *list, size_t n, int64_t next_due_ms, void *arg)
 {
 	struct sched *s = arg;
-	struct task *t;
+	struct task *t, **v = NULL;
+	size_t k = 0;
 
 	sched_claim_event(s, n > 0 ? SCHED_EV_FOUND : SCHED_EV_EMPTY);
 	sched_due_at(s, next_due_ms);
+	if (n > 0 && (v = calloc(n, sizeof(*v))) == NULL)
+		fatalx("sched: out of memory taking tasks");
 	while ((t = list) != NULL) {
 		list = t->next;
 		t->next = NULL;
 		if (!s->running) {
 			queue_requeue(s->queue, t->id);
 			task_free(t);
-		} else {
-			if (util_ids_has(&s->cancelled, t->job_id))
-				sched_fail_task(s, t, RESULT_CANCELLED,
-				    "job cancelled before this task started");
-			else
-				sched_window_add(s, t);
+		} else if (util_ids_has(&s->cancelled, t->job_id))
+			sched_fail_task(s, t, RESULT_CANCELLED,
+			    "job cancelled before this task started");
+		else if (k < n) {
+			sched_window_key(s, t);
+			v[k++] = t;
 		}
+	}
+	if (n > 0) {
+		sched_window_merge(s, v, k);
+		free(v);
 	}
 	log_debug("%s: %zu claimed, window %zu, in flight %zu", __func__, n,
 	    s->nwindow, s->in_flight);
@@ -966,8 +1088,7 @@ sched_gc_cb(struct ev_loop *loop, ev_timer *w, int revents)
 			    h->next_start + HOST_IDLE_S < now) {
 				*pp = e->next;
 				s->hosts.n--;
-				free(e->key);
-				free(h);
+				host_free(e);
 			} else
 				pp = &e->next;
 		}
@@ -1113,6 +1234,7 @@ map_free_all(struct map *m, void (*free_ent)(struct mapent *))
 static void
 host_free(struct mapent *e)
 {
+	free(((struct host *)e)->jobs);
 	free(e->key);
 	free(e);
 }

@@ -825,9 +825,9 @@ out:
 	return rc;
 }
 
-/* A JSON array of the ids or strings, for json_each(); NULL on ENOMEM. */
+/* The hosts skip has for job_id, as a JSON list; NULL on ENOMEM. */
 static char *
-store_json_list(const int64_t *ids, char *const *strs, size_t n)
+store_skip_hosts(const struct store_skip *skip, int64_t job_id)
 {
 	json_t *a;
 	size_t i;
@@ -835,12 +835,15 @@ store_json_list(const int64_t *ids, char *const *strs, size_t n)
 
 	if ((a = json_array()) == NULL)
 		return NULL;
-	for (i = 0; i < n; i++)
-		if (json_array_append_new(a, ids != NULL ? json_integer(ids[i]) :
-		    json_string(strs[i])) != 0) {
+	for (i = 0; skip != NULL && i < skip->nhosts; i++) {
+		if (skip->host_jobs != NULL && skip->host_jobs[i] != 0 &&
+		    skip->host_jobs[i] != job_id)
+			continue;
+		if (json_array_append_new(a, json_string(skip->hosts[i])) != 0) {
 			json_decref(a);
 			return NULL;
 		}
+	}
 	text = json_dumps(a, JSON_COMPACT);
 	json_decref(a);
 	return text;
@@ -850,6 +853,7 @@ store_json_list(const int64_t *ids, char *const *strs, size_t n)
 struct claim_job {
 	int64_t		 id;
 	int64_t		 priority;
+	char		*skip_hosts;	/* a JSON list, for json_each() */
 	int		 dry;		/* nothing more due */
 	struct task	**got;
 	size_t		 ngot;
@@ -960,7 +964,7 @@ store_active_jobs(struct store *s, const struct store_skip *skip,
  */
 static int
 store_claim_share(struct store *s, struct claim_job *jobs, size_t njobs,
-    size_t max, int64_t now, const char *hosts, char **cause)
+    size_t max, int64_t now, char **cause)
 {
 	size_t left = max, first = 0, last, i, live, share, before;
 
@@ -979,7 +983,8 @@ store_claim_share(struct store *s, struct claim_job *jobs, size_t njobs,
 					continue;
 				before = jobs[i].ngot;
 				if (store_claim_one(s, &jobs[i], share < left ?
-				    share : left, now, hosts, cause) != 0)
+				    share : left, now, jobs[i].skip_hosts,
+				    cause) != 0)
 					return -1;
 				left -= jobs[i].ngot - before;
 			}
@@ -1049,25 +1054,24 @@ store_claim(struct store *s, size_t max, const struct store_skip *skip,
 	struct claim_job *jobs = NULL;
 	struct task **all = NULL;
 	size_t njobs = 0, total = 0, i, k;
-	char *hosts = NULL;
 	int64_t now = job_now_ms();
 	int rc = -1;
 
 	*list = NULL;
 	*n = 0;
 	*next_due_ms = 0;
-	if ((hosts = store_json_list(NULL, skip != NULL ? skip->hosts : NULL,
-	    skip != NULL ? skip->nhosts : 0)) == NULL) {
-		*cause = util_asprintf("out of memory");
+	if (store_begin(s, cause) != 0)
 		return -1;
+	if (store_active_jobs(s, skip, &jobs, &njobs, cause) != 0)
+		goto out;
+	for (i = 0; i < njobs; i++) {
+		if ((jobs[i].skip_hosts = store_skip_hosts(skip,
+		    jobs[i].id)) == NULL) {
+			*cause = util_asprintf("out of memory");
+			goto out;
+		}
 	}
-	if (store_begin(s, cause) != 0) {
-		free(hosts);
-		return -1;
-	}
-	if (store_active_jobs(s, skip, &jobs, &njobs, cause) != 0 ||
-	    (max > 0 && store_claim_share(s, jobs, njobs, max, now, hosts,
-	    cause) != 0))
+	if (max > 0 && store_claim_share(s, jobs, njobs, max, now, cause) != 0)
 		goto out;
 	if (store_next_due(s, now, next_due_ms) != 0) {
 		store_fail(s, cause, "next due");
@@ -1097,11 +1101,12 @@ out:
 			for (k = 0; k < jobs[i].ngot; k++)
 				task_free(jobs[i].got[k]);
 	}
-	for (i = 0; i < njobs; i++)
+	for (i = 0; i < njobs; i++) {
 		free(jobs[i].got);
+		free(jobs[i].skip_hosts);
+	}
 	free(jobs);
 	free(all);
-	free(hosts);
 	return rc;
 }
 

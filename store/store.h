@@ -121,12 +121,17 @@ int		 store_purge_expired(struct store *s, int64_t days, int64_t *n,
 int		 store_checkpoint(struct store *s, int64_t limit,
 		    int64_t *wal_bytes, int *blocked, char **cause);
 
-/* Jobs and hosts a claim skips: the caller holds enough of them. */
+/*
+ * Jobs and hosts a claim skips: the caller holds enough of them. Host i
+ * is skipped for job host_jobs[i] only, or for every job when host_jobs
+ * is NULL or host_jobs[i] is 0.
+ */
 struct store_skip {
 	const int64_t	*jobs;
 	size_t		 njobs;
 	char *const	*hosts;
 	size_t		 nhosts;
+	const int64_t	*host_jobs;
 };
 
 /*
