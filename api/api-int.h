@@ -22,6 +22,7 @@ struct store;
 
 struct api {
 	struct MHD_Daemon	*mhd;
+	struct queue		*queue;		/* the one writer */
 	struct api_hooks	 hooks;
 	uint16_t		 port;
 	atomic_int		 draining;
@@ -31,14 +32,13 @@ struct api {
 	struct conf		*conf;		/* guarded by conf_lock */
 	char			*token;		/* "Bearer <t>"; conf_lock */
 
-	/* Store connections: readers take any idle one; writers also
-	 * hold write_lock, so the API is one writer, as before. */
+	/* Read connections: a handler takes any idle one. Writes are
+	 * the store thread's (queue_call). */
 	pthread_mutex_t		 pool_lock;
 	pthread_cond_t		 pool_cond;
 	struct store		*idle[API_POOL_MAX];
 	size_t			 nidle;
 	size_t			 nopen;
-	pthread_mutex_t		 write_lock;
 
 	pthread_mutex_t		 wait_lock;
 	pthread_cond_t		 wait_cond;	/* a job ended */
@@ -68,7 +68,6 @@ struct api_call {
 	const char		*body;		/* collected, NUL-terminated */
 	size_t			 len;
 	struct store		*store;		/* while held */
-	int			 writer;	/* holds write_lock */
 };
 
 typedef enum MHD_Result (*api_handler)(struct api_call *);
@@ -92,9 +91,8 @@ int		 api_lost(struct api_call *k, enum MHD_Result *ret);
  */
 int		 api_durable(struct api_call *k, enum MHD_Result *ret);
 /*
- * A store connection for the call, held until the call ends or
- * api_store_release(); routes marked for writing hold the API's write
- * lock with it. NULL (with *cause) when none can be opened.
+ * A store connection for the call's reads, held until the call ends or
+ * api_store_release(). NULL (with *cause) when none can be opened.
  */
 struct store	*api_store(struct api_call *k, char **cause);
 void		 api_store_release(struct api_call *k);

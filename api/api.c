@@ -30,7 +30,7 @@
 /* What a route needs besides its handler. */
 #define API_PUBLIC	0x1	/* no token needed */
 #define API_READ	0x2	/* reads the store */
-#define API_WRITE	0x4	/* writes the store (implies read) */
+#define API_WRITE	0x4	/* writes, through the store thread */
 
 #define P(x)		(1u << API_P_##x)
 
@@ -194,8 +194,6 @@ api_store(struct api_call *k, char **cause)
 
 	if (k->store != NULL)
 		return k->store;
-	if (k->writer)
-		pthread_mutex_lock(&a->write_lock);
 	pthread_mutex_lock(&a->pool_lock);
 	while (a->nidle == 0 && a->nopen >= API_POOL_MAX)
 		pthread_cond_wait(&a->pool_cond, &a->pool_lock);
@@ -209,8 +207,6 @@ api_store(struct api_call *k, char **cause)
 		a->nopen--;
 		pthread_cond_signal(&a->pool_cond);
 		pthread_mutex_unlock(&a->pool_lock);
-		if (k->writer)
-			pthread_mutex_unlock(&a->write_lock);
 		return NULL;
 	}
 	k->store = s;
@@ -229,8 +225,6 @@ api_store_release(struct api_call *k)
 	pthread_cond_signal(&a->pool_cond);
 	pthread_mutex_unlock(&a->pool_lock);
 	k->store = NULL;
-	if (k->writer)
-		pthread_mutex_unlock(&a->write_lock);
 }
 
 /* --- routes -------------------------------------------------------------- */
@@ -368,7 +362,6 @@ api_dispatch(struct api *a, struct MHD_Connection *c, struct api_req *r)
 	k.id = r->id;
 	k.body = r->body != NULL ? r->body : "";
 	k.len = r->len;
-	k.writer = (r->route->flags & API_WRITE) != 0;
 	pthread_mutex_lock(&a->conf_lock);
 	k.conf = conf_ref(a->conf);
 	pthread_mutex_unlock(&a->conf_lock);
@@ -615,7 +608,6 @@ api_free(struct api *a)
 	pthread_mutex_destroy(&a->conf_lock);
 	pthread_mutex_destroy(&a->pool_lock);
 	pthread_cond_destroy(&a->pool_cond);
-	pthread_mutex_destroy(&a->write_lock);
 	pthread_mutex_destroy(&a->wait_lock);
 	pthread_cond_destroy(&a->wait_cond);
 	free(a);
@@ -645,7 +637,8 @@ api_sockaddr(const struct conf *c, struct sockaddr_storage *ss,
 }
 
 struct api *
-api_start(struct conf *c, const struct api_hooks *h, char **cause)
+api_start(struct conf *c, struct queue *q, const struct api_hooks *h,
+    char **cause)
 {
 	struct store_opts so = { c->busy_timeout_ms, 0 };
 	struct sockaddr_storage ss;
@@ -665,11 +658,11 @@ api_start(struct conf *c, const struct api_hooks *h, char **cause)
 		return NULL;
 	}
 	a->hooks = *h;
+	a->queue = q;
 	a->conf = conf_ref(c);
 	pthread_mutex_init(&a->conf_lock, NULL);
 	pthread_mutex_init(&a->pool_lock, NULL);
 	pthread_cond_init(&a->pool_cond, NULL);
-	pthread_mutex_init(&a->write_lock, NULL);
 	pthread_mutex_init(&a->wait_lock, NULL);
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);

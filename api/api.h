@@ -33,10 +33,12 @@ struct api_hooks {
 
 /*
  * Starts the server on c's listen address and port (a reference to c is
- * taken: limits, token, database). -1 with *cause on failure.
+ * taken: limits, token, database). Its writes go through the store
+ * thread of q (one writer). NULL with *cause on failure.
  */
-struct api	*api_start(struct conf *c, const struct api_hooks *h,
-		    char **cause);
+struct queue;
+struct api	*api_start(struct conf *c, struct queue *q,
+		    const struct api_hooks *h, char **cause);
 /* A reloaded configuration (a reference is taken; thread-safe). */
 void		 api_set_conf(struct api *a, struct conf *c);
 /*

@@ -15,6 +15,8 @@
 #include "conf/conf.h"
 #include "doc/doc.h"
 #include "log/log.h"
+#include "queue/queue.h"
+#include "stats/stats.h"
 #include "store/store.h"
 #include "util/util.h"
 
@@ -108,6 +110,80 @@ api_rejected_json(const struct api_request *req)
 	return v;
 }
 
+/*
+ * The API's writes run on the store thread (queue_call), the database's
+ * one writer: they never wait behind it for a lock, and its own
+ * transactions are bounded, so a write is taken within one turn.
+ */
+struct api_submit_call {
+	const struct job_opts	*opts;
+	const struct store_url	*urls;
+	size_t			 n;
+	int64_t			 job_id;
+};
+
+static int
+api_submit_cb(struct store *s, void *arg, char **cause)
+{
+	struct api_submit_call *c = arg;
+
+	return store_job_create(s, c->opts, c->urls, c->n, &c->job_id, cause);
+}
+
+/* A cancel: the first step answers; the rest goes on in the background. */
+struct api_cancel_call {
+	int64_t	id;
+	int	found;
+	int	changed;
+	int	more;
+};
+
+static int
+api_cancel_cb(struct store *s, void *arg, char **cause)
+{
+	struct api_cancel_call *c = arg;
+	int64_t written;
+	int changed, rc;
+
+	rc = store_job_cancel_step(s, c->id, STORE_STEP_ROWS, &changed,
+	    &written, &c->more, cause);
+	if (rc < 0)
+		return -1;
+	c->found = rc == 0;
+	c->changed |= changed;
+	/* Every result row counts, the cancel's too. */
+	stats_add_committed(RESULT_CANCELLED, (uint64_t)written);
+	return 0;
+}
+
+static int
+api_cancel_rest_cb(struct store *s, void *arg, char **cause)
+{
+	struct api_cancel_call *c = arg;
+
+	if (api_cancel_cb(s, c, cause) != 0)
+		return -1;
+	return c->found && c->more ? 1 : 0;
+}
+
+/* A purge, in bounded steps; others' writes and commits go between. */
+struct api_purge_call {
+	int64_t	id;
+	int	rc;	/* store_job_purge_step's: 0, 1 none, 2 active */
+};
+
+static int
+api_purge_cb(struct store *s, void *arg, char **cause)
+{
+	struct api_purge_call *c = arg;
+	int more;
+
+	if ((c->rc = store_job_purge_step(s, c->id, STORE_STEP_ROWS, &more,
+	    cause)) < 0)
+		return -1;
+	return c->rc == 0 && more ? 1 : 0;
+}
+
 /* The HTTP status of a parse failure's code. */
 static unsigned int
 api_parse_status(const char *code)
@@ -126,8 +202,8 @@ api_jobs_submit(struct api_call *k)
 	struct api_limits lim = { (size_t)k->conf->max_urls_per_job,
 	    (size_t)k->conf->max_url_length };
 	struct api_request req;
+	struct api_submit_call call;
 	struct store_url *urls = NULL;
-	struct store *s;
 	const char *code = NULL;
 	char *cause = NULL;
 	json_t *doc;
@@ -168,13 +244,16 @@ api_jobs_submit(struct api_call *k)
 		urls[i].url = req.urls[i].url;
 		urls[i].host = req.urls[i].host;
 	}
-	if ((s = api_store(k, &cause)) == NULL ||
-	    store_job_create(s, &req.opts, urls, req.nurls, &job_id,
-	    &cause) != 0) {
+	call.opts = &req.opts;
+	call.urls = urls;
+	call.n = req.nurls;
+	if (queue_call(k->a->queue, api_submit_cb, &call,
+	    k->conf->busy_timeout_ms, &cause) != 0) {
 		free(urls);
 		api_request_clear(&req);
 		return api_store_error(k, cause);
 	}
+	job_id = call.job_id;
 	free(urls);
 	if (api_durable(k, &ret) != 0) {
 		api_request_clear(&req);
@@ -255,15 +334,17 @@ api_job_get(struct api_call *k)
 
 /* DELETE /v1/jobs/{id}?purge=true: removes a finished job and its rows. */
 static enum MHD_Result
-api_job_purge(struct api_call *k, struct store *s)
+api_job_purge(struct api_call *k)
 {
+	struct api_purge_call call = { k->id, 0 };
 	enum MHD_Result ret;
 	char *cause = NULL;
 	int rc;
 
-	rc = store_job_purge(s, k->id, &cause);
-	if (rc < 0)
+	if (queue_call(k->a->queue, api_purge_cb, &call,
+	    k->conf->busy_timeout_ms, &cause) != 0)
 		return api_store_error(k, cause);
+	rc = call.rc;
 	if (rc == 0 && api_durable(k, &ret) != 0)
 		return ret;
 	if (rc == 1)
@@ -282,26 +363,29 @@ api_job_purge(struct api_call *k, struct store *s)
 enum MHD_Result
 api_job_delete(struct api_call *k)
 {
-	struct store *s;
+	struct api_cancel_call call = { k->id, 0, 0, 0 }, *rest;
 	enum MHD_Result ret;
 	char *cause = NULL;
-	int changed, rc;
 
-	if ((s = api_store(k, &cause)) == NULL)
-		return api_store_error(k, cause);
 	if (k->p[API_P_PURGE])
-		return api_job_purge(k, s);
-	rc = store_job_cancel(s, k->id, &changed, &cause);
-	if (rc < 0)
+		return api_job_purge(k);
+	if (queue_call(k->a->queue, api_cancel_cb, &call,
+	    k->conf->busy_timeout_ms, &cause) != 0)
 		return api_store_error(k, cause);
-	if (rc == 0 && api_durable(k, &ret) != 0)
+	if (call.found && api_durable(k, &ret) != 0)
 		return ret;
-	if (rc == 1)
+	if (!call.found)
 		return api_error(k, MHD_HTTP_NOT_FOUND, "not_found",
 		    "no such job");
-	if (changed && k->a->hooks.cancelled != NULL)
+	/* The job is cancelled; a big one's remaining queued tasks follow
+	 * in bounded steps (a restart finishes them should it stop). */
+	if (call.more && (rest = malloc(sizeof(*rest))) != NULL) {
+		*rest = call;
+		queue_call_async(k->a->queue, api_cancel_rest_cb, rest, free);
+	}
+	if (call.changed && k->a->hooks.cancelled != NULL)
 		k->a->hooks.cancelled(k->id, k->a->hooks.arg);
-	if (changed)
+	if (call.changed)
 		api_jobs_changed(k->a);
 	return api_job_reply(k, k->id, MHD_HTTP_OK, NULL);
 }

@@ -441,7 +441,7 @@ daemon_start(struct harvestd *h)
 	if ((h->notify = notify_start(h->conf, &cause)) == NULL)
 		goto fail;
 	queue_on_finished(h->queue, daemon_jobs_finished, h);
-	if ((h->api = api_start(h->conf, &hooks, &cause)) == NULL)
+	if ((h->api = api_start(h->conf, h->queue, &hooks, &cause)) == NULL)
 		goto fail;
 
 	ev_signal_init(&h->sigint, daemon_signal_cb, SIGINT);

@@ -45,6 +45,18 @@ struct want {
 	size_t		 nhosts;
 };
 
+/* A write run for another thread (queue_call). */
+struct qcall {
+	queue_call_fn	 fn;
+	void		*arg;
+	void		(*free_arg)(void *);	/* async calls only */
+	int		 started;
+	int		 done;
+	int		 rc;
+	char		*cause;
+	struct qcall	*next;
+};
+
 struct queue {
 	struct ev_loop	*loop;
 	ev_async	 delivered;	/* store thread -> loop */
@@ -59,14 +71,16 @@ struct queue {
 
 	pthread_mutex_t	 lock;
 	pthread_cond_t	 cond;
+	pthread_cond_t	 call_done;	/* a waited-for call ended */
 	/* Everything below is guarded by lock. */
+	struct qcall	*calls;		/* to run, oldest first */
+	struct qcall	**calls_tail;
 	struct store	*store;
 	struct batch	 in;
 	struct timespec	 first_result;	/* when the oldest arrived */
 	struct want	 want;
 	int		 stopping;
 	struct conf	*conf;		/* batch_size, batch_interval_ms, ... */
-	int64_t		 purge_days;	/* retention request; -1: none */
 	struct task	*out;		/* claimed, not yet delivered */
 	struct task	**out_tail;
 	size_t		 nout;
@@ -272,21 +286,43 @@ queue_checkpoint(struct queue *q, int64_t limit)
 	}
 }
 
-/* Store thread, lock not held: the retention purge. */
-static void
-queue_purge(struct queue *q, int64_t days)
-{
-	int64_t n = 0;
-	char *cause = NULL;
+/* The retention purge, as a call: one bounded step each time. */
+struct retention {
+	int64_t	days;
+	int64_t	job;		/* being purged; 0: find the next one */
+	int64_t	purged;
+};
 
-	if (store_purge_expired(q->store, days, &n, &cause) != 0) {
-		log_warnx("queue: retention: %s", cause != NULL ? cause :
-		    "failed");
-		free(cause);
+static int
+queue_retention_cb(struct store *s, void *arg, char **cause)
+{
+	struct retention *r = arg;
+	int rc, more;
+
+	if (r->job == 0) {
+		if ((rc = store_job_expired(s, r->days, &r->job, cause)) < 0)
+			return -1;
+		if (rc == 1) {
+			if (r->purged > 0)
+				log_info("retention: purged %lld jobs finished "
+				    "over %lld days ago", (long long)r->purged,
+				    (long long)r->days);
+			return 0;
+		}
 	}
-	if (n > 0)
-		log_info("retention: purged %lld jobs finished over %lld days "
-		    "ago", (long long)n, (long long)days);
+	if ((rc = store_job_purge_step(s, r->job, STORE_STEP_ROWS, &more,
+	    cause)) < 0)
+		return -1;
+	if (rc == 2) {
+		*cause = util_asprintf("retention: job %lld is finished but "
+		    "has active tasks", (long long)r->job);
+		return -1;
+	}
+	if (!more) {
+		r->job = 0;
+		r->purged++;
+	}
+	return 1;
 }
 
 /* Lock held: whether what was handed over should be committed now. */
@@ -322,24 +358,29 @@ queue_wait(struct queue *q)
 
 /*
  * What the store thread does next, from what it can see (under the lock).
- * Failing commits back off, touching nothing meanwhile; a due batch, a
- * retention purge or a claim request (not at stop) is work; at stop,
- * once everything handed over is written, the thread ends.
+ * Other threads' writes (calls) go first, one per turn, even while
+ * failing commits back off (they may succeed; the API must not starve);
+ * a due batch or a claim request (not at stop) is work; at stop, once
+ * everything handed over is written, the thread ends.
  *
- *  backoff  batch due  purge  claim wanted  stopping  batch empty | step
- *  yes      -          -      -             -         -           | BACKOFF
- *  no       yes        -      -             -         -           | WORK
- *  no       -          yes    -             -         -           | WORK
- *  no       -          -      yes           no        -           | WORK
- *  no       otherwise                       yes       yes         | EXIT
- *  no       otherwise                                             | WAIT
+ *  calls  backoff  batch due  claim wanted  stopping  batch empty | step
+ *  yes    yes      -          -             -         -           | CALL
+ *  no     yes      -          -             -         -           | BACKOFF
+ *  yes    no       -          -             -         -           | WORK
+ *  -      no       yes        -             -         -           | WORK
+ *  -      no       -          yes           no        -           | WORK
+ *  no     no       otherwise                yes       yes         | EXIT
+ *  no     no       otherwise                                      | WAIT
+ *
+ * CALL runs one call; WORK runs one call (if any), then commits the due
+ * batch and answers the claim.
  */
 enum queue_step
 queue_next_step(const struct queue_view *v)
 {
 	if (v->backoff)
-		return QUEUE_BACKOFF;
-	if (v->batch_due || v->purge || (v->want && !v->stopping))
+		return v->calls ? QUEUE_CALL : QUEUE_BACKOFF;
+	if (v->calls || v->batch_due || (v->want && !v->stopping))
 		return QUEUE_WORK;
 	if (v->stopping && v->batch_empty)
 		return QUEUE_EXIT;
@@ -351,18 +392,58 @@ static void
 queue_view(struct queue *q, const struct timespec *retry_at,
     struct queue_view *v)
 {
+	v->calls = q->calls != NULL;
 	v->backoff = retry_at->tv_sec != 0 && !util_passed(retry_at);
 	v->batch_due = queue_batch_due(q);
-	v->purge = q->purge_days >= 0;
 	v->want = q->want.n > 0;
 	v->stopping = q->stopping;
 	v->batch_empty = batch_empty(&q->in);
 }
 
+/*
+ * Lock held: runs the oldest call (unlocking meanwhile). One that asks to
+ * run again goes to the back, behind the other calls and the next turn's
+ * commits and claims.
+ */
+static void
+queue_run_call(struct queue *q)
+{
+	struct qcall *c = q->calls;
+	char *cause = NULL;
+	int rc;
+
+	if (c == NULL)
+		return;
+	if ((q->calls = c->next) == NULL)
+		q->calls_tail = &q->calls;
+	c->next = NULL;
+	c->started = 1;
+	pthread_mutex_unlock(&q->lock);
+	rc = c->fn(q->store, c->arg, &cause);
+	pthread_mutex_lock(&q->lock);
+	if (rc == 1) {
+		*q->calls_tail = c;
+		q->calls_tail = &c->next;
+		return;
+	}
+	if (c->free_arg != NULL) {
+		if (rc != 0)
+			log_warnx("queue: %s", cause != NULL ? cause :
+			    "a background write failed");
+		free(cause);
+		c->free_arg(c->arg);
+		free(c);
+		return;
+	}
+	c->rc = rc;
+	c->cause = cause;
+	c->done = 1;
+	pthread_cond_broadcast(&q->call_done);
+}
+
 /* Lock held: takes what this turn works on out of the shared state. */
 static void
-queue_take(struct queue *q, struct batch *b, struct want *w,
-    int64_t *purge_days)
+queue_take(struct queue *q, struct batch *b, struct want *w)
 {
 	batch_init(b);
 	if (queue_batch_due(q)) {
@@ -376,8 +457,6 @@ queue_take(struct queue *q, struct batch *b, struct want *w,
 		*w = q->want;
 		memset(&q->want, 0, sizeof(q->want));
 	}
-	*purge_days = q->purge_days;
-	q->purge_days = -1;
 }
 
 /* Lock held: after a failed turn, what was taken goes back. */
@@ -400,7 +479,7 @@ queue_main(void *arg)
 	struct timespec retry_at = { 0, 0 };
 	struct batch b;
 	struct want w;
-	int64_t retry_ms = 0, purge_days, wal_limit;
+	int64_t retry_ms = 0, wal_limit;
 	int failed, stop_failures = 0;
 
 	pthread_mutex_lock(&q->lock);
@@ -418,15 +497,17 @@ queue_main(void *arg)
 		case QUEUE_WAIT:
 			queue_wait(q);
 			continue;
+		case QUEUE_CALL:
+			queue_run_call(q);
+			continue;
 		case QUEUE_WORK:
+			queue_run_call(q);
 			break;
 		}
-		queue_take(q, &b, &w, &purge_days);
+		queue_take(q, &b, &w);
 		wal_limit = q->conf->wal_limit_bytes;
 		pthread_mutex_unlock(&q->lock);
 
-		if (purge_days >= 0)
-			queue_purge(q, purge_days);
 		failed = !batch_empty(&b) && queue_flush(q, &b) != 0;
 		/* Backpressure: claim nothing while commits fail. */
 		if (!failed && w.n > 0 && queue_claim(q, &w) != 0)
@@ -483,12 +564,13 @@ queue_start(struct ev_loop *loop, struct conf *c, queue_tasks_cb cb,
 	q->cb_arg = arg;
 	batch_init(&q->in);
 	q->out_tail = &q->out;
+	q->calls_tail = &q->calls;
 	q->conf = conf_ref(c);
-	q->purge_days = -1;
 	pthread_mutex_init(&q->lock, NULL);
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&q->cond, &ca);
+	pthread_cond_init(&q->call_done, &ca);
 	pthread_condattr_destroy(&ca);
 
 	if ((q->store = store_open(c->db, &so, cause)) == NULL)
@@ -512,6 +594,7 @@ fail:
 	store_close(q->store);
 	conf_unref(q->conf);
 	pthread_cond_destroy(&q->cond);
+	pthread_cond_destroy(&q->call_done);
 	pthread_mutex_destroy(&q->lock);
 	free(q);
 	return NULL;
@@ -615,10 +698,14 @@ queue_set_conf(struct queue *q, struct conf *c)
 void
 queue_purge_expired(struct queue *q, int64_t days)
 {
-	pthread_mutex_lock(&q->lock);
-	q->purge_days = days;
-	pthread_cond_signal(&q->cond);
-	pthread_mutex_unlock(&q->lock);
+	struct retention *r;
+
+	if ((r = calloc(1, sizeof(*r))) == NULL) {
+		log_warnx("queue: out of memory; retention purge skipped");
+		return;
+	}
+	r->days = days;
+	queue_call_async(q, queue_retention_cb, r, free);
 }
 
 /* After the thread has ended: claimed tasks the loop never saw go back. */
@@ -647,6 +734,102 @@ queue_return_undelivered(struct queue *q)
 	util_ids_free(&ids);
 }
 
+/*
+ * After the thread has ended: calls it never finished. Background steps
+ * (a big cancel) are finished by the next start's recovery; nobody waits
+ * for a call at stop (the API stops first), but should one, it is told.
+ */
+static void
+queue_drop_calls(struct queue *q)
+{
+	struct qcall *c;
+
+	pthread_mutex_lock(&q->lock);
+	while ((c = q->calls) != NULL) {
+		q->calls = c->next;
+		if (c->free_arg != NULL) {
+			c->free_arg(c->arg);
+			free(c);
+			continue;
+		}
+		c->rc = -1;
+		c->cause = strdup("harvestd is stopping");
+		c->done = 1;
+	}
+	q->calls_tail = &q->calls;
+	pthread_cond_broadcast(&q->call_done);
+	pthread_mutex_unlock(&q->lock);
+}
+
+int
+queue_call(struct queue *q, queue_call_fn fn, void *arg, int64_t timeout_ms,
+    char **cause)
+{
+	struct qcall c, **pp;
+	struct timespec deadline = util_deadline(NULL, timeout_ms);
+
+	memset(&c, 0, sizeof(c));
+	c.fn = fn;
+	c.arg = arg;
+	pthread_mutex_lock(&q->lock);
+	if (q->stopping) {
+		pthread_mutex_unlock(&q->lock);
+		*cause = strdup("harvestd is stopping");
+		return -1;
+	}
+	*q->calls_tail = &c;
+	q->calls_tail = &c.next;
+	pthread_cond_signal(&q->cond);
+	while (!c.done) {
+		/* Once started, a call runs to its end, however long. */
+		if (c.started) {
+			pthread_cond_wait(&q->call_done, &q->lock);
+			continue;
+		}
+		if (pthread_cond_timedwait(&q->call_done, &q->lock,
+		    &deadline) == 0 || c.started || c.done)
+			continue;
+		for (pp = &q->calls; *pp != NULL && *pp != &c;
+		    pp = &(*pp)->next)
+			;
+		if (*pp == &c) {
+			if ((*pp = c.next) == NULL)
+				q->calls_tail = pp;
+		}
+		pthread_mutex_unlock(&q->lock);
+		*cause = util_asprintf("the store thread did not take the "
+		    "write within %lld ms", (long long)timeout_ms);
+		return -1;
+	}
+	pthread_mutex_unlock(&q->lock);
+	if (c.rc != 0 && c.cause != NULL)
+		*cause = c.cause;
+	else
+		free(c.cause);
+	return c.rc;
+}
+
+int
+queue_call_async(struct queue *q, queue_call_fn fn, void *arg,
+    void (*free_arg)(void *))
+{
+	struct qcall *c;
+
+	if ((c = calloc(1, sizeof(*c))) == NULL) {
+		free_arg(arg);
+		return -1;
+	}
+	c->fn = fn;
+	c->arg = arg;
+	c->free_arg = free_arg;
+	pthread_mutex_lock(&q->lock);
+	*q->calls_tail = c;
+	q->calls_tail = &c->next;
+	pthread_cond_signal(&q->cond);
+	pthread_mutex_unlock(&q->lock);
+	return 0;
+}
+
 void
 queue_stop(struct queue *q)
 {
@@ -661,6 +844,7 @@ queue_stop(struct queue *q)
 	if (q->started)
 		pthread_join(q->thread, NULL);
 	ev_async_stop(q->loop, &q->delivered);
+	queue_drop_calls(q);
 	if (q->out != NULL)
 		queue_return_undelivered(q);
 	while ((t = q->out) != NULL) {
@@ -671,6 +855,7 @@ queue_stop(struct queue *q)
 	store_close(q->store);
 	conf_unref(q->conf);
 	pthread_cond_destroy(&q->cond);
+	pthread_cond_destroy(&q->call_done);
 	pthread_mutex_destroy(&q->lock);
 	free(q);
 }

@@ -61,12 +61,36 @@ void		 queue_on_finished(struct queue *q, queue_finished_cb cb,
 void		 queue_set_conf(struct queue *q, struct conf *c);
 /* Asks the store thread to purge jobs finished more than days ago. */
 void		 queue_purge_expired(struct queue *q, int64_t days);
+
+/*
+ * The database has one writer, the store thread: other threads hand it
+ * their writes (the API's submissions, cancels, purges) as calls. fn runs
+ * on the store thread with its connection, before its next commit or
+ * claim (and while commits fail too); it returns 0 when done, -1 with
+ * *cause on failure, or 1 to run again after the store thread's other
+ * work: a long write in bounded steps.
+ */
+struct store;
+typedef int (*queue_call_fn)(struct store *s, void *arg, char **cause);
+/*
+ * Runs fn and waits for its end; fn's result. -1 with *cause (not run at
+ * all) when the store thread did not start it within timeout_ms.
+ */
+int		 queue_call(struct queue *q, queue_call_fn fn, void *arg,
+		    int64_t timeout_ms, char **cause);
+/*
+ * Runs fn without waiting; arg is taken and freed with free_arg once fn
+ * is done (or at stop when it never ran to the end).
+ */
+int		 queue_call_async(struct queue *q, queue_call_fn fn, void *arg,
+		    void (*free_arg)(void *));
 /* The store thread's next step (the table is in queue.c; for tests). */
-enum queue_step { QUEUE_WAIT, QUEUE_BACKOFF, QUEUE_WORK, QUEUE_EXIT };
+enum queue_step { QUEUE_WAIT, QUEUE_BACKOFF, QUEUE_CALL, QUEUE_WORK,
+    QUEUE_EXIT };
 struct queue_view {
+	int	calls;		/* other threads' writes wait */
 	int	backoff;	/* commits failed; the retry time is ahead */
 	int	batch_due;	/* results etc. to commit now */
-	int	purge;		/* a retention purge was asked for */
 	int	want;		/* the loop asked for tasks */
 	int	stopping;
 	int	batch_empty;	/* nothing handed over at all */

@@ -90,4 +90,8 @@ static const char *const store_migrations[] = {
 	"CREATE INDEX tasks_due ON tasks(next_attempt_at)"
 	"  WHERE state = 'queued';"
 	"DROP INDEX tasks_queued;",
+	/* 3: claims read only due tasks, whatever the retry backlog. */
+	"CREATE INDEX tasks_job_due ON tasks(job_id, next_attempt_at, id)"
+	"  WHERE state = 'queued';"
+	"DROP INDEX tasks_job_queued;",
 };

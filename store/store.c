@@ -48,6 +48,10 @@ enum store_stmt_id {
 	ST_TOTALS,
 	ST_JOB_ACTIVE,
 	ST_JOB_DELETE,
+	ST_PURGE_RESULTS,
+	ST_PURGE_TASKS,
+	ST_RECOVER_CANCELS,
+	ST_RECOVER_CANCEL_TASKS,
 	ST_JOB_EXPIRED,
 	ST_MAX
 };
@@ -77,10 +81,12 @@ static const char *const store_sql[ST_MAX] = {
 	    " SELECT id, job_id, url, attempts,"
 	    "  strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), 'cancelled',"
 	    "  'job cancelled before this task started'"
-	    " FROM tasks WHERE job_id = ?1 AND state = 'queued'",
+	    " FROM tasks WHERE job_id = ?1 AND state = 'queued'"
+	    " ORDER BY id LIMIT ?2",
 	[ST_JOB_CANCEL_TASKS] =
-	    "UPDATE tasks SET state = 'cancelled'"
-	    " WHERE job_id = ?1 AND state = 'queued'",
+	    "UPDATE tasks SET state = 'cancelled' WHERE id IN"
+	    " (SELECT id FROM tasks WHERE job_id = ?1 AND state = 'queued'"
+	    "  ORDER BY id LIMIT ?2)",
 	[ST_JOB_CANCEL] =
 	    "UPDATE jobs SET state = 'cancelled',"
 	    "  finished_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
@@ -93,7 +99,7 @@ static const char *const store_sql[ST_MAX] = {
 	    " (SELECT id FROM tasks WHERE job_id = ?1 AND state = 'queued'"
 	    "  AND next_attempt_at <= ?2"
 	    "  AND host NOT IN (SELECT value FROM json_each(?3))"
-	    "  ORDER BY id LIMIT ?4)"
+	    "  ORDER BY next_attempt_at, id LIMIT ?4)"
 	    " RETURNING id, job_id, url, host, attempts",
 	[ST_NEXT_DUE] =
 	    "SELECT min(next_attempt_at) FROM tasks"
@@ -137,6 +143,24 @@ static const char *const store_sql[ST_MAX] = {
 	    " tasks WHERE job_id = ?1 AND state IN ('queued', 'running'))"
 	    " FROM jobs WHERE id = ?1",
 	[ST_JOB_DELETE] = "DELETE FROM jobs WHERE id = ?1",
+	[ST_PURGE_RESULTS] =
+	    "DELETE FROM results WHERE id IN"
+	    " (SELECT id FROM results WHERE job_id = ?1 LIMIT ?2)",
+	[ST_PURGE_TASKS] =
+	    "DELETE FROM tasks WHERE id IN"
+	    " (SELECT id FROM tasks WHERE job_id = ?1 LIMIT ?2)",
+	/* A crash between the steps of a cancel left queued tasks. */
+	[ST_RECOVER_CANCELS] =
+	    "INSERT INTO results (task_id, job_id, url, attempts, fetched_at,"
+	    "  error_kind, error_message)"
+	    " SELECT t.id, t.job_id, t.url, t.attempts,"
+	    "  strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), 'cancelled',"
+	    "  'job cancelled before this task started'"
+	    " FROM tasks t JOIN jobs j ON j.id = t.job_id"
+	    " WHERE j.state = 'cancelled' AND t.state = 'queued'",
+	[ST_RECOVER_CANCEL_TASKS] =
+	    "UPDATE tasks SET state = 'cancelled' WHERE state = 'queued'"
+	    " AND job_id IN (SELECT id FROM jobs WHERE state = 'cancelled')",
 	[ST_JOB_EXPIRED] =
 	    "SELECT id FROM jobs WHERE state IN ('done', 'cancelled')"
 	    " AND finished_at < strftime('%Y-%m-%dT%H:%M:%fZ', 'now',"
@@ -409,14 +433,23 @@ store_recover(struct store *s, int64_t *n, char **cause)
 	if (store_begin(s, cause) != 0)
 		return -1;
 	if ((st = store_task_move(s, ST_RECOVER, 0, TASK_RUNNING,
-	    TASK_QUEUED)) == NULL || sqlite3_step(st) != SQLITE_DONE) {
-		store_fail(s, cause, "recover");
-		store_rollback(s);
-		return -1;
-	}
+	    TASK_QUEUED)) == NULL || sqlite3_step(st) != SQLITE_DONE)
+		goto fail;
 	*n = sqlite3_changes64(s->db);
 	sqlite3_reset(st);
+	if ((st = store_stmt(s, ST_RECOVER_CANCELS)) == NULL ||
+	    sqlite3_step(st) != SQLITE_DONE)
+		goto fail;
+	sqlite3_reset(st);
+	if ((st = store_task_move(s, ST_RECOVER_CANCEL_TASKS, 0, TASK_QUEUED,
+	    TASK_CANCELLED)) == NULL || sqlite3_step(st) != SQLITE_DONE)
+		goto fail;
+	sqlite3_reset(st);
 	return store_commit_txn(s, cause);
+fail:
+	store_fail(s, cause, "recover");
+	store_rollback(s);
+	return -1;
 }
 
 int
@@ -603,12 +636,14 @@ store_job_list(struct store *s, int64_t after, int64_t limit,
 }
 
 int
-store_job_cancel(struct store *s, int64_t id, int *changed, char **cause)
+store_job_cancel_step(struct store *s, int64_t id, int64_t max, int *changed,
+    int64_t *written, int *more, char **cause)
 {
 	sqlite3_stmt *st;
 	int rc;
 
-	*changed = 0;
+	*changed = *more = 0;
+	*written = 0;
 	if (store_begin(s, cause) != 0)
 		return -1;
 	if ((st = store_stmt(s, ST_JOB_STATE)) == NULL ||
@@ -624,13 +659,17 @@ store_job_cancel(struct store *s, int64_t id, int *changed, char **cause)
 		goto fail;
 	if ((st = store_stmt(s, ST_JOB_CANCEL_RESULTS)) == NULL ||
 	    sqlite3_bind_int64(st, 1, id) != SQLITE_OK ||
+	    sqlite3_bind_int64(st, 2, max) != SQLITE_OK ||
 	    sqlite3_step(st) != SQLITE_DONE)
 		goto fail;
+	*written = sqlite3_changes64(s->db);
 	if ((st = store_task_move(s, ST_JOB_CANCEL_TASKS, 0, TASK_QUEUED,
 	    TASK_CANCELLED)) == NULL ||
 	    sqlite3_bind_int64(st, 1, id) != SQLITE_OK ||
+	    sqlite3_bind_int64(st, 2, max) != SQLITE_OK ||
 	    sqlite3_step(st) != SQLITE_DONE)
 		goto fail;
+	*more = sqlite3_changes64(s->db) == max;
 	if ((st = store_job_move(s, ST_JOB_CANCEL, id, JOB_RUNNING,
 	    JOB_CANCELLED)) == NULL ||
 	    sqlite3_bind_int64(st, 1, id) != SQLITE_OK ||
@@ -642,15 +681,35 @@ store_job_cancel(struct store *s, int64_t id, int *changed, char **cause)
 fail:
 	store_fail(s, cause, "cancel job");
 	store_rollback(s);
+	*changed = *more = 0;
+	*written = 0;
 	return -1;
 }
 
 int
-store_job_purge(struct store *s, int64_t id, char **cause)
+store_job_cancel(struct store *s, int64_t id, int *changed, char **cause)
+{
+	int64_t written;
+	int more, step_changed, rc;
+
+	*changed = 0;
+	do {
+		rc = store_job_cancel_step(s, id, STORE_STEP_ROWS,
+		    &step_changed, &written, &more, cause);
+		*changed |= step_changed;
+	} while (rc == 0 && more);
+	return rc;
+}
+
+int
+store_job_purge_step(struct store *s, int64_t id, int64_t max, int *more,
+    char **cause)
 {
 	sqlite3_stmt *st;
+	int64_t n = 0;
 	int rc, active;
 
+	*more = 0;
 	if (store_begin(s, cause) != 0)
 		return -1;
 	if ((st = store_stmt(s, ST_JOB_ACTIVE)) == NULL ||
@@ -665,17 +724,64 @@ store_job_purge(struct store *s, int64_t id, char **cause)
 	}
 	if (rc != SQLITE_ROW)
 		goto fail;
-	/* Tasks and results go with it (ON DELETE CASCADE). */
-	if ((st = store_stmt(s, ST_JOB_DELETE)) == NULL ||
+	/* Results, then tasks, a bounded number of rows per transaction so
+	 * the writer is never held for long; the job row goes last. */
+	if ((st = store_stmt(s, ST_PURGE_RESULTS)) == NULL ||
 	    sqlite3_bind_int64(st, 1, id) != SQLITE_OK ||
+	    sqlite3_bind_int64(st, 2, max) != SQLITE_OK ||
 	    sqlite3_step(st) != SQLITE_DONE)
 		goto fail;
+	n = sqlite3_changes64(s->db);
+	if (n < max) {
+		if ((st = store_stmt(s, ST_PURGE_TASKS)) == NULL ||
+		    sqlite3_bind_int64(st, 1, id) != SQLITE_OK ||
+		    sqlite3_bind_int64(st, 2, max - n) != SQLITE_OK ||
+		    sqlite3_step(st) != SQLITE_DONE)
+			goto fail;
+		n += sqlite3_changes64(s->db);
+	}
+	if (n < max) {
+		if ((st = store_stmt(s, ST_JOB_DELETE)) == NULL ||
+		    sqlite3_bind_int64(st, 1, id) != SQLITE_OK ||
+		    sqlite3_step(st) != SQLITE_DONE)
+			goto fail;
+	} else
+		*more = 1;
 	sqlite3_reset(st);
 	return store_commit_txn(s, cause);
 fail:
 	store_fail(s, cause, "purge job");
 	store_rollback(s);
+	*more = 0;
 	return -1;
+}
+
+int
+store_job_purge(struct store *s, int64_t id, char **cause)
+{
+	int more, rc;
+
+	do
+		rc = store_job_purge_step(s, id, STORE_STEP_ROWS, &more, cause);
+	while (rc == 0 && more);
+	return rc;
+}
+
+int
+store_job_expired(struct store *s, int64_t days, int64_t *id, char **cause)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if ((st = store_stmt(s, ST_JOB_EXPIRED)) == NULL ||
+	    sqlite3_bind_int64(st, 1, days) != SQLITE_OK)
+		return store_fail(s, cause, "expired jobs");
+	rc = sqlite3_step(st);
+	*id = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+	sqlite3_reset(st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return store_fail(s, cause, "expired jobs");
+	return rc == SQLITE_ROW ? 0 : 1;
 }
 
 int

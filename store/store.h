@@ -15,7 +15,7 @@
 #include "job/job.h"
 #include "util/util.h"
 
-#define STORE_SCHEMA_VERSION 2
+#define STORE_SCHEMA_VERSION 3
 
 struct store;
 
@@ -97,19 +97,35 @@ int		 store_job_get(struct store *s, int64_t id,
 typedef int (*store_job_cb)(const struct store_job *j, void *arg);
 int		 store_job_list(struct store *s, int64_t after, int64_t limit,
 		    store_job_cb cb, void *arg, char **cause);
+/* Rows one step of a long write changes at most (one transaction). */
+#define STORE_STEP_ROWS		10000
+
 /*
  * Cancels a queued or running job: its queued tasks get a 'cancelled'
- * result and state in one transaction. Returns 1 when no such job, and
- * sets *changed when the job was not already finished.
+ * result and state. Returns 1 when no such job, and sets *changed when
+ * the job was not already finished. One step changes at most max tasks
+ * in one transaction, the first also the job (a restart finishes what
+ * the steps left); *written counts the results written and *more says
+ * whether queued tasks are left. store_job_cancel takes every step.
  */
+int		 store_job_cancel_step(struct store *s, int64_t id,
+		    int64_t max, int *changed, int64_t *written, int *more,
+		    char **cause);
 int		 store_job_cancel(struct store *s, int64_t id, int *changed,
 		    char **cause);
 
 /*
  * Deletes a finished job with its tasks and results. Returns 1 when no
- * such job, 2 when it is still active (queued or running tasks left).
+ * such job, 2 when it is still active (queued or running tasks left). A
+ * step deletes at most max rows in one transaction and sets *more until
+ * the job itself is gone; store_job_purge takes every step.
  */
+int		 store_job_purge_step(struct store *s, int64_t id, int64_t max,
+		    int *more, char **cause);
 int		 store_job_purge(struct store *s, int64_t id, char **cause);
+/* The oldest job finished more than days ago: 0 with *id, 1 if none. */
+int		 store_job_expired(struct store *s, int64_t days, int64_t *id,
+		    char **cause);
 /* Purges finished jobs that ended more than days ago; *n gets how many. */
 int		 store_purge_expired(struct store *s, int64_t days, int64_t *n,
 		    char **cause);

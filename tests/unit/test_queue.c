@@ -11,9 +11,9 @@
 #include "queue/queue.h"
 
 static enum queue_step
-step(int backoff, int due, int purge, int want, int stopping, int empty)
+step(int calls, int backoff, int due, int want, int stopping, int empty)
 {
-	struct queue_view v = { backoff, due, purge, want, stopping, empty };
+	struct queue_view v = { calls, backoff, due, want, stopping, empty };
 
 	return queue_next_step(&v);
 }
@@ -22,14 +22,16 @@ static void
 test_step_table(void **state)
 {
 	(void)state;
-	/* Failing commits back off first, whatever is waiting. */
-	assert_int_equal(step(1, 1, 1, 1, 0, 0), QUEUE_BACKOFF);
-	assert_int_equal(step(1, 1, 0, 0, 1, 0), QUEUE_BACKOFF);
-	/* Work: a due batch, a purge, or a claim (not at stop). */
-	assert_int_equal(step(0, 1, 0, 0, 0, 0), QUEUE_WORK);
-	assert_int_equal(step(0, 0, 1, 0, 0, 1), QUEUE_WORK);
+	/* Failing commits back off, whatever else is waiting... */
+	assert_int_equal(step(0, 1, 1, 1, 0, 0), QUEUE_BACKOFF);
+	assert_int_equal(step(0, 1, 1, 0, 1, 0), QUEUE_BACKOFF);
+	/* ... but other threads' writes are still taken (API never starves). */
+	assert_int_equal(step(1, 1, 1, 1, 0, 0), QUEUE_CALL);
+	/* Work: a write to run, a due batch, or a claim (not at stop). */
+	assert_int_equal(step(1, 0, 0, 0, 0, 1), QUEUE_WORK);
+	assert_int_equal(step(0, 0, 1, 0, 0, 0), QUEUE_WORK);
 	assert_int_equal(step(0, 0, 0, 1, 0, 1), QUEUE_WORK);
-	assert_int_equal(step(0, 1, 0, 0, 1, 0), QUEUE_WORK);
+	assert_int_equal(step(0, 0, 1, 0, 1, 0), QUEUE_WORK);
 	/* At stop a claim is not work; an empty hand-over ends the thread. */
 	assert_int_equal(step(0, 0, 0, 1, 1, 1), QUEUE_EXIT);
 	assert_int_equal(step(0, 0, 0, 0, 1, 1), QUEUE_EXIT);
