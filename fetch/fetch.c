@@ -641,6 +641,7 @@ fetch_result(struct xfer *x, CURLcode code)
 		return NULL;
 	r->task_id = x->task->id;
 	r->job_id = x->task->job_id;
+	r->lease = x->task->lease;
 	r->attempts = x->task->attempts + 1;
 	r->fetched_at_ms = job_now_ms();
 	if ((r->url = strdup(x->task->url)) == NULL) {

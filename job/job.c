@@ -589,6 +589,7 @@ result_new_error(const struct task *t, enum result_kind kind,
 		return NULL;
 	r->task_id = t->id;
 	r->job_id = t->job_id;
+	r->lease = t->lease;
 	r->content_length = -1;
 	r->attempts = t->attempts + 1;
 	r->fetched_at_ms = job_now_ms();

@@ -105,6 +105,7 @@ struct task {
 	char		*url;
 	char		*host;
 	int64_t		 attempts;	/* attempts made before this one */
+	int64_t		 lease;		/* the claim's lease token (shared db) */
 	struct job_opts	 opts;
 	char		*origin;	/* scheme://host[:port], for robots */
 	char		*path;		/* path and query, for robots */
@@ -120,6 +121,7 @@ void		 task_free(struct task *t);
 struct result {
 	int64_t		 task_id;
 	int64_t		 job_id;
+	int64_t		 lease;			/* its task's, fencing the commit */
 	char		*url;
 	char		*final_url;
 	long		 status;		/* 0: no HTTP response */

@@ -29,7 +29,9 @@ struct batch {
 	struct result		*results;	/* oldest first */
 	struct result		**tail;
 	size_t			 nresults;
-	struct util_ids		 requeue;	/* task ids */
+	struct store_ref	*requeue;
+	size_t			 nrequeue;
+	size_t			 requeue_cap;
 	struct store_retry	*retries;
 	size_t			 nretries;
 	size_t			 retries_cap;
@@ -98,7 +100,7 @@ batch_init(struct batch *b)
 static int
 batch_empty(const struct batch *b)
 {
-	return b->nresults == 0 && b->requeue.n == 0 && b->nretries == 0;
+	return b->nresults == 0 && b->nrequeue == 0 && b->nretries == 0;
 }
 
 static void
@@ -110,7 +112,7 @@ batch_free(struct batch *b)
 		b->results = r->next;
 		result_free(r);
 	}
-	util_ids_free(&b->requeue);
+	free(b->requeue);
 	free(b->retries);
 	batch_init(b);
 }
@@ -146,9 +148,11 @@ batch_putback(struct batch *b, struct batch *failed)
 		failed->results = NULL;
 		failed->nresults = 0;
 	}
-	if (util_ids_append(&b->requeue, failed->requeue.v,
-	    failed->requeue.n) != 0)
-		fatalx("queue: out of memory");
+	for (i = 0; i < failed->nrequeue; i++) {
+		b->requeue = grow(b->requeue, &b->requeue_cap, b->nrequeue,
+		    sizeof(*b->requeue));
+		b->requeue[b->nrequeue++] = failed->requeue[i];
+	}
 	for (i = 0; i < failed->nretries; i++) {
 		b->retries = grow(b->retries, &b->retries_cap, b->nretries,
 		    sizeof(*b->retries));
@@ -205,7 +209,7 @@ queue_flush(struct queue *q, struct batch *b)
 	size_t committed;
 	char *cause = NULL;
 
-	if (store_commit(q->store, b->results, b->requeue.v, b->requeue.n,
+	if (store_commit(q->store, b->results, b->requeue, b->nrequeue,
 	    b->retries, b->nretries, &committed, &finished, &cause) != 0) {
 		log_warnx("queue: commit failed, will retry: %s",
 		    cause != NULL ? cause : "unknown");
@@ -219,7 +223,7 @@ queue_flush(struct queue *q, struct batch *b)
 	for (r = b->results; r != NULL; r = r->next)
 		stats_add_committed(r->kind, 1);
 	log_debug("%s: %zu results, %zu requeued, %zu retries", __func__,
-	    committed, b->requeue.n, b->nretries);
+	    committed, b->nrequeue, b->nretries);
 	return 0;
 }
 
@@ -333,7 +337,7 @@ queue_batch_due(struct queue *q)
 
 	if (batch_empty(&q->in))
 		return 0;
-	if (q->in.requeue.n > 0 || q->in.nretries > 0 || q->stopping ||
+	if (q->in.nrequeue > 0 || q->in.nretries > 0 || q->stopping ||
 	    q->want.n > 0 || (int64_t)q->in.nresults >= q->conf->batch_size)
 		return 1;
 	deadline = util_deadline(&q->first_result,
@@ -650,18 +654,19 @@ queue_result(struct queue *q, struct result *r)
 }
 
 void
-queue_requeue(struct queue *q, int64_t task_id)
+queue_requeue(struct queue *q, const struct task *t)
 {
 	pthread_mutex_lock(&q->lock);
-	/* Losing a hand-over would lose work. */
-	if (util_ids_push(&q->in.requeue, task_id) != 0)
-		fatalx("queue: out of memory");
+	q->in.requeue = grow(q->in.requeue, &q->in.requeue_cap,
+	    q->in.nrequeue, sizeof(*q->in.requeue));
+	q->in.requeue[q->in.nrequeue].task_id = t->id;
+	q->in.requeue[q->in.nrequeue++].lease = t->lease;
 	pthread_cond_signal(&q->cond);
 	pthread_mutex_unlock(&q->lock);
 }
 
 void
-queue_retry(struct queue *q, int64_t task_id, int64_t attempts,
+queue_retry(struct queue *q, const struct task *t, int64_t attempts,
     int64_t due_ms)
 {
 	struct store_retry *r;
@@ -670,7 +675,8 @@ queue_retry(struct queue *q, int64_t task_id, int64_t attempts,
 	q->in.retries = grow(q->in.retries, &q->in.retries_cap,
 	    q->in.nretries, sizeof(*q->in.retries));
 	r = &q->in.retries[q->in.nretries++];
-	r->task_id = task_id;
+	r->task_id = t->id;
+	r->lease = t->lease;
 	r->attempts = attempts;
 	r->due_ms = due_ms;
 	pthread_cond_signal(&q->cond);
@@ -712,26 +718,23 @@ queue_purge_expired(struct queue *q, int64_t days)
 static void
 queue_return_undelivered(struct queue *q)
 {
-	struct util_ids ids = { NULL, 0, 0 };
+	struct store_ref *refs = NULL;
 	const struct task *t;
-	size_t committed;
+	size_t n = 0, cap = 0, committed;
 	char *cause = NULL;
 
 	for (t = q->out; t != NULL; t = t->next) {
-		if (util_ids_push(&ids, t->id) != 0) {
-			log_warnx("queue: out of memory; claimed tasks stay "
-			    "running until the next start");
-			util_ids_free(&ids);
-			return;
-		}
+		refs = grow(refs, &cap, n, sizeof(*refs));
+		refs[n].task_id = t->id;
+		refs[n++].lease = t->lease;
 	}
-	if (store_commit(q->store, NULL, ids.v, ids.n, NULL, 0, &committed,
+	if (store_commit(q->store, NULL, refs, n, NULL, 0, &committed,
 	    NULL, &cause) != 0) {
 		log_warnx("queue: requeue at stop: %s; the next start will "
 		    "requeue them", cause != NULL ? cause : "unknown");
 		free(cause);
 	}
-	util_ids_free(&ids);
+	free(refs);
 }
 
 /*

@@ -44,10 +44,10 @@ void		 queue_want(struct queue *q, size_t n, const int64_t *jobs,
 /* Hands over a finished result to be committed (takes ownership). */
 void		 queue_result(struct queue *q, struct result *r);
 /* Puts a claimed task back without counting an attempt. */
-void		 queue_requeue(struct queue *q, int64_t task_id);
+void		 queue_requeue(struct queue *q, const struct task *t);
 /* Queues a task again after a transient failure, due at due_ms. */
-void		 queue_retry(struct queue *q, int64_t task_id, int64_t attempts,
-		    int64_t due_ms);
+void		 queue_retry(struct queue *q, const struct task *t,
+		    int64_t attempts, int64_t due_ms);
 /*
  * Called on the store thread after a commit that finished jobs (every
  * task done): their ids, borrowed for the call.

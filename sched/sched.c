@@ -941,7 +941,7 @@ sched_retry(struct sched *s, const struct task *t, const struct result *r)
 	log_debug("%s: task %lld attempt %lld failed (%s), next in %lld ms",
 	    __func__, (long long)t->id, (long long)r->attempts,
 	    result_kind_name(r->kind), (long long)delay);
-	queue_retry(s->queue, t->id, r->attempts, due);
+	queue_retry(s->queue, t, r->attempts, due);
 	stats_add_retry();
 	sched_due_at(s, due);
 	return 1;
@@ -962,7 +962,7 @@ sched_tasks_cb(struct task *list, size_t n, int64_t next_due_ms, void *arg)
 		list = t->next;
 		t->next = NULL;
 		if (!s->running) {
-			queue_requeue(s->queue, t->id);
+			queue_requeue(s->queue, t);
 			task_free(t);
 		} else if (util_ids_has(&s->cancelled, t->job_id))
 			sched_fail_task(s, t, RESULT_CANCELLED,
@@ -999,7 +999,7 @@ sched_done_cb(struct task *t, struct result *r, void *arg)
 	s->in_flight--;
 	sched_count(s, t, 0, -1);
 	if (r == NULL)
-		queue_requeue(s->queue, t->id);
+		queue_requeue(s->queue, t);
 	else {
 		if (r->kind != RESULT_CANCELLED)
 			stats_record_fetch(r->kind, r->status,
@@ -1188,7 +1188,7 @@ sched_release_window(struct sched *s)
 
 	while (s->window != NULL) {
 		t = sched_window_take(s, &s->window);
-		queue_requeue(s->queue, t->id);
+		queue_requeue(s->queue, t);
 		task_free(t);
 	}
 	stats_set_window(0);

@@ -1,7 +1,9 @@
 /*
- * store: the only module that speaks SQL. One struct store is one SQLite
- * connection with its prepared statements; it is used by one thread at a
- * time (the store thread owns one, the API thread another).
+ * store: the only module that speaks SQL. One struct store is one
+ * connection to the database — SQLite (a path: the embedded default) or
+ * PostgreSQL (a postgresql:// URI: several nodes sharing it) — with its
+ * prepared statements; it is used by one thread at a time (the store
+ * thread owns one, each API handler takes one from a pool).
  *
  * Return convention: 0 on success, -1 on failure with *cause allocated
  * (the caller frees it) where a cause argument exists.
@@ -29,10 +31,14 @@ struct store_opts {
  * it everything works, a little slower).
  */
 void		 store_global_init(void);
-/* Opens (creating and migrating as needed) the database at path. */
-struct store	*store_open(const char *path, const struct store_opts *o,
+/* Whether db names a shared database (a postgresql:// URI). */
+int		 store_db_is_shared(const char *db);
+/* Opens (creating and migrating as needed) the database db names. */
+struct store	*store_open(const char *db, const struct store_opts *o,
 		    char **cause);
 void		 store_close(struct store *s);
+/* "sqlite" or "postgresql". */
+const char	*store_backend_name(const struct store *s);
 /* Schema version the file is at (PRAGMA user_version). */
 int		 store_schema_version(struct store *s);
 
@@ -161,11 +167,18 @@ int		 store_claim(struct store *s, size_t max,
 		    const struct store_skip *skip, struct task **list,
 		    size_t *n, int64_t *next_due_ms, char **cause);
 
+/* A claimed task given back: its id and the lease it was claimed with. */
+struct store_ref {
+	int64_t	task_id;
+	int64_t	lease;
+};
+
 /* A task to try again later (a transient failure). */
 struct store_retry {
 	int64_t	task_id;
 	int64_t	attempts;	/* made so far */
 	int64_t	due_ms;		/* unix ms */
+	int64_t	lease;		/* as claimed */
 };
 
 /*
@@ -176,7 +189,7 @@ struct store_retry {
  * *committed gets how many results were written.
  */
 int		 store_commit(struct store *s, const struct result *results,
-		    const int64_t *requeue, size_t nrequeue,
+		    const struct store_ref *requeue, size_t nrequeue,
 		    const struct store_retry *retries, size_t nretries,
 		    size_t *committed, struct util_ids *finished,
 		    char **cause);

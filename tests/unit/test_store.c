@@ -174,7 +174,8 @@ test_claim_commit_done(void **state)
 	struct store_job j;
 	size_t n, committed;
 	char *cause = NULL;
-	int64_t id = make_job(f->s, 3), requeue, due;
+	int64_t id = make_job(f->s, 3), due;
+	struct store_ref requeue;
 
 	assert_int_equal(store_claim(f->s, 2, NULL, &list, &n, &due, &cause), 0);
 	assert_int_equal(n, 2);
@@ -189,7 +190,8 @@ test_claim_commit_done(void **state)
 
 	/* First task succeeds; the second goes back without an attempt. */
 	r1 = ok_result(list);
-	requeue = list->next->id;
+	requeue.task_id = list->next->id;
+	requeue.lease = list->next->lease;
 	assert_int_equal(store_commit(f->s, r1, &requeue, 1, NULL, 0, &committed, NULL,
 	    &cause), 0);
 	assert_int_equal(committed, 1);
@@ -323,8 +325,8 @@ test_claim_skips_jobs_and_hosts(void **state)
 	char *cause = NULL;
 	int64_t a = make_job(f->s, 4), b = make_job(f->s, 2), due;
 	char *const hosts[] = { "h.test" };
-	struct store_skip skip_a = { &a, 1, NULL, 0 };
-	struct store_skip skip_host = { NULL, 0, hosts, 1 };
+	struct store_skip skip_a = { &a, 1, NULL, 0, NULL };
+	struct store_skip skip_host = { NULL, 0, hosts, 1, NULL };
 
 	/* Every task of make_job is on h.test: skipping it claims nothing. */
 	assert_int_equal(store_claim(f->s, 10, &skip_host, &list, &n, &due,
