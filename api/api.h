@@ -43,8 +43,9 @@ void		 api_stop(struct api *a);
 
 /* A parsed POST /v1/jobs body. */
 struct api_url {
-	char	*url;
-	char	*host;
+	char	*url;		/* canonical, as submitted: may be UTF-8 */
+	char	*host;		/* ASCII (punycode): the politeness key */
+	char	*ascii;		/* request form when url is not ASCII, or NULL */
 };
 
 struct api_reject {
@@ -82,9 +83,11 @@ void	 api_request_clear(struct api_request *req);
 
 /*
  * Checks one URL with libcurl's URL API: it must parse, be http or https
- * and have a host. Returns 0 with its canonical form (scheme and host lower
- * case, default port and fragment dropped) and host, or -1 and a reason.
- * All three strings are allocated.
+ * and have a host, which may be an international domain name (UTF-8 or
+ * %XX-encoded UTF-8). Returns 0 with its canonical form (scheme and host
+ * lower case, default port and fragment dropped, an international host in
+ * UTF-8) and its host in ASCII (punycode), or -1 and a reason. All three
+ * strings are allocated.
  */
 int	 api_url_check(const char *url, size_t max_length, char **canonical,
 	    char **host, char **reason);

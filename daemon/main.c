@@ -13,6 +13,7 @@
 #include <netinet/in.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <locale.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -474,6 +475,16 @@ main(int argc, char **argv)
 	memset(&h, 0, sizeof(h));
 	pthread_mutex_init(&h.hook_lock, NULL);
 	log_init(LOG_LEVEL_INFO);
+	/*
+	 * libidn2, which turns international host names into punycode for
+	 * libcurl (CURLU_PUNYCODE, and redirects), reads names in the
+	 * locale's charset: make it UTF-8 whatever the environment says.
+	 * Only the character type changes, before any thread starts;
+	 * byte-wise <ctype.h> answers are the same as in "C".
+	 */
+	if (setlocale(LC_CTYPE, "C.UTF-8") == NULL)
+		log_warnx("no C.UTF-8 locale: URLs with international domain "
+		    "names will be rejected");
 	while ((ch = getopt_long(argc, argv, "c:d:l:p:n:L:s:Vh", longopts,
 	    NULL)) != -1) {
 		const char *key = NULL;

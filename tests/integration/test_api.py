@@ -1,6 +1,7 @@
 """The REST API: routes, submissions, errors, paging, status."""
 import http.client
 import json
+import re
 
 import harness
 
@@ -140,6 +141,38 @@ class ApiTest(harness.TestCase):
         self.assertIn("Content-Length: 7", row["headers"])
         self.assertError(self.d.get("/v1/jobs/%d/results?limit=x" %
                                     job["id"]), 400, "invalid_request")
+
+    def test_international_domain_names(self):
+        # libcurl resolves *.localhost to loopback itself (no DNS), so the
+        # test server is reached under an international name.
+        port = self.server.port
+        utf8 = "http://b\u00fccher.localhost:%d/echo" % port
+        encoded = "http://b%%C3%%BCcher.localhost:%d/echo" % port
+        puny = "xn--bcher-kva.localhost"
+        r = self.d.submit([utf8, encoded])
+        self.assertEqual(r.status, 201, r.body)
+        job = r.json()
+        # Both spellings are one URL.
+        self.assertEqual((job["accepted"], job["duplicates"]), (1, 1))
+        self.assertEqual(job["rejected"], [])
+        self.d.wait_job(job["id"])
+        row, = self.d.results(job["id"], body="true")
+        self.assertIsNone(row["error_kind"], row)
+        self.assertEqual(row["status"], 200)
+        # Shown as submitted; requested under the punycode host.
+        self.assertEqual(row["url"], utf8)
+        self.assertRegex(row["body"], r"(?m)^Host: %s:%d\s*$" % (
+            re.escape(puny), port))
+        self.assertEqual(row["final_url"], "http://%s:%d/echo" % (puny, port))
+        # The %XX spelling alone works too, and shares the host.
+        job2 = self.d.submit([encoded]).json()
+        self.d.wait_job(job2["id"])
+        row2, = self.d.results(job2["id"])
+        self.assertEqual(row2["status"], 200, row2)
+        self.assertEqual(row2["url"], utf8)
+        self.assertEqual(harness.sql(self.d.db, "SELECT DISTINCT host FROM "
+                                     "tasks"), [(puny,)])
+        self.assertEqual(self.server.hits["/echo"], 2)
 
     def test_list_jobs_and_status(self):
         ids = [self.d.submit([self.server.url("/hello")]).json()["id"]
