@@ -88,7 +88,6 @@ req_url_check(const char *url, size_t max_length, char **canonical,
 	CURLU *h;
 	CURLUcode uc;
 	char *scheme = NULL, *chost = NULL, *curl = NULL, *ahost = NULL;
-	char *rest = NULL;
 	const unsigned char *c;
 
 	*canonical = *ascii = *host = *reason = NULL;
@@ -148,21 +147,15 @@ req_url_check(const char *url, size_t max_length, char **canonical,
 		goto fail;
 	}
 	req_ascii_lower(ahost);
-	/* Only the host may be international; elsewhere bytes outside
-	 * ASCII must come percent-encoded. */
-	if (curl_url_get(h, CURLUPART_URL, &rest, CURLU_PUNYCODE) !=
-	    CURLUE_OK || !job_is_ascii(rest)) {
-		*reason = util_asprintf("URL contains a non-ASCII byte outside "
-		    "the host name (percent-encode it)");
-		goto fail;
-	}
+	/* Bytes outside ASCII in the path and query are kept as submitted
+	 * and percent-encoded for the request; the user part cannot be. */
 	if (job_url_ascii(curl, ascii) != 0) {
-		*reason = util_asprintf("URL cannot be converted to ASCII");
+		*reason = util_asprintf("URL has a non-ASCII byte in its user "
+		    "name or password (percent-encode it)");
 		goto fail;
 	}
 	curl_free(scheme);
 	curl_free(chost);
-	curl_free(rest);
 	curl_url_cleanup(h);
 	*canonical = req_take(curl);
 	*host = req_take(ahost);
@@ -179,7 +172,6 @@ fail:
 	curl_free(scheme);
 	curl_free(chost);
 	curl_free(ahost);
-	curl_free(rest);
 	curl_free(curl);
 	curl_url_cleanup(h);
 	if (*reason == NULL)

@@ -174,6 +174,22 @@ class ApiTest(harness.TestCase):
                                      "tasks"), [(puny,)])
         self.assertEqual(self.server.hits["/echo"], 2)
 
+    def test_non_ascii_path_is_encoded(self):
+        url = self.server.url("/echo?q=caf\u00e9")
+        r = self.d.submit([url, self.server.url("/echo?q=caf%C3%A9"),
+                           self.server.url("/echo?q=a\u00a0b c")])
+        self.assertEqual(r.status, 201, r.body)
+        job = r.json()
+        self.assertEqual((job["accepted"], job["duplicates"]), (1, 1))
+        # Spaces stay refused, whatever else is accepted.
+        self.assertIn("space", job["rejected"][0]["reason"])
+        self.d.wait_job(job["id"])
+        row, = self.d.results(job["id"], body="true")
+        self.assertEqual(row["status"], 200, row)
+        self.assertEqual(row["url"], url)
+        self.assertTrue(row["body"].startswith("GET /echo?q=caf%C3%A9\n"),
+                        row["body"])
+
     def test_list_jobs_and_status(self):
         ids = [self.d.submit([self.server.url("/hello")]).json()["id"]
                for _ in range(3)]

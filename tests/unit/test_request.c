@@ -45,7 +45,7 @@ test_url_check(void **state)
 		{ "http://", NULL, "" },
 		{ "http://exa mple.com/", NULL, "" },
 		{ "", NULL, "" },
-		{ "http://a.test/\xc3\xa9", NULL, "non-ASCII" },
+		{ "http://a.test/\xc3\xa9", "a.test", "http://a.test/\xc3\xa9" },
 		{ "http://a.test/a b", NULL, "space" },
 		{ "http://a.test/\x01", NULL, "control" },
 	};
@@ -101,7 +101,13 @@ test_url_idn(void **state)
 		{ "http://b\xc3\xbc" "cher.localhost:8080/x?q=1",
 		    "xn--bcher-kva.localhost",
 		    "http://b\xc3\xbc" "cher.localhost:8080/x?q=1" },
+		/* Outside the host: kept, and encoded for the request. */
+		{ "http://b\xc3\xbc" "cher.example/\xc3\xa9?q=\xc3\xbc",
+		    "xn--bcher-kva.example",
+		    "http://b\xc3\xbc" "cher.example/\xc3\xa9?q=\xc3\xbc" },
+		{ "http://\xc3\xbc@a.test/", NULL, "non-ASCII" },
 		/* Not UTF-8, raw or encoded. */
+		{ "http://a.test/\xe9", NULL, "not UTF-8" },
 		{ "http://b\xfcz.test/", NULL, "not UTF-8" },
 		{ "http://b%FCz.test/", NULL, "international domain name" },
 		/* Spaces and control characters stay out, encoded or not. */
@@ -160,6 +166,14 @@ test_dedupe_idn(void **state)
 	assert_string_equal(req.urls[0].ascii, "http://xn--bcher-kva.example/");
 	assert_string_equal(req.urls[1].url, "http://other.example/");
 	assert_null(req.urls[1].ascii);
+	api_request_clear(&req);
+	/* A path in UTF-8 and the same path percent-encoded. */
+	assert_int_equal(parse("http://a.test/caf\xc3\xa9\n"
+	    "http://a.test/caf%C3%A9\n", "text/plain", &req, &code, &cause), 0);
+	assert_int_equal(req.nurls, 1);
+	assert_int_equal(req.nduplicates, 1);
+	assert_string_equal(req.urls[0].url, "http://a.test/caf\xc3\xa9");
+	assert_string_equal(req.urls[0].ascii, "http://a.test/caf%C3%A9");
 	api_request_clear(&req);
 }
 
