@@ -3,8 +3,11 @@
  * authentication, request bodies, the API's store connections and the
  * replies. Handlers (jobs.c, status.c) see one struct api_call with
  * everything parsed. Request bodies are collected up to max_request_bytes;
- * beyond that the request gets 413 and the rest of the body is discarded
- * unread into memory.
+ * beyond that the request gets 413. Most clients send the whole body
+ * before they read an answer, so the rest of the body is read and
+ * dropped first (a lingering close, bounded in bytes and time): closing
+ * on unread data resets the connection and the client never sees the
+ * 413.
  */
 #include "config.h"
 
@@ -17,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
 
@@ -80,6 +84,15 @@ static const struct api_param_def {
 	[API_P_PURGE] = { "purge", API_BOOL, 0, 1, 0 },
 };
 
+/*
+ * An over-limit body is read and dropped for at most this long, and at
+ * most API_DISCARD_MIN bytes or API_DISCARD_FACTOR x max_request_bytes,
+ * whichever is more (nginx's lingering close has the same two caps).
+ */
+#define API_DISCARD_S		10.0
+#define API_DISCARD_MIN		((uint64_t)64 << 20)
+#define API_DISCARD_FACTOR	4
+
 /* Per-request state, from the first callback to MHD's completion notice. */
 struct api_req {
 	const struct api_route *route;	/* NULL: no route for this path */
@@ -87,7 +100,10 @@ struct api_req {
 	char	*body;
 	size_t	 len;
 	size_t	 cap;
-	int	 too_large;
+	int	 too_large;	/* the body is dropped; the answer is 413 */
+	int	 answered;	/* a response is queued */
+	uint64_t seen;		/* body bytes received */
+	double	 discard_since;	/* when too_large began (monotonic s) */
 };
 
 /* --- replies ------------------------------------------------------------ */
@@ -416,6 +432,34 @@ api_max_request(struct api *a)
 	return max;
 }
 
+/* How many body bytes an over-limit request may make us read. */
+static uint64_t
+api_discard_cap(size_t max)
+{
+	uint64_t cap = (uint64_t)max * API_DISCARD_FACTOR;
+
+	return cap > API_DISCARD_MIN ? cap : API_DISCARD_MIN;
+}
+
+/* From now on the body is dropped and the answer is 413. */
+static void
+api_drop_body(struct api_req *r)
+{
+	r->too_large = 1;
+	r->discard_since = util_mono_s();
+	free(r->body);
+	r->body = NULL;
+	r->len = r->cap = 0;
+}
+
+/* Whether a body being dropped has cost enough: answer without the rest. */
+static int
+api_discard_done(struct api *a, const struct api_req *r)
+{
+	return r->seen > api_discard_cap(api_max_request(a)) ||
+	    util_mono_s() - r->discard_since > API_DISCARD_S;
+}
+
 /* Collects a body chunk; past the limit only counts it as too large. */
 static void
 api_collect(struct api *a, struct api_req *r, const char *data, size_t len)
@@ -423,13 +467,11 @@ api_collect(struct api *a, struct api_req *r, const char *data, size_t len)
 	size_t cap, max = api_max_request(a);
 	char *nb;
 
+	r->seen += len;
 	if (r->too_large)
 		return;
 	if (len > max - r->len) {
-		r->too_large = 1;
-		free(r->body);
-		r->body = NULL;
-		r->len = r->cap = 0;
+		api_drop_body(r);
 		return;
 	}
 	if (r->len + len + 1 > r->cap) {
@@ -437,7 +479,7 @@ api_collect(struct api *a, struct api_req *r, const char *data, size_t len)
 		while (cap < r->len + len + 1)
 			cap *= 2;
 		if ((nb = realloc(r->body, cap)) == NULL) {
-			r->too_large = 1;
+			api_drop_body(r);
 			return;
 		}
 		r->body = nb;
@@ -446,6 +488,64 @@ api_collect(struct api *a, struct api_req *r, const char *data, size_t len)
 	memcpy(r->body + r->len, data, len);
 	r->len += len;
 	r->body[r->len] = '\0';
+}
+
+/* Whether the client waits for 100 Continue before sending its body. */
+static int
+api_expects_continue(struct MHD_Connection *c)
+{
+	const char *v = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+	    MHD_HTTP_HEADER_EXPECT);
+
+	return v != NULL && strcasecmp(v, "100-continue") == 0;
+}
+
+/* 413; MHD closes the connection after it when body is left unread. */
+static enum MHD_Result
+api_too_large(struct api_call *k, struct api_req *r)
+{
+	r->answered = 1;
+	return api_error(k, MHD_HTTP_CONTENT_TOO_LARGE, "too_large",
+	    "request body exceeds max_request_bytes");
+}
+
+/*
+ * 413 in the middle of a body, then the connection is closed (MHD_NO).
+ * libmicrohttpd queues no response while a body is still arriving, so the
+ * answer is written to the socket directly: safe in the connection's own
+ * thread (one per connection), where nothing else writes, and before any
+ * response of ours. A client reading while it sends sees the 413; one that
+ * only reads at the end sees the connection reset, as after any cap.
+ */
+static enum MHD_Result
+api_too_large_raw(struct MHD_Connection *c)
+{
+	const union MHD_ConnectionInfo *info;
+	json_t *doc;
+	char *body = NULL, *text = NULL;
+	int fd;
+
+	info = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+	if (info == NULL)
+		return MHD_NO;
+	fd = info->connect_fd;
+	if ((doc = doc_error("too_large", "request body exceeds "
+	    "max_request_bytes")) != NULL)
+		body = json_dumps(doc, JSON_COMPACT | JSON_ENSURE_ASCII);
+	json_decref(doc);
+	if (body != NULL && (text = util_asprintf("HTTP/1.1 413 Content Too "
+	    "Large\r\nContent-Type: application/json\r\nContent-Length: "
+	    "%zu\r\nConnection: close\r\n\r\n%s", strlen(body), body)) !=
+	    NULL) {
+		/* Small, into an empty send buffer: one send is enough. */
+		(void)send(fd, text, strlen(text), MSG_NOSIGNAL | MSG_DONTWAIT);
+		(void)shutdown(fd, SHUT_WR);
+	}
+	free(text);
+	free(body);
+	log_info("api: request body over max_request_bytes dropped up to its "
+	    "bound; answered 413 and closed");
+	return MHD_NO;
 }
 
 /* The first callback of a request: route, auth, declared size. */
@@ -465,14 +565,14 @@ api_begin(struct api *a, struct MHD_Connection *c, const char *url,
 	 * they say nothing to a stranger. */
 	if ((r->route == NULL || !(r->route->flags & API_PUBLIC)) &&
 	    !api_authorized(a, c)) {
-		r->too_large = 1;	/* discard any body */
+		r->too_large = r->answered = 1;	/* discard any body */
 		return api_reply_json(&k, MHD_HTTP_UNAUTHORIZED,
 		    doc_error("unauthorized", "this route needs "
 		    "Authorization: Bearer <api_token>"),
 		    MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
 	}
 	if (r->route == NULL) {
-		r->too_large = 1;
+		r->too_large = r->answered = 1;
 		if (*allow == '\0')
 			return api_error(&k, MHD_HTTP_NOT_FOUND, "not_found",
 			    "no such route");
@@ -483,16 +583,22 @@ api_begin(struct api *a, struct MHD_Connection *c, const char *url,
 		free(msg);
 		return ret;
 	}
-	/* Refuse a declared oversize body before reading any of it. */
+	/*
+	 * A declared oversize body. A client that asked before sending it
+	 * (Expect: 100-continue) is refused at once, and so is one whose body
+	 * is more than we would drop anyway. Others send the whole body
+	 * before reading (Python's http.client and requests do): dropping it
+	 * first lets them read the 413.
+	 */
 	clen = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
 	    MHD_HTTP_HEADER_CONTENT_LENGTH);
 	if (clen != NULL) {
 		declared = strtoull(clen, &end, 10);
 		if (*end == '\0' && declared > api_max_request(a)) {
-			r->too_large = 1;
-			return api_error(&k, MHD_HTTP_CONTENT_TOO_LARGE,
-			    "too_large", "request body exceeds "
-			    "max_request_bytes");
+			api_drop_body(r);
+			if (api_expects_continue(c) ||
+			    declared > api_discard_cap(api_max_request(a)))
+				return api_too_large(&k, r);
 		}
 	}
 	return MHD_YES;
@@ -517,11 +623,17 @@ api_handler_cb(void *cls, struct MHD_Connection *c, const char *url,
 	if (*upload_data_size > 0) {
 		api_collect(a, r, upload_data, *upload_data_size);
 		*upload_data_size = 0;
+		/* Enough dropped: answer, and close on the rest. */
+		if (r->too_large && !r->answered && api_discard_done(a, r)) {
+			r->answered = 1;
+			return api_too_large_raw(c);
+		}
 		return MHD_YES;
 	}
+	if (r->answered)
+		return MHD_YES;
 	if (r->too_large)
-		return api_error(&k, MHD_HTTP_CONTENT_TOO_LARGE, "too_large",
-		    "request body exceeds max_request_bytes");
+		return api_too_large(&k, r);
 	return api_dispatch(a, c, r);
 }
 

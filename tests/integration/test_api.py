@@ -2,6 +2,8 @@
 import http.client
 import json
 import re
+import socket
+import threading
 
 import harness
 
@@ -77,6 +79,81 @@ class ApiTest(harness.TestCase):
         self.assertEqual(json.loads(resp.read())["error"]["code"],
                          "too_large")
         conn.close()
+        self.assertEqual(self.d.get("/healthz").status, 200)
+
+    def test_too_large_body_sent_before_reading(self):
+        # http.client sends the whole body, then reads: it must get the
+        # 413, not a reset connection.
+        for chunked in (False, True):
+            body = b"x" * (8 << 20)
+            conn = http.client.HTTPConnection("127.0.0.1", self.d.port,
+                                              timeout=30)
+            self.addCleanup(conn.close)
+            conn.request("POST", "/v1/jobs",
+                         body=iter([body]) if chunked else body,
+                         headers={"Content-Type": "text/plain"},
+                         encode_chunked=chunked)
+            resp = conn.getresponse()
+            self.assertEqual(resp.status, 413)
+            self.assertEqual(resp.getheader("Content-Type"),
+                             "application/json")
+            self.assertEqual(json.loads(resp.read())["error"]["code"],
+                             "too_large")
+            conn.close()
+        self.assertEqual(self.d.get("/v1/jobs").json()["jobs"], [])
+
+    def _raw(self, head):
+        s = socket.create_connection(("127.0.0.1", self.d.port), timeout=30)
+        self.addCleanup(s.close)
+        s.sendall(head.encode())
+        return s
+
+    def _read_answer(self, s):
+        data = b""
+        while b"\r\n\r\n" not in data:
+            got = s.recv(65536)
+            if not got:
+                break
+            data += got
+        return data
+
+    def test_too_large_expect_continue_refused_at_once(self):
+        # A client that waits for 100 Continue sends nothing more: the
+        # 413 comes at once, with no 100 before it.
+        s = self._raw("POST /v1/jobs HTTP/1.1\r\nHost: x\r\n"
+                      "Content-Type: text/plain\r\n"
+                      "Content-Length: 8388608\r\n"
+                      "Expect: 100-continue\r\n\r\n")
+        self.assertTrue(self._read_answer(s).startswith(
+            b"HTTP/1.1 413 "))
+
+    def test_too_large_discard_is_bounded(self):
+        # Declared beyond what would be dropped (64 MiB here): at once.
+        s = self._raw("POST /v1/jobs HTTP/1.1\r\nHost: x\r\n"
+                      "Content-Length: %d\r\n\r\n" % (1 << 30))
+        self.assertTrue(self._read_answer(s).startswith(
+            b"HTTP/1.1 413 "))
+        # A chunked body that never ends: answered after at most 64 MiB
+        # (plus what the socket buffers hold).
+        s = self._raw("POST /v1/jobs HTTP/1.1\r\nHost: x\r\n"
+                      "Transfer-Encoding: chunked\r\n\r\n")
+        sent = [0]
+
+        def pump():
+            chunk = b"10000\r\n" + b"x" * 0x10000 + b"\r\n"
+            try:
+                while sent[0] < (512 << 20):
+                    s.sendall(chunk)
+                    sent[0] += 0x10000
+            except OSError:
+                pass
+        t = threading.Thread(target=pump, daemon=True)
+        t.start()
+        self.assertTrue(self._read_answer(s).startswith(
+            b"HTTP/1.1 413 "))
+        t.join(timeout=60)
+        self.assertFalse(t.is_alive(), "harvestd kept reading")
+        self.assertLess(sent[0], 96 << 20)
         self.assertEqual(self.d.get("/healthz").status, 200)
 
     def test_submit_json_with_rejects(self):
