@@ -48,9 +48,15 @@ struct api_url {
 	char	*ascii;		/* request form when url is not ASCII, or NULL */
 };
 
+/* At most this much of a rejected URL is shown back (API_ECHO_MAX bytes). */
+#define API_ECHO_MAX	256
+
 struct api_reject {
 	size_t	 index;		/* position in the submission, from 0 */
-	char	*url;		/* as submitted (may be NULL: not a string) */
+	char	*url;		/* as submitted, at most API_ECHO_MAX bytes of
+				   it (cut at a UTF-8 boundary, bytes that are
+				   not UTF-8 as %XX); NULL: not a string */
+	int	 truncated;	/* url is only the start of it */
 	char	*reason;
 };
 

@@ -88,17 +88,22 @@ api_jobs_list(struct api_call *k)
 static json_t *
 api_rejected_json(const struct api_request *req)
 {
-	json_t *v;
+	json_t *v, *e;
 	size_t i;
 
 	if ((v = json_array()) == NULL)
 		return NULL;
-	for (i = 0; i < req->nrejected; i++)
-		json_array_append_new(v, json_pack("{s:I,s:o,s:s}",
+	for (i = 0; i < req->nrejected; i++) {
+		e = json_pack("{s:I,s:o,s:s}",
 		    "index", (json_int_t)req->rejected[i].index,
 		    "url", req->rejected[i].url != NULL ?
 		    json_string(req->rejected[i].url) : json_null(),
-		    "reason", req->rejected[i].reason));
+		    "reason", req->rejected[i].reason);
+		/* Only the start of a long URL is echoed: say so. */
+		if (e != NULL && req->rejected[i].truncated)
+			json_object_set_new(e, "truncated", json_true());
+		json_array_append_new(v, e);
+	}
 	return v;
 }
 

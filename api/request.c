@@ -212,6 +212,59 @@ api_request_clear(struct api_request *req)
 	job_opts_init(&req->opts);
 }
 
+/* The length of the UTF-8 sequence at s (at most len bytes), 0 if none. */
+static size_t
+req_utf8_len(const unsigned char *s, size_t len)
+{
+	char buf[5];
+	size_t n;
+
+	if (s[0] < 0x80)
+		return 1;
+	n = (s[0] & 0xe0) == 0xc0 ? 2 : (s[0] & 0xf0) == 0xe0 ? 3 :
+	    (s[0] & 0xf8) == 0xf0 ? 4 : 0;
+	if (n == 0 || n > len)
+		return 0;
+	memcpy(buf, s, n);
+	buf[n] = '\0';
+	return req_utf8_valid(buf) ? n : 0;
+}
+
+/*
+ * What a rejected URL is shown back as: a URL can be megabytes long, so at
+ * most API_ECHO_MAX bytes of it, cut at a UTF-8 boundary; bytes that are
+ * not UTF-8 (or NUL) become %XX, as a JSON string holds only UTF-8.
+ */
+static char *
+req_echo(const char *url, size_t len, int *truncated)
+{
+	const unsigned char *s = (const unsigned char *)url;
+	size_t i = 0, o = 0, n;
+	char *out;
+
+	*truncated = 0;
+	if ((out = malloc(API_ECHO_MAX * 3 + 1)) == NULL)
+		return NULL;
+	while (i < len) {
+		n = s[i] != 0 ? req_utf8_len(s + i, len - i) : 0;
+		if (i + (n == 0 ? 1 : n) > API_ECHO_MAX) {
+			*truncated = 1;
+			break;
+		}
+		if (n == 0) {
+			snprintf(out + o, 4, "%%%02X", s[i]);
+			o += 3;
+			i++;
+		} else {
+			memcpy(out + o, s + i, n);
+			o += n;
+			i += n;
+		}
+	}
+	out[o] = '\0';
+	return out;
+}
+
 /* Adds one submitted URL, accepted or rejected. -1 only on ENOMEM. */
 static int
 req_add_url(struct api_request *req, const struct api_limits *lim,
@@ -219,6 +272,7 @@ req_add_url(struct api_request *req, const struct api_limits *lim,
 {
 	char *copy = NULL, *canon = NULL, *host = NULL, *reason = NULL;
 	char *ascii = NULL;
+	struct api_reject *r;
 
 	(void)cap;
 	if (url != NULL && (copy = strndup(url, len)) == NULL)
@@ -235,9 +289,15 @@ req_add_url(struct api_request *req, const struct api_limits *lim,
 		return -1;
 	}
 	if (reason != NULL) {
-		req->rejected[req->nrejected].index = index;
-		req->rejected[req->nrejected].url = copy;
-		req->rejected[req->nrejected].reason = reason;
+		free(copy);
+		r = &req->rejected[req->nrejected];
+		if (url != NULL && (r->url = req_echo(url, len,
+		    &r->truncated)) == NULL) {
+			free(reason);
+			return -1;
+		}
+		r->index = index;
+		r->reason = reason;
 		req->nrejected++;
 		return 0;
 	}

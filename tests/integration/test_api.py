@@ -194,6 +194,25 @@ class ApiTest(harness.TestCase):
         self.assertError(self.d.request("POST", "/v1/jobs", "\n\n",
                                         "text/plain"), 400, "no_urls")
 
+    def test_rejected_url_echo_is_bounded(self):
+        d = self.daemon("--set", "max_request_bytes=16777216")
+        long_url = "http://a.test/" + "\u00e9" * (5 << 19)  # 5 MiB
+        self.assertGreater(len(long_url.encode()), 5 << 20)
+        r = d.submit([long_url, "ftp://short.test/\u00e9",
+                      self.server.url("/hello")])
+        self.assertEqual(r.status, 201, r.body[:500])
+        self.assertLess(len(r.body), 4096)
+        first, second = r.json()["rejected"]
+        self.assertIn("longer than", first["reason"])
+        self.assertIs(first["truncated"], True)
+        # 256 bytes at most, cut between two characters.
+        echoed = first["url"].encode()
+        self.assertLessEqual(len(echoed), 256)
+        self.assertGreater(len(echoed), 250)
+        self.assertTrue(long_url.startswith(first["url"]))
+        self.assertEqual(second["url"], "ftp://short.test/\u00e9")
+        self.assertNotIn("truncated", second)
+
     def test_results_paging_and_bodies(self):
         urls = [self.server.url("/size/%d" % n) for n in range(1, 26)]
         job = self.d.submit(urls).json()

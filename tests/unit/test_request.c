@@ -177,6 +177,48 @@ test_dedupe_idn(void **state)
 	api_request_clear(&req);
 }
 
+/* A rejected URL is echoed back bounded, cut at a UTF-8 boundary. */
+static void
+test_rejected_echo(void **state)
+{
+	struct api_request req;
+	const char *code;
+	char *cause, *body, *url;
+	size_t n = 5 << 20;
+
+	(void)state;
+	/* 5 MB of URL, its 256th byte inside a two-byte character. */
+	url = malloc(n + 1);
+	assert_non_null(url);
+	memcpy(url, "ftp://a.test/", 13);
+	memset(url + 13, 'a', n - 13);
+	memcpy(url + 255, "\xc3\xa9", 2);
+	url[n] = '\0';
+	body = malloc(n + 2);
+	assert_non_null(body);
+	snprintf(body, n + 2, "%s\n", url);
+	assert_int_equal(parse(body, "text/plain", &req, &code, &cause), 0);
+	assert_int_equal(req.nrejected, 1);
+	assert_true(req.rejected[0].truncated);
+	assert_int_equal(strlen(req.rejected[0].url), 255);
+	assert_memory_equal(req.rejected[0].url, url, 255);
+	api_request_clear(&req);
+	/* Short ones whole; bytes that are not UTF-8 as %XX. */
+	assert_int_equal(parse("{\"urls\": [\"ftp://x/\xc3\xa9\"]}",
+	    "application/json", &req, &code, &cause), 0);
+	assert_int_equal(req.nrejected, 1);
+	assert_string_equal(req.rejected[0].url, "ftp://x/\xc3\xa9");
+	assert_false(req.rejected[0].truncated);
+	api_request_clear(&req);
+	assert_int_equal(parse("\xff\xc3ok\xc3\xa9\n", "text/plain", &req,
+	    &code, &cause), 0);
+	assert_int_equal(req.nrejected, 1);
+	assert_string_equal(req.rejected[0].url, "%FF%C3ok\xc3\xa9");
+	api_request_clear(&req);
+	free(body);
+	free(url);
+}
+
 static void
 test_json(void **state)
 {
@@ -428,6 +470,7 @@ main(void)
 		cmocka_unit_test(test_url_check),
 		cmocka_unit_test(test_url_idn),
 		cmocka_unit_test(test_dedupe_idn),
+		cmocka_unit_test(test_rejected_echo),
 		cmocka_unit_test(test_json),
 		cmocka_unit_test(test_json_errors),
 		cmocka_unit_test(test_text),
