@@ -22,6 +22,7 @@ struct store;
 
 struct api {
 	struct MHD_Daemon	*mhd;
+	int			 listen_fd;	/* ours until api_start */
 	struct api_hooks	 hooks;
 	uint16_t		 port;
 	atomic_int		 draining;

@@ -23,6 +23,7 @@
 #include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "api/api-int.h"
 #include "conf/conf.h"
@@ -678,10 +679,13 @@ api_jobs_changed(struct api *a)
 	pthread_mutex_unlock(&a->wait_lock);
 }
 
-/* Frees what api_start set up; the daemon is stopped or never started. */
+/* Frees what api_create and api_start set up; MHD is stopped or was
+ * never started. */
 static void
 api_free(struct api *a)
 {
+	if (a->listen_fd != -1)
+		close(a->listen_fd);
 	while (a->nidle > 0)
 		store_close(a->idle[--a->nidle]);
 	pthread_mutex_lock(&a->conf_lock);
@@ -700,7 +704,7 @@ api_free(struct api *a)
 /* The listen address of c as a socket address; -1 if it is not one. */
 static int
 api_sockaddr(const struct conf *c, struct sockaddr_storage *ss,
-    unsigned int *flags)
+    socklen_t *len)
 {
 	struct sockaddr_in *sin = (struct sockaddr_in *)ss;
 	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
@@ -709,37 +713,68 @@ api_sockaddr(const struct conf *c, struct sockaddr_storage *ss,
 	if (inet_pton(AF_INET, c->listen, &sin->sin_addr) == 1) {
 		sin->sin_family = AF_INET;
 		sin->sin_port = htons((uint16_t)c->port);
+		*len = sizeof(*sin);
 		return 0;
 	}
 	if (inet_pton(AF_INET6, c->listen, &sin6->sin6_addr) == 1) {
 		sin6->sin6_family = AF_INET6;
 		sin6->sin6_port = htons((uint16_t)c->port);
-		*flags |= MHD_USE_IPv6;
+		*len = sizeof(*sin6);
 		return 0;
 	}
 	return -1;
 }
 
-struct api *
-api_start(struct conf *c, const struct api_hooks *h, char **cause)
+/*
+ * A listening socket on c's address and port, made as libmicrohttpd makes
+ * its own (SO_REUSEADDR, IPv6 only for an IPv6 address, non-blocking).
+ * *port gets the port bound (c's, or the kernel's choice for 0).
+ */
+static int
+api_listen(const struct conf *c, uint16_t *port, char **cause)
 {
-	struct store_opts so = { c->busy_timeout_ms, 0 };
 	struct sockaddr_storage ss;
-	const union MHD_DaemonInfo *info;
-	unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD |
-	    MHD_USE_THREAD_PER_CONNECTION | MHD_USE_AUTO | MHD_USE_ERROR_LOG;
+	socklen_t len;
+	int fd, on = 1;
+
+	if (api_sockaddr(c, &ss, &len) != 0) {
+		*cause = util_asprintf("listen: \"%s\" is not an IPv4 or IPv6 "
+		    "address", c->listen);
+		return -1;
+	}
+	if ((fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK |
+	    SOCK_CLOEXEC, 0)) == -1)
+		goto fail;
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) != 0 ||
+	    (ss.ss_family == AF_INET6 && setsockopt(fd, IPPROTO_IPV6,
+	    IPV6_V6ONLY, &on, sizeof(on)) != 0) ||
+	    bind(fd, (struct sockaddr *)&ss, len) != 0 ||
+	    listen(fd, SOMAXCONN) != 0 ||
+	    getsockname(fd, (struct sockaddr *)&ss, &len) != 0)
+		goto fail;
+	*port = ntohs(ss.ss_family == AF_INET ?
+	    ((struct sockaddr_in *)&ss)->sin_port :
+	    ((struct sockaddr_in6 *)&ss)->sin6_port);
+	return fd;
+fail:
+	*cause = util_asprintf("cannot listen on %s port %lld: %s",
+	    c->listen, (long long)c->port, strerror(errno));
+	if (fd != -1)
+		close(fd);
+	return -1;
+}
+
+struct api *
+api_create(struct conf *c, const struct api_hooks *h, char **cause)
+{
 	pthread_condattr_t ca;
 	struct api *a;
 
-	if (api_sockaddr(c, &ss, &flags) != 0) {
-		*cause = util_asprintf("listen: \"%s\" is not an IPv4 or IPv6 "
-		    "address", c->listen);
-		return NULL;
-	}
 	if ((a = calloc(1, sizeof(*a))) == NULL) {
 		*cause = util_asprintf("out of memory");
 		return NULL;
 	}
+	a->listen_fd = -1;
 	a->hooks = *h;
 	a->conf = conf_ref(c);
 	pthread_mutex_init(&a->conf_lock, NULL);
@@ -751,18 +786,43 @@ api_start(struct conf *c, const struct api_hooks *h, char **cause)
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&a->wait_cond, &ca);
 	pthread_condattr_destroy(&ca);
+	if ((a->listen_fd = api_listen(c, &a->port, cause)) == -1)
+		goto fail;
 	if (api_token_locked(a, c->api_token) != 0) {
 		*cause = util_asprintf("out of memory");
 		goto fail;
 	}
+	return a;
+fail:
+	api_free(a);
+	return NULL;
+}
+
+int
+api_start(struct api *a, char **cause)
+{
+	struct store_opts so;
+	unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD |
+	    MHD_USE_THREAD_PER_CONNECTION | MHD_USE_AUTO | MHD_USE_ERROR_LOG;
+	struct conf *c;
+	int fd = a->listen_fd, rc = -1;
+
+	pthread_mutex_lock(&a->conf_lock);
+	c = conf_ref(a->conf);
+	pthread_mutex_unlock(&a->conf_lock);
+	so.busy_timeout_ms = c->busy_timeout_ms;
+	so.cache_kib = 0;
 	/* One connection now, so a database that cannot be opened stops
 	 * the start rather than the first request. */
 	if ((a->idle[0] = store_open(c->db, &so, cause)) == NULL)
-		goto fail;
+		goto out;
 	a->nidle = a->nopen = 1;
+	/* The socket is libmicrohttpd's from here, started or not: it
+	 * closes it in MHD_stop_daemon. */
+	a->listen_fd = -1;
 	a->mhd = MHD_start_daemon(flags, 0, NULL, NULL, api_handler_cb, a,
 	    MHD_OPTION_EXTERNAL_LOGGER, api_mhd_log, a,
-	    MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+	    MHD_OPTION_LISTEN_SOCKET, fd,
 	    MHD_OPTION_CONNECTION_TIMEOUT,
 	    (unsigned int)c->api_connection_timeout_s,
 	    MHD_OPTION_CONNECTION_LIMIT, (unsigned int)c->api_connection_limit,
@@ -773,16 +833,14 @@ api_start(struct conf *c, const struct api_hooks *h, char **cause)
 	    MHD_OPTION_NOTIFY_COMPLETED, api_completed_cb, a,
 	    MHD_OPTION_END);
 	if (a->mhd == NULL) {
-		*cause = util_asprintf("cannot listen on %s port %lld: %s",
-		    c->listen, (long long)c->port, strerror(errno));
-		goto fail;
+		*cause = util_asprintf("cannot start the API on %s port %u: %s",
+		    c->listen, (unsigned)a->port, strerror(errno));
+		goto out;
 	}
-	info = MHD_get_daemon_info(a->mhd, MHD_DAEMON_INFO_BIND_PORT);
-	a->port = info != NULL ? info->port : (uint16_t)c->port;
-	return a;
-fail:
-	api_free(a);
-	return NULL;
+	rc = 0;
+out:
+	conf_unref(c);
+	return rc;
 }
 
 void

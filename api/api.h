@@ -26,11 +26,19 @@ struct api_hooks {
 };
 
 /*
- * Starts the server on c's listen address and port (a reference to c is
- * taken: limits, token, database). -1 with *cause on failure.
+ * Binds c's listen address and port (a reference to c is taken: limits,
+ * token, database) and listens. Start-up does this first, so that a port
+ * in use stops harvestd before anything else is created. NULL with *cause
+ * ("cannot listen on ADDR port N: ...") on failure.
  */
-struct api	*api_start(struct conf *c, const struct api_hooks *h,
+struct api	*api_create(struct conf *c, const struct api_hooks *h,
 		    char **cause);
+/*
+ * Serves the bound socket: opens a store connection (the database must
+ * exist: the store thread creates it) and starts libmicrohttpd. -1 with
+ * *cause on failure; api_stop() then frees a.
+ */
+int		 api_start(struct api *a, char **cause);
 /* A reloaded configuration (a reference is taken; thread-safe). */
 void		 api_set_conf(struct api *a, struct conf *c);
 /* While draining, submissions get 503 "shutting_down" (thread-safe). */

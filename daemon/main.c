@@ -363,6 +363,13 @@ daemon_start(struct harvestd *h)
 	char *cause = NULL;
 	uint64_t usec = 0;
 
+	hooks.submitted = daemon_api_submitted;
+	hooks.cancelled = daemon_api_cancelled;
+	hooks.arg = h;
+	/* The port first: one in use stops harvestd before anything is
+	 * created, the database included. */
+	if ((h->api = api_create(h->conf, &hooks, &cause)) == NULL)
+		goto fail;
 	if ((h->sched = sched_create(h->loop, h->conf)) == NULL) {
 		log_errorx("out of memory");
 		return -1;
@@ -378,13 +385,10 @@ daemon_start(struct harvestd *h)
 		    "loopback, private and cloud metadata addresses");
 	sched_attach(h->sched, h->queue, h->fetch);
 
-	hooks.submitted = daemon_api_submitted;
-	hooks.cancelled = daemon_api_cancelled;
-	hooks.arg = h;
 	if ((h->notify = notify_start(h->conf, &cause)) == NULL)
 		goto fail;
 	queue_on_finished(h->queue, daemon_jobs_finished, h);
-	if ((h->api = api_start(h->conf, &hooks, &cause)) == NULL)
+	if (api_start(h->api, &cause) != 0)
 		goto fail;
 
 	ev_signal_init(&h->sigint, daemon_signal_cb, SIGINT);
