@@ -213,6 +213,26 @@ class ApiTest(harness.TestCase):
         self.assertEqual(second["url"], "ftp://short.test/\u00e9")
         self.assertNotIn("truncated", second)
 
+    def test_wait_above_cap_is_capped_not_refused(self):
+        # ?wait= beyond its cap (60 s), even beyond 64 bits, is a long
+        # poll like any other: it answers when the job ends.
+        job = self.d.submit([self.server.url("/slow/1500")]).json()["id"]
+        answers = {}
+
+        def poll(w):
+            answers[w] = self.d.get("/v1/jobs/%d?wait=%s" % (job, w))
+        waits = ("61", "3600", "99999999999999999999999999")
+        threads = [threading.Thread(target=poll, args=(w,)) for w in waits]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=60)
+        for w in waits:
+            self.assertEqual(answers[w].status, 200, answers[w].body)
+            self.assertEqual(answers[w].json()["state"], "done")
+        self.assertError(self.d.get("/v1/jobs/%d?wait=-1" % job), 400,
+                         "invalid_request")
+
     def test_results_paging_and_bodies(self):
         urls = [self.server.url("/size/%d" % n) for n in range(1, 26)]
         job = self.d.submit(urls).json()
