@@ -100,5 +100,6 @@ enum MHD_Result	 api_jobs_submit(struct api_call *k);
 enum MHD_Result	 api_job_get(struct api_call *k);
 enum MHD_Result	 api_job_delete(struct api_call *k);
 enum MHD_Result	 api_job_results(struct api_call *k);
+enum MHD_Result	 api_job_retry(struct api_call *k);
 
 #endif

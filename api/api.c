@@ -57,6 +57,7 @@ static const struct api_route api_routes[] = {
 	{ "/v1/jobs/{id}", "DELETE", API_WRITE, P(PURGE), api_job_delete },
 	{ "/v1/jobs/{id}/results", "GET", API_READ, P(AFTER) | P(PAGE) |
 	    P(BODY) | P(HEADERS) | P(FAILED), api_job_results },
+	{ "/v1/jobs/{id}/retry", "POST", API_WRITE, 0, api_job_retry },
 };
 #define NROUTES (sizeof(api_routes) / sizeof(api_routes[0]))
 

@@ -49,6 +49,7 @@ enum store_stmt_id {
 	ST_JOB_ACTIVE,
 	ST_JOB_DELETE,
 	ST_JOB_EXPIRED,
+	ST_JOB_FAILED,
 	ST_MAX
 };
 
@@ -142,6 +143,9 @@ static const char *const store_sql[ST_MAX] = {
 	    " AND finished_at < strftime('%Y-%m-%dT%H:%M:%fZ', 'now',"
 	    "  '-' || ?1 || ' days')"
 	    " ORDER BY id LIMIT 1",
+	[ST_JOB_FAILED] =
+	    "SELECT url, host FROM tasks WHERE job_id = ?1 AND state = 'failed'"
+	    " ORDER BY id",
 };
 
 struct store {
@@ -675,6 +679,119 @@ store_job_purge(struct store *s, int64_t id, char **cause)
 fail:
 	store_fail(s, cause, "purge job");
 	store_rollback(s);
+	return -1;
+}
+
+void
+store_failed_clear(struct store_failed *f)
+{
+	size_t i;
+
+	for (i = 0; i < f->n; i++) {
+		free(f->urls[i]);
+		free(f->hosts[i]);
+	}
+	free(f->urls);
+	free(f->hosts);
+	job_opts_clear(&f->opts);
+	memset(f, 0, sizeof(*f));
+	job_opts_init(&f->opts);
+}
+
+/* Appends one failed task's url and host to f; -1 on ENOMEM. */
+static int
+store_failed_add(struct store_failed *f, size_t *cap, sqlite3_stmt *st)
+{
+	const unsigned char *url = sqlite3_column_text(st, 0);
+	const unsigned char *host = sqlite3_column_text(st, 1);
+	char **nu, **nh;
+	size_t ncap;
+
+	if (f->n == *cap) {
+		ncap = *cap == 0 ? 16 : *cap * 2;
+		if ((nu = realloc(f->urls, ncap * sizeof(*nu))) == NULL)
+			return -1;
+		f->urls = nu;
+		if ((nh = realloc(f->hosts, ncap * sizeof(*nh))) == NULL)
+			return -1;
+		f->hosts = nh;
+		*cap = ncap;
+	}
+	f->urls[f->n] = strdup(url != NULL ? (const char *)url : "");
+	f->hosts[f->n] = strdup(host != NULL ? (const char *)host : "");
+	if (f->urls[f->n] == NULL || f->hosts[f->n] == NULL) {
+		free(f->urls[f->n]);
+		free(f->hosts[f->n]);
+		return -1;
+	}
+	f->n++;
+	return 0;
+}
+
+int
+store_job_failed(struct store *s, int64_t id, struct store_failed *out,
+    char **cause)
+{
+	sqlite3_stmt *st;
+	json_error_t jerr;
+	json_t *obj = NULL;
+	const unsigned char *text;
+	size_t cap = 0;
+	int rc, active;
+
+	memset(out, 0, sizeof(*out));
+	job_opts_init(&out->opts);
+	/* One read transaction: the options and tasks of one moment. */
+	if (sqlite3_exec(s->db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK)
+		return store_fail(s, cause, "begin");
+	if ((st = store_stmt(s, ST_JOB_ACTIVE)) == NULL ||
+	    sqlite3_bind_int64(st, 1, id) != SQLITE_OK)
+		goto fail;
+	rc = sqlite3_step(st);
+	active = rc == SQLITE_ROW ? sqlite3_column_int(st, 0) : 0;
+	sqlite3_reset(st);
+	if (rc == SQLITE_DONE || (rc == SQLITE_ROW && active)) {
+		sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
+		return rc == SQLITE_DONE ? 1 : 2;
+	}
+	if (rc != SQLITE_ROW)
+		goto fail;
+	if ((st = store_stmt(s, ST_JOB_OPTIONS)) == NULL ||
+	    sqlite3_bind_int64(st, 1, id) != SQLITE_OK ||
+	    sqlite3_step(st) != SQLITE_ROW)
+		goto fail;
+	text = sqlite3_column_text(st, 0);
+	obj = json_loads(text != NULL ? (const char *)text : "{}", 0, &jerr);
+	sqlite3_reset(st);
+	if (obj == NULL) {
+		*cause = util_asprintf("job %lld: options: %s", (long long)id,
+		    jerr.text);
+		goto fail_cause;
+	}
+	if (job_opts_from_json(&out->opts, obj, cause) != 0)
+		goto fail_cause;
+	if ((st = store_stmt(s, ST_JOB_FAILED)) == NULL ||
+	    sqlite3_bind_int64(st, 1, id) != SQLITE_OK)
+		goto fail;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (store_failed_add(out, &cap, st) != 0) {
+			sqlite3_reset(st);
+			*cause = util_asprintf("out of memory");
+			goto fail_cause;
+		}
+	}
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE ||
+	    sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+		goto fail;
+	json_decref(obj);
+	return 0;
+fail:
+	store_fail(s, cause, "read failed tasks");
+fail_cause:
+	store_rollback(s);
+	json_decref(obj);
+	store_failed_clear(out);
 	return -1;
 }
 

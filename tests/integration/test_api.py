@@ -233,6 +233,58 @@ class ApiTest(harness.TestCase):
         self.assertError(self.d.get("/v1/jobs/%d?wait=-1" % job), 400,
                          "invalid_request")
 
+    def test_retry_failed_urls(self):
+        closed = "http://127.0.0.1:%d/x" % harness.closed_port()
+        urls = [self.server.url("/hello"), self.server.url("/status/404"),
+                closed, self.server.url("/size/5")]
+        opts = {"concurrency": 2, "max_attempts": 1, "timeout_ms": 5000,
+                "priority": 3}
+        job = self.d.submit(urls, **opts).json()
+        self.d.wait_job(job["id"])
+        r = self.d.request("POST", "/v1/jobs/%d/retry" % job["id"])
+        self.assertEqual(r.status, 201, r.body)
+        new = r.json()
+        self.assertEqual(r.headers["Location"], "/v1/jobs/%d" % new["id"])
+        self.assertNotEqual(new["id"], job["id"])
+        self.assertEqual(new["retry_of"], job["id"])
+        self.assertEqual((new["accepted"], new["duplicates"], new["rejected"],
+                          new["total"]), (2, 0, [], 2))
+        # The same options, exactly; retry_of is in the answer only.
+        self.assertEqual(new["options"], opts)
+        self.assertNotIn("retry_of", self.d.get(
+            "/v1/jobs/%d" % new["id"]).json())
+        done = self.d.wait_job(new["id"])
+        self.assertEqual(done["counts"]["failed"], 2)
+        self.assertEqual(sorted(x["url"] for x in self.d.results(new["id"])),
+                         sorted([urls[1], closed]))
+        self.assertEqual(harness.sql(
+            self.d.db, "SELECT url, host FROM tasks WHERE job_id = ? "
+            "ORDER BY id", new["id"]), [(urls[1], "127.0.0.1"),
+                                        (closed, "127.0.0.1")])
+        # The retry's own failures can be retried in turn.
+        r = self.d.request("POST", "/v1/jobs/%d/retry" % new["id"])
+        self.assertEqual(r.status, 201, r.body)
+        self.assertEqual(r.json()["retry_of"], new["id"])
+
+    def test_retry_errors(self):
+        self.assertError(self.d.request("POST", "/v1/jobs/999/retry"), 404,
+                         "not_found")
+        r = self.d.get("/v1/jobs/1/retry")
+        self.assertError(r, 405, "method_not_allowed")
+        self.assertEqual(r.headers["Allow"], "POST")
+        ok = self.d.submit([self.server.url("/hello")]).json()["id"]
+        self.d.wait_job(ok)
+        self.assertError(self.d.request("POST", "/v1/jobs/%d/retry" % ok),
+                         400, "no_failed_urls")
+        slow = self.d.submit([self.server.url("/slow/2000"),
+                              "http://127.0.0.1:%d/" % harness.closed_port()],
+                             max_attempts=1).json()["id"]
+        self.assertError(self.d.request("POST", "/v1/jobs/%d/retry" % slow),
+                         409, "job_active")
+        self.d.wait_job(slow)
+        self.assertEqual(self.d.request("POST", "/v1/jobs/%d/retry" %
+                                        slow).status, 201)
+
     def test_results_paging_and_bodies(self):
         urls = [self.server.url("/size/%d" % n) for n in range(1, 26)]
         job = self.d.submit(urls).json()
