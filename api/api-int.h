@@ -23,6 +23,7 @@ struct store;
 struct api {
 	struct MHD_Daemon	*mhd;
 	struct queue		*queue;		/* the one writer */
+	int			 listen_fd;	/* ours until api_start */
 	struct api_hooks	 hooks;
 	uint16_t		 port;
 	atomic_int		 draining;
@@ -106,5 +107,6 @@ enum MHD_Result	 api_jobs_submit(struct api_call *k);
 enum MHD_Result	 api_job_get(struct api_call *k);
 enum MHD_Result	 api_job_delete(struct api_call *k);
 enum MHD_Result	 api_job_results(struct api_call *k);
+enum MHD_Result	 api_job_retry(struct api_call *k);
 
 #endif

@@ -3,8 +3,11 @@
  * authentication, request bodies, the API's store connections and the
  * replies. Handlers (jobs.c, status.c) see one struct api_call with
  * everything parsed. Request bodies are collected up to max_request_bytes;
- * beyond that the request gets 413 and the rest of the body is discarded
- * unread into memory.
+ * beyond that the request gets 413. Most clients send the whole body
+ * before they read an answer, so the rest of the body is read and
+ * dropped first (a lingering close, bounded in bytes and time): closing
+ * on unread data resets the connection and the client never sees the
+ * 413.
  */
 #include "config.h"
 
@@ -17,8 +20,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "api/api-int.h"
 #include "conf/conf.h"
@@ -52,6 +57,7 @@ static const struct api_route api_routes[] = {
 	{ "/v1/jobs/{id}", "DELETE", API_WRITE, P(PURGE), api_job_delete },
 	{ "/v1/jobs/{id}/results", "GET", API_READ, P(AFTER) | P(PAGE) |
 	    P(BODY) | P(HEADERS) | P(FAILED), api_job_results },
+	{ "/v1/jobs/{id}/retry", "POST", API_WRITE, 0, api_job_retry },
 };
 #define NROUTES (sizeof(api_routes) / sizeof(api_routes[0]))
 
@@ -80,6 +86,15 @@ static const struct api_param_def {
 	[API_P_PURGE] = { "purge", API_BOOL, 0, 1, 0 },
 };
 
+/*
+ * An over-limit body is read and dropped for at most this long, and at
+ * most API_DISCARD_MIN bytes or API_DISCARD_FACTOR x max_request_bytes,
+ * whichever is more (nginx's lingering close has the same two caps).
+ */
+#define API_DISCARD_S		10.0
+#define API_DISCARD_MIN		((uint64_t)64 << 20)
+#define API_DISCARD_FACTOR	4
+
 /* Per-request state, from the first callback to MHD's completion notice. */
 struct api_req {
 	const struct api_route *route;	/* NULL: no route for this path */
@@ -87,7 +102,10 @@ struct api_req {
 	char	*body;
 	size_t	 len;
 	size_t	 cap;
-	int	 too_large;
+	int	 too_large;	/* the body is dropped; the answer is 413 */
+	int	 answered;	/* a response is queued */
+	uint64_t seen;		/* body bytes received */
+	double	 discard_since;	/* when too_large began (monotonic s) */
 };
 
 /* --- replies ------------------------------------------------------------ */
@@ -445,6 +463,34 @@ api_max_request(struct api *a)
 	return max;
 }
 
+/* How many body bytes an over-limit request may make us read. */
+static uint64_t
+api_discard_cap(size_t max)
+{
+	uint64_t cap = (uint64_t)max * API_DISCARD_FACTOR;
+
+	return cap > API_DISCARD_MIN ? cap : API_DISCARD_MIN;
+}
+
+/* From now on the body is dropped and the answer is 413. */
+static void
+api_drop_body(struct api_req *r)
+{
+	r->too_large = 1;
+	r->discard_since = util_mono_s();
+	free(r->body);
+	r->body = NULL;
+	r->len = r->cap = 0;
+}
+
+/* Whether a body being dropped has cost enough: answer without the rest. */
+static int
+api_discard_done(struct api *a, const struct api_req *r)
+{
+	return r->seen > api_discard_cap(api_max_request(a)) ||
+	    util_mono_s() - r->discard_since > API_DISCARD_S;
+}
+
 /* Collects a body chunk; past the limit only counts it as too large. */
 static void
 api_collect(struct api *a, struct api_req *r, const char *data, size_t len)
@@ -452,13 +498,11 @@ api_collect(struct api *a, struct api_req *r, const char *data, size_t len)
 	size_t cap, max = api_max_request(a);
 	char *nb;
 
+	r->seen += len;
 	if (r->too_large)
 		return;
 	if (len > max - r->len) {
-		r->too_large = 1;
-		free(r->body);
-		r->body = NULL;
-		r->len = r->cap = 0;
+		api_drop_body(r);
 		return;
 	}
 	if (r->len + len + 1 > r->cap) {
@@ -466,7 +510,7 @@ api_collect(struct api *a, struct api_req *r, const char *data, size_t len)
 		while (cap < r->len + len + 1)
 			cap *= 2;
 		if ((nb = realloc(r->body, cap)) == NULL) {
-			r->too_large = 1;
+			api_drop_body(r);
 			return;
 		}
 		r->body = nb;
@@ -475,6 +519,64 @@ api_collect(struct api *a, struct api_req *r, const char *data, size_t len)
 	memcpy(r->body + r->len, data, len);
 	r->len += len;
 	r->body[r->len] = '\0';
+}
+
+/* Whether the client waits for 100 Continue before sending its body. */
+static int
+api_expects_continue(struct MHD_Connection *c)
+{
+	const char *v = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+	    MHD_HTTP_HEADER_EXPECT);
+
+	return v != NULL && strcasecmp(v, "100-continue") == 0;
+}
+
+/* 413; MHD closes the connection after it when body is left unread. */
+static enum MHD_Result
+api_too_large(struct api_call *k, struct api_req *r)
+{
+	r->answered = 1;
+	return api_error(k, MHD_HTTP_CONTENT_TOO_LARGE, "too_large",
+	    "request body exceeds max_request_bytes");
+}
+
+/*
+ * 413 in the middle of a body, then the connection is closed (MHD_NO).
+ * libmicrohttpd queues no response while a body is still arriving, so the
+ * answer is written to the socket directly: safe in the connection's own
+ * thread (one per connection), where nothing else writes, and before any
+ * response of ours. A client reading while it sends sees the 413; one that
+ * only reads at the end sees the connection reset, as after any cap.
+ */
+static enum MHD_Result
+api_too_large_raw(struct MHD_Connection *c)
+{
+	const union MHD_ConnectionInfo *info;
+	json_t *doc;
+	char *body = NULL, *text = NULL;
+	int fd;
+
+	info = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+	if (info == NULL)
+		return MHD_NO;
+	fd = info->connect_fd;
+	if ((doc = doc_error("too_large", "request body exceeds "
+	    "max_request_bytes")) != NULL)
+		body = json_dumps(doc, JSON_COMPACT | JSON_ENSURE_ASCII);
+	json_decref(doc);
+	if (body != NULL && (text = util_asprintf("HTTP/1.1 413 Content Too "
+	    "Large\r\nContent-Type: application/json\r\nContent-Length: "
+	    "%zu\r\nConnection: close\r\n\r\n%s", strlen(body), body)) !=
+	    NULL) {
+		/* Small, into an empty send buffer: one send is enough. */
+		(void)send(fd, text, strlen(text), MSG_NOSIGNAL | MSG_DONTWAIT);
+		(void)shutdown(fd, SHUT_WR);
+	}
+	free(text);
+	free(body);
+	log_info("api: request body over max_request_bytes dropped up to its "
+	    "bound; answered 413 and closed");
+	return MHD_NO;
 }
 
 /* The first callback of a request: route, auth, declared size. */
@@ -494,14 +596,14 @@ api_begin(struct api *a, struct MHD_Connection *c, const char *url,
 	 * they say nothing to a stranger. */
 	if ((r->route == NULL || !(r->route->flags & API_PUBLIC)) &&
 	    !api_authorized(a, c)) {
-		r->too_large = 1;	/* discard any body */
+		r->too_large = r->answered = 1;	/* discard any body */
 		return api_reply_json(&k, MHD_HTTP_UNAUTHORIZED,
 		    doc_error("unauthorized", "this route needs "
 		    "Authorization: Bearer <api_token>"),
 		    MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
 	}
 	if (r->route == NULL) {
-		r->too_large = 1;
+		r->too_large = r->answered = 1;
 		if (*allow == '\0')
 			return api_error(&k, MHD_HTTP_NOT_FOUND, "not_found",
 			    "no such route");
@@ -512,16 +614,22 @@ api_begin(struct api *a, struct MHD_Connection *c, const char *url,
 		free(msg);
 		return ret;
 	}
-	/* Refuse a declared oversize body before reading any of it. */
+	/*
+	 * A declared oversize body. A client that asked before sending it
+	 * (Expect: 100-continue) is refused at once, and so is one whose body
+	 * is more than we would drop anyway. Others send the whole body
+	 * before reading (Python's http.client and requests do): dropping it
+	 * first lets them read the 413.
+	 */
 	clen = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
 	    MHD_HTTP_HEADER_CONTENT_LENGTH);
 	if (clen != NULL) {
 		declared = strtoull(clen, &end, 10);
 		if (*end == '\0' && declared > api_max_request(a)) {
-			r->too_large = 1;
-			return api_error(&k, MHD_HTTP_CONTENT_TOO_LARGE,
-			    "too_large", "request body exceeds "
-			    "max_request_bytes");
+			api_drop_body(r);
+			if (api_expects_continue(c) ||
+			    declared > api_discard_cap(api_max_request(a)))
+				return api_too_large(&k, r);
 		}
 	}
 	return MHD_YES;
@@ -546,11 +654,17 @@ api_handler_cb(void *cls, struct MHD_Connection *c, const char *url,
 	if (*upload_data_size > 0) {
 		api_collect(a, r, upload_data, *upload_data_size);
 		*upload_data_size = 0;
+		/* Enough dropped: answer, and close on the rest. */
+		if (r->too_large && !r->answered && api_discard_done(a, r)) {
+			r->answered = 1;
+			return api_too_large_raw(c);
+		}
 		return MHD_YES;
 	}
+	if (r->answered)
+		return MHD_YES;
 	if (r->too_large)
-		return api_error(&k, MHD_HTTP_CONTENT_TOO_LARGE, "too_large",
-		    "request body exceeds max_request_bytes");
+		return api_too_large(&k, r);
 	return api_dispatch(a, c, r);
 }
 
@@ -595,10 +709,13 @@ api_jobs_changed(struct api *a)
 	pthread_mutex_unlock(&a->wait_lock);
 }
 
-/* Frees what api_start set up; the daemon is stopped or never started. */
+/* Frees what api_create and api_start set up; MHD is stopped or was
+ * never started. */
 static void
 api_free(struct api *a)
 {
+	if (a->listen_fd != -1)
+		close(a->listen_fd);
 	while (a->nidle > 0)
 		store_close(a->idle[--a->nidle]);
 	pthread_mutex_lock(&a->conf_lock);
@@ -616,7 +733,7 @@ api_free(struct api *a)
 /* The listen address of c as a socket address; -1 if it is not one. */
 static int
 api_sockaddr(const struct conf *c, struct sockaddr_storage *ss,
-    unsigned int *flags)
+    socklen_t *len)
 {
 	struct sockaddr_in *sin = (struct sockaddr_in *)ss;
 	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
@@ -625,40 +742,69 @@ api_sockaddr(const struct conf *c, struct sockaddr_storage *ss,
 	if (inet_pton(AF_INET, c->listen, &sin->sin_addr) == 1) {
 		sin->sin_family = AF_INET;
 		sin->sin_port = htons((uint16_t)c->port);
+		*len = sizeof(*sin);
 		return 0;
 	}
 	if (inet_pton(AF_INET6, c->listen, &sin6->sin6_addr) == 1) {
 		sin6->sin6_family = AF_INET6;
 		sin6->sin6_port = htons((uint16_t)c->port);
-		*flags |= MHD_USE_IPv6;
+		*len = sizeof(*sin6);
 		return 0;
 	}
 	return -1;
 }
 
-struct api *
-api_start(struct conf *c, struct queue *q, const struct api_hooks *h,
-    char **cause)
+/*
+ * A listening socket on c's address and port, made as libmicrohttpd makes
+ * its own (SO_REUSEADDR, IPv6 only for an IPv6 address, non-blocking).
+ * *port gets the port bound (c's, or the kernel's choice for 0).
+ */
+static int
+api_listen(const struct conf *c, uint16_t *port, char **cause)
 {
-	struct store_opts so = { c->busy_timeout_ms, 0 };
 	struct sockaddr_storage ss;
-	const union MHD_DaemonInfo *info;
-	unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD |
-	    MHD_USE_THREAD_PER_CONNECTION | MHD_USE_AUTO | MHD_USE_ERROR_LOG;
+	socklen_t len;
+	int fd, on = 1;
+
+	if (api_sockaddr(c, &ss, &len) != 0) {
+		*cause = util_asprintf("listen: \"%s\" is not an IPv4 or IPv6 "
+		    "address", c->listen);
+		return -1;
+	}
+	if ((fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK |
+	    SOCK_CLOEXEC, 0)) == -1)
+		goto fail;
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) != 0 ||
+	    (ss.ss_family == AF_INET6 && setsockopt(fd, IPPROTO_IPV6,
+	    IPV6_V6ONLY, &on, sizeof(on)) != 0) ||
+	    bind(fd, (struct sockaddr *)&ss, len) != 0 ||
+	    listen(fd, SOMAXCONN) != 0 ||
+	    getsockname(fd, (struct sockaddr *)&ss, &len) != 0)
+		goto fail;
+	*port = ntohs(ss.ss_family == AF_INET ?
+	    ((struct sockaddr_in *)&ss)->sin_port :
+	    ((struct sockaddr_in6 *)&ss)->sin6_port);
+	return fd;
+fail:
+	*cause = util_asprintf("cannot listen on %s port %lld: %s",
+	    c->listen, (long long)c->port, strerror(errno));
+	if (fd != -1)
+		close(fd);
+	return -1;
+}
+
+struct api *
+api_create(struct conf *c, const struct api_hooks *h, char **cause)
+{
 	pthread_condattr_t ca;
 	struct api *a;
 
-	if (api_sockaddr(c, &ss, &flags) != 0) {
-		*cause = util_asprintf("listen: \"%s\" is not an IPv4 or IPv6 "
-		    "address", c->listen);
-		return NULL;
-	}
 	if ((a = calloc(1, sizeof(*a))) == NULL) {
 		*cause = util_asprintf("out of memory");
 		return NULL;
 	}
+	a->listen_fd = -1;
 	a->hooks = *h;
-	a->queue = q;
 	a->conf = conf_ref(c);
 	pthread_mutex_init(&a->conf_lock, NULL);
 	pthread_mutex_init(&a->pool_lock, NULL);
@@ -668,18 +814,45 @@ api_start(struct conf *c, struct queue *q, const struct api_hooks *h,
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&a->wait_cond, &ca);
 	pthread_condattr_destroy(&ca);
+	if ((a->listen_fd = api_listen(c, &a->port, cause)) == -1)
+		goto fail;
 	if (api_token_locked(a, c->api_token) != 0) {
 		*cause = util_asprintf("out of memory");
 		goto fail;
 	}
+	return a;
+fail:
+	api_free(a);
+	return NULL;
+}
+
+int
+api_start(struct api *a, struct queue *q, char **cause)
+{
+	struct store_opts so;
+	unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD |
+	    MHD_USE_THREAD_PER_CONNECTION | MHD_USE_AUTO | MHD_USE_ERROR_LOG;
+	struct conf *c;
+	int fd = a->listen_fd, rc = -1;
+
+	a->queue = q;
+
+	pthread_mutex_lock(&a->conf_lock);
+	c = conf_ref(a->conf);
+	pthread_mutex_unlock(&a->conf_lock);
+	so.busy_timeout_ms = c->busy_timeout_ms;
+	so.cache_kib = 0;
 	/* One connection now, so a database that cannot be opened stops
 	 * the start rather than the first request. */
 	if ((a->idle[0] = store_open(c->db, &so, cause)) == NULL)
-		goto fail;
+		goto out;
 	a->nidle = a->nopen = 1;
+	/* The socket is libmicrohttpd's from here, started or not: it
+	 * closes it in MHD_stop_daemon. */
+	a->listen_fd = -1;
 	a->mhd = MHD_start_daemon(flags, 0, NULL, NULL, api_handler_cb, a,
 	    MHD_OPTION_EXTERNAL_LOGGER, api_mhd_log, a,
-	    MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+	    MHD_OPTION_LISTEN_SOCKET, fd,
 	    MHD_OPTION_CONNECTION_TIMEOUT,
 	    (unsigned int)c->api_connection_timeout_s,
 	    MHD_OPTION_CONNECTION_LIMIT, (unsigned int)c->api_connection_limit,
@@ -690,16 +863,14 @@ api_start(struct conf *c, struct queue *q, const struct api_hooks *h,
 	    MHD_OPTION_NOTIFY_COMPLETED, api_completed_cb, a,
 	    MHD_OPTION_END);
 	if (a->mhd == NULL) {
-		*cause = util_asprintf("cannot listen on %s port %lld: %s",
-		    c->listen, (long long)c->port, strerror(errno));
-		goto fail;
+		*cause = util_asprintf("cannot start the API on %s port %u: %s",
+		    c->listen, (unsigned)a->port, strerror(errno));
+		goto out;
 	}
-	info = MHD_get_daemon_info(a->mhd, MHD_DAEMON_INFO_BIND_PORT);
-	a->port = info != NULL ? info->port : (uint16_t)c->port;
-	return a;
-fail:
-	api_free(a);
-	return NULL;
+	rc = 0;
+out:
+	conf_unref(c);
+	return rc;
 }
 
 void

@@ -32,13 +32,21 @@ struct api_hooks {
 };
 
 /*
- * Starts the server on c's listen address and port (a reference to c is
- * taken: limits, token, database). Its writes go through the store
- * thread of q (one writer). NULL with *cause on failure.
+ * Binds c's listen address and port (a reference to c is taken: limits,
+ * token, database) and listens. Start-up does this first, so that a port
+ * in use stops harvestd before anything else is created. NULL with *cause
+ * ("cannot listen on ADDR port N: ...") on failure.
+ */
+struct api	*api_create(struct conf *c, const struct api_hooks *h,
+		    char **cause);
+/*
+ * Serves the bound socket: opens a store connection (the database must
+ * exist: the store thread creates it) and starts libmicrohttpd. Its
+ * writes go through the store thread of q (one writer). -1 with *cause
+ * on failure; api_stop() then frees a.
  */
 struct queue;
-struct api	*api_start(struct conf *c, struct queue *q,
-		    const struct api_hooks *h, char **cause);
+int		 api_start(struct api *a, struct queue *q, char **cause);
 /* A reloaded configuration (a reference is taken; thread-safe). */
 void		 api_set_conf(struct api *a, struct conf *c);
 /*
@@ -56,13 +64,20 @@ void		 api_stop(struct api *a);
 
 /* A parsed POST /v1/jobs body. */
 struct api_url {
-	char	*url;
-	char	*host;
+	char	*url;		/* canonical, as submitted: may be UTF-8 */
+	char	*host;		/* ASCII (punycode): the politeness key */
+	char	*ascii;		/* request form when url is not ASCII, or NULL */
 };
+
+/* At most this much of a rejected URL is shown back (API_ECHO_MAX bytes). */
+#define API_ECHO_MAX	256
 
 struct api_reject {
 	size_t	 index;		/* position in the submission, from 0 */
-	char	*url;		/* as submitted (may be NULL: not a string) */
+	char	*url;		/* as submitted, at most API_ECHO_MAX bytes of
+				   it (cut at a UTF-8 boundary, bytes that are
+				   not UTF-8 as %XX); NULL: not a string */
+	int	 truncated;	/* url is only the start of it */
 	char	*reason;
 };
 
@@ -95,9 +110,11 @@ void	 api_request_clear(struct api_request *req);
 
 /*
  * Checks one URL with libcurl's URL API: it must parse, be http or https
- * and have a host. Returns 0 with its canonical form (scheme and host lower
- * case, default port and fragment dropped) and host, or -1 and a reason.
- * All three strings are allocated.
+ * and have a host, which may be an international domain name (UTF-8 or
+ * %XX-encoded UTF-8). Returns 0 with its canonical form (scheme and host
+ * lower case, default port and fragment dropped, an international host in
+ * UTF-8) and its host in ASCII (punycode), or -1 and a reason. All three
+ * strings are allocated.
  */
 int	 api_url_check(const char *url, size_t max_length, char **canonical,
 	    char **host, char **reason);

@@ -1,6 +1,6 @@
 /*
  * api/jobs: the job routes — submit, list, one job (with its long poll),
- * cancel and purge, and the results export.
+ * cancel and purge, the results export, and retrying a job's failures.
  */
 #include "config.h"
 
@@ -96,17 +96,22 @@ api_jobs_list(struct api_call *k)
 static json_t *
 api_rejected_json(const struct api_request *req)
 {
-	json_t *v;
+	json_t *v, *e;
 	size_t i;
 
 	if ((v = json_array()) == NULL)
 		return NULL;
-	for (i = 0; i < req->nrejected; i++)
-		json_array_append_new(v, json_pack("{s:I,s:o,s:s}",
+	for (i = 0; i < req->nrejected; i++) {
+		e = json_pack("{s:I,s:o,s:s}",
 		    "index", (json_int_t)req->rejected[i].index,
 		    "url", req->rejected[i].url != NULL ?
 		    json_string(req->rejected[i].url) : json_null(),
-		    "reason", req->rejected[i].reason));
+		    "reason", req->rejected[i].reason);
+		/* Only the start of a long URL is echoed: say so. */
+		if (e != NULL && req->rejected[i].truncated)
+			json_object_set_new(e, "truncated", json_true());
+		json_array_append_new(v, e);
+	}
 	return v;
 }
 
@@ -496,4 +501,82 @@ api_job_results(struct api_call *k)
 		return MHD_NO;
 	return api_reply_text(k, MHD_HTTP_OK, p.buf, p.len,
 	    "application/x-ndjson", "X-Next-After", next);
+}
+
+/*
+ * POST /v1/jobs/{id}/retry: the failed URLs of a finished job, submitted
+ * again as a new job with the same options; answered like POST /v1/jobs,
+ * plus "retry_of". The new job's options are the old ones exactly: the
+ * link between the two lives only in the answer and the log.
+ */
+enum MHD_Result
+api_job_retry(struct api_call *k)
+{
+	struct store_failed f;
+	struct api_submit_call call;
+	struct store_url *urls = NULL;
+	struct store *s;
+	enum MHD_Result ret;
+	char *cause = NULL;
+	json_t *doc;
+	int64_t job_id;
+	size_t i;
+	int rc;
+
+	if (atomic_load(&k->a->draining))
+		return api_reply_json(k, MHD_HTTP_SERVICE_UNAVAILABLE,
+		    doc_error("shutting_down", "harvestd is shutting down; "
+		    "retry once it is back"),
+		    MHD_HTTP_HEADER_RETRY_AFTER, "5");
+	if ((s = api_store(k, &cause)) == NULL)
+		return api_store_error(k, cause);
+	rc = store_job_failed(s, k->id, &f, &cause);
+	if (rc < 0)
+		return api_store_error(k, cause);
+	if (rc == 1)
+		return api_error(k, MHD_HTTP_NOT_FOUND, "not_found",
+		    "no such job");
+	if (rc == 2)
+		return api_error(k, MHD_HTTP_CONFLICT, "job_active",
+		    "the job has unfinished tasks: retry it once it has ended");
+	if (f.n == 0) {
+		store_failed_clear(&f);
+		return api_error(k, MHD_HTTP_BAD_REQUEST, "no_failed_urls",
+		    "no URL of the job failed");
+	}
+	if ((urls = calloc(f.n, sizeof(*urls))) == NULL) {
+		store_failed_clear(&f);
+		return api_error(k, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal",
+		    "out of memory");
+	}
+	for (i = 0; i < f.n; i++) {
+		urls[i].url = f.urls[i];
+		urls[i].host = f.hosts[i];
+	}
+	/* The reads above were the API's; the write is the store thread's. */
+	api_store_release(k);
+	call.opts = &f.opts;
+	call.urls = urls;
+	call.n = f.n;
+	rc = queue_call(k->a->queue, api_submit_cb, &call,
+	    k->conf->busy_timeout_ms, &cause);
+	free(urls);
+	if (rc != 0) {
+		store_failed_clear(&f);
+		return api_store_error(k, cause);
+	}
+	job_id = call.job_id;
+	if (api_durable(k, &ret) != 0) {
+		store_failed_clear(&f);
+		return ret;
+	}
+	log_info("job %" PRId64 " submitted: retry of job %" PRId64 ", %zu "
+	    "failed URLs", job_id, k->id, f.n);
+	if (k->a->hooks.submitted != NULL)
+		k->a->hooks.submitted(job_id, k->a->hooks.arg);
+	doc = json_pack("{s:I,s:I,s:I,s:[]}", "retry_of", (json_int_t)k->id,
+	    "accepted", (json_int_t)f.n, "duplicates", (json_int_t)0,
+	    "rejected");
+	store_failed_clear(&f);
+	return api_job_reply(k, job_id, MHD_HTTP_CREATED, doc);
 }

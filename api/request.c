@@ -29,27 +29,85 @@ req_take(char *curl_string)
 	return copy;
 }
 
-int
-api_url_check(const char *url, size_t max_length, char **canonical,
-    char **host, char **reason)
+/* Whether s is valid UTF-8 (shortest forms, no surrogates, <= U+10FFFF). */
+static int
+req_utf8_valid(const char *s)
+{
+	const unsigned char *c = (const unsigned char *)s;
+	unsigned int cp, min;
+	int n, i;
+
+	while (*c != '\0') {
+		if (*c < 0x80) {
+			c++;
+			continue;
+		}
+		if ((*c & 0xe0) == 0xc0) {
+			n = 1;
+			cp = *c & 0x1f;
+			min = 0x80;
+		} else if ((*c & 0xf0) == 0xe0) {
+			n = 2;
+			cp = *c & 0x0f;
+			min = 0x800;
+		} else if ((*c & 0xf8) == 0xf0) {
+			n = 3;
+			cp = *c & 0x07;
+			min = 0x10000;
+		} else
+			return 0;
+		for (i = 1; i <= n; i++) {
+			if ((c[i] & 0xc0) != 0x80)
+				return 0;
+			cp = (cp << 6) | (c[i] & 0x3f);
+		}
+		if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+			return 0;
+		c += n + 1;
+	}
+	return 1;
+}
+
+/* Lower-cases the ASCII letters of s in place (never a UTF-8 byte). */
+static void
+req_ascii_lower(char *s)
+{
+	for (; *s != '\0'; s++)
+		if (*s >= 'A' && *s <= 'Z')
+			*s = (char)(*s - 'A' + 'a');
+}
+
+/*
+ * api_url_check, also giving the URL's request form (job_url_ascii) in
+ * *ascii when it differs from the canonical one (NULL otherwise).
+ */
+static int
+req_url_check(const char *url, size_t max_length, char **canonical,
+    char **ascii, char **host, char **reason)
 {
 	CURLU *h;
 	CURLUcode uc;
-	char *scheme = NULL, *chost = NULL, *curl = NULL, *p;
+	char *scheme = NULL, *chost = NULL, *curl = NULL, *ahost = NULL;
 	const unsigned char *c;
 
-	*canonical = *host = *reason = NULL;
+	*canonical = *ascii = *host = *reason = NULL;
 	if (strlen(url) > max_length) {
 		*reason = util_asprintf("URL longer than %zu bytes", max_length);
 		return -1;
 	}
-	/* URLs are ASCII: anything else must arrive percent-encoded. */
 	for (c = (const unsigned char *)url; *c != '\0'; c++) {
-		if (*c <= 0x20 || *c >= 0x7f) {
-			*reason = util_asprintf("URL contains a space, a control "
-			    "character or a non-ASCII byte (percent-encode it)");
+		if (*c <= 0x20 || *c == 0x7f) {
+			*reason = util_asprintf("URL contains a space or a "
+			    "control character (percent-encode it)");
 			return -1;
 		}
+	}
+	/* Text beyond ASCII is UTF-8 (an international domain name): it
+	 * is shown back as JSON, which has no other encoding. */
+	if (!req_utf8_valid(url)) {
+		*reason = util_asprintf("URL contains a non-ASCII byte that is "
+		    "not UTF-8 (percent-encode it)");
+		return -1;
 	}
 	if ((h = curl_url()) == NULL) {
 		*reason = util_asprintf("out of memory");
@@ -65,14 +123,15 @@ api_url_check(const char *url, size_t max_length, char **canonical,
 		    scheme);
 		goto fail;
 	}
+	/* The host comes back %XX-decoded: b%C3%BCcher and bücher are one
+	 * host, spelt in UTF-8. */
 	if (curl_url_get(h, CURLUPART_HOST, &chost, 0) != CURLUE_OK ||
 	    *chost == '\0') {
 		*reason = util_asprintf("URL has no host");
 		goto fail;
 	}
 	/* Canonical form: one URL, one task, whatever its spelling. */
-	for (p = chost; *p != '\0'; p++)
-		*p = (char)tolower((unsigned char)*p);
+	req_ascii_lower(chost);
 	if (curl_url_set(h, CURLUPART_HOST, chost, 0) != CURLUE_OK ||
 	    curl_url_set(h, CURLUPART_FRAGMENT, NULL, 0) != CURLUE_OK ||
 	    curl_url_get(h, CURLUPART_URL, &curl, CURLU_NO_DEFAULT_PORT) !=
@@ -80,14 +139,31 @@ api_url_check(const char *url, size_t max_length, char **canonical,
 		*reason = util_asprintf("URL cannot be normalised");
 		goto fail;
 	}
+	/* Politeness is per host as requests name it: punycode. */
+	if (curl_url_get(h, CURLUPART_HOST, &ahost, CURLU_PUNYCODE) !=
+	    CURLUE_OK || !job_is_ascii(ahost)) {
+		*reason = util_asprintf("host name is not a valid "
+		    "international domain name");
+		goto fail;
+	}
+	req_ascii_lower(ahost);
+	/* Bytes outside ASCII in the path and query are kept as submitted
+	 * and percent-encoded for the request; the user part cannot be. */
+	if (job_url_ascii(curl, ascii) != 0) {
+		*reason = util_asprintf("URL has a non-ASCII byte in its user "
+		    "name or password (percent-encode it)");
+		goto fail;
+	}
 	curl_free(scheme);
+	curl_free(chost);
 	curl_url_cleanup(h);
 	*canonical = req_take(curl);
-	*host = req_take(chost);
+	*host = req_take(ahost);
 	if (*canonical == NULL || *host == NULL) {
 		free(*canonical);
 		free(*host);
-		*canonical = *host = NULL;
+		free(*ascii);
+		*canonical = *ascii = *host = NULL;
 		*reason = util_asprintf("out of memory");
 		return -1;
 	}
@@ -95,11 +171,24 @@ api_url_check(const char *url, size_t max_length, char **canonical,
 fail:
 	curl_free(scheme);
 	curl_free(chost);
+	curl_free(ahost);
 	curl_free(curl);
 	curl_url_cleanup(h);
 	if (*reason == NULL)
 		*reason = strdup("invalid URL");
 	return -1;
+}
+
+int
+api_url_check(const char *url, size_t max_length, char **canonical,
+    char **host, char **reason)
+{
+	char *ascii;
+	int rc;
+
+	rc = req_url_check(url, max_length, canonical, &ascii, host, reason);
+	free(ascii);
+	return rc;
 }
 
 void
@@ -110,6 +199,7 @@ api_request_clear(struct api_request *req)
 	for (i = 0; i < req->nurls; i++) {
 		free(req->urls[i].url);
 		free(req->urls[i].host);
+		free(req->urls[i].ascii);
 	}
 	for (i = 0; i < req->nrejected; i++) {
 		free(req->rejected[i].url);
@@ -122,12 +212,67 @@ api_request_clear(struct api_request *req)
 	job_opts_init(&req->opts);
 }
 
+/* The length of the UTF-8 sequence at s (at most len bytes), 0 if none. */
+static size_t
+req_utf8_len(const unsigned char *s, size_t len)
+{
+	char buf[5];
+	size_t n;
+
+	if (s[0] < 0x80)
+		return 1;
+	n = (s[0] & 0xe0) == 0xc0 ? 2 : (s[0] & 0xf0) == 0xe0 ? 3 :
+	    (s[0] & 0xf8) == 0xf0 ? 4 : 0;
+	if (n == 0 || n > len)
+		return 0;
+	memcpy(buf, s, n);
+	buf[n] = '\0';
+	return req_utf8_valid(buf) ? n : 0;
+}
+
+/*
+ * What a rejected URL is shown back as: a URL can be megabytes long, so at
+ * most API_ECHO_MAX bytes of it, cut at a UTF-8 boundary; bytes that are
+ * not UTF-8 (or NUL) become %XX, as a JSON string holds only UTF-8.
+ */
+static char *
+req_echo(const char *url, size_t len, int *truncated)
+{
+	const unsigned char *s = (const unsigned char *)url;
+	size_t i = 0, o = 0, n;
+	char *out;
+
+	*truncated = 0;
+	if ((out = malloc(API_ECHO_MAX * 3 + 1)) == NULL)
+		return NULL;
+	while (i < len) {
+		n = s[i] != 0 ? req_utf8_len(s + i, len - i) : 0;
+		if (i + (n == 0 ? 1 : n) > API_ECHO_MAX) {
+			*truncated = 1;
+			break;
+		}
+		if (n == 0) {
+			snprintf(out + o, 4, "%%%02X", s[i]);
+			o += 3;
+			i++;
+		} else {
+			memcpy(out + o, s + i, n);
+			o += n;
+			i += n;
+		}
+	}
+	out[o] = '\0';
+	return out;
+}
+
 /* Adds one submitted URL, accepted or rejected. -1 only on ENOMEM. */
 static int
 req_add_url(struct api_request *req, const struct api_limits *lim,
     size_t index, const char *url, size_t len, size_t cap)
 {
 	char *copy = NULL, *canon = NULL, *host = NULL, *reason = NULL;
+	char *ascii = NULL;
+	struct api_reject *r;
 
 	(void)cap;
 	if (url != NULL && (copy = strndup(url, len)) == NULL)
@@ -137,22 +282,29 @@ req_add_url(struct api_request *req, const struct api_limits *lim,
 	else if (strlen(copy) != len)
 		reason = strdup("URL contains a NUL byte");
 	else
-		(void)api_url_check(copy, lim->max_url_length, &canon, &host,
-		    &reason);
+		(void)req_url_check(copy, lim->max_url_length, &canon,
+		    &ascii, &host, &reason);
 	if (reason == NULL && host == NULL) {
 		free(copy);
 		return -1;
 	}
 	if (reason != NULL) {
-		req->rejected[req->nrejected].index = index;
-		req->rejected[req->nrejected].url = copy;
-		req->rejected[req->nrejected].reason = reason;
+		free(copy);
+		r = &req->rejected[req->nrejected];
+		if (url != NULL && (r->url = req_echo(url, len,
+		    &r->truncated)) == NULL) {
+			free(reason);
+			return -1;
+		}
+		r->index = index;
+		r->reason = reason;
 		req->nrejected++;
 		return 0;
 	}
 	free(copy);
 	req->urls[req->nurls].url = canon;
 	req->urls[req->nurls].host = host;
+	req->urls[req->nurls].ascii = ascii;
 	req->nurls++;
 	return 0;
 }
@@ -291,11 +443,22 @@ media_is(const char *ct, const char *type)
 
 static const struct api_url *dedupe_base;
 
+/*
+ * What dedupe compares: the request form, so that an international host
+ * spelt in UTF-8, %XX-encoded or in punycode is one URL.
+ */
+static const char *
+dedupe_key(const struct api_url *u)
+{
+	return u->ascii != NULL ? u->ascii : u->url;
+}
+
 static int
 dedupe_cmp(const void *a, const void *b)
 {
 	size_t x = *(const size_t *)a, y = *(const size_t *)b;
-	int c = strcmp(dedupe_base[x].url, dedupe_base[y].url);
+	int c = strcmp(dedupe_key(&dedupe_base[x]),
+	    dedupe_key(&dedupe_base[y]));
 
 	/* Equal URLs: the first submitted sorts first and is kept. */
 	return c != 0 ? c : (x < y ? -1 : x > y);
@@ -323,14 +486,15 @@ req_dedupe(struct api_request *req)
 	dedupe_base = req->urls;
 	qsort(idx, req->nurls, sizeof(*idx), dedupe_cmp);
 	for (i = 0; i < req->nurls; i++)
-		keep[idx[i]] = i == 0 || strcmp(req->urls[idx[i]].url,
-		    req->urls[idx[i - 1]].url) != 0;
+		keep[idx[i]] = i == 0 || strcmp(dedupe_key(&req->urls[idx[i]]),
+		    dedupe_key(&req->urls[idx[i - 1]])) != 0;
 	for (i = 0; i < req->nurls; i++) {
 		if (keep[i])
 			req->urls[n++] = req->urls[i];
 		else {
 			free(req->urls[i].url);
 			free(req->urls[i].host);
+			free(req->urls[i].ascii);
 		}
 	}
 	req->nduplicates = req->nurls - n;

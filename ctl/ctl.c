@@ -39,6 +39,10 @@ ctl_usage(FILE *fp)
 	    "one)\n"
 	    "  results ID           print results\n"
 	    "      --format jsonl|csv --with-body --failed-only\n"
+	    "  retry ID             submit the failed URLs of a finished job "
+	    "again,\n"
+	    "                       as a new job with the same options\n"
+	    "      --wait (then wait as above) --json (print the raw answer)\n"
 	    "  status               daemon status\n"
 	    "\n"
 	    "The server is --url, else $HARVESTD_URL, else "
@@ -165,6 +169,7 @@ static const struct {
 	{ "cancel", CTL_CANCEL, 1 },
 	{ "results", CTL_RESULTS, 1 },
 	{ "status", CTL_STATUS, 0 },
+	{ "retry", CTL_RETRY, 1 },
 };
 
 int

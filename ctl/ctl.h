@@ -21,6 +21,7 @@ enum ctl_cmd {
 	CTL_CANCEL,
 	CTL_RESULTS,
 	CTL_STATUS,
+	CTL_RETRY,
 };
 
 enum ctl_format { CTL_JSONL = 0, CTL_CSV };
@@ -33,7 +34,7 @@ struct ctl_opts {
 	const char	*file;		/* submit: path, "-" or NULL (stdin) */
 	json_t		*job_options;	/* submit: fields to send (owned) */
 	int		 json_out;	/* print raw JSON */
-	int		 wait;		/* submit --wait */
+	int		 wait;		/* submit, retry --wait */
 	int		 fail_on_errors;	/* wait: exit 3 on failures */
 	int64_t		 wait_timeout_s;	/* wait: give up after; 0: never */
 	int		 purge;		/* cancel --purge */

@@ -445,6 +445,34 @@ cmd_cancel(void)
 	return 0;
 }
 
+/* POST /v1/jobs/ID/retry: a job's failed URLs again, as a new job. */
+static int
+cmd_retry(void)
+{
+	struct reply r;
+	char path[96];
+	json_t *doc;
+	int64_t id;
+
+	snprintf(path, sizeof(path), "/v1/jobs/%" PRId64 "/retry",
+	    opts->job_id);
+	if (ctl_call("POST", path, "", NULL, 60, &r) != 0)
+		return CTL_EXIT_ERROR;
+	doc = ctl_json(&r);
+	free(r.body.data);
+	if (doc == NULL)
+		return CTL_EXIT_ERROR;
+	id = jint(doc, "id");
+	if (opts->json_out)
+		ctl_print_json(doc);
+	else
+		printf("job %" PRId64 " submitted: retry of job %" PRId64 ", %"
+		    JSON_INTEGER_FORMAT " failed URLs\n", id, opts->job_id,
+		    jint(doc, "accepted"));
+	json_decref(doc);
+	return opts->wait ? cmd_wait(id) : 0;
+}
+
 /* Pages through the results, printing JSON lines or CSV. */
 static int
 cmd_results(void)
@@ -548,6 +576,9 @@ main(int argc, char **argv)
 		break;
 	case CTL_STATUS:
 		rc = cmd_get("/v1/status", print_status);
+		break;
+	case CTL_RETRY:
+		rc = cmd_retry();
 		break;
 	default:
 		rc = CTL_EXIT_USAGE;

@@ -13,6 +13,7 @@
 #include <netinet/in.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <locale.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -419,6 +420,14 @@ daemon_start(struct harvestd *h)
 	char *cause = NULL;
 	uint64_t usec = 0;
 
+	hooks.submitted = daemon_api_submitted;
+	hooks.cancelled = daemon_api_cancelled;
+	hooks.durable = daemon_durable;
+	hooks.arg = h;
+	/* The port first: one in use stops harvestd before anything is
+	 * created, the database included. */
+	if ((h->api = api_create(h->conf, &hooks, &cause)) == NULL)
+		goto fail;
 	if ((h->lock = store_lock(h->conf->db, &cause)) == NULL)
 		goto fail;
 	if ((h->sched = sched_create(h->loop, h->conf)) == NULL) {
@@ -434,14 +443,10 @@ daemon_start(struct harvestd *h)
 	daemon_warn_unsafe(h->conf);
 	sched_attach(h->sched, h->queue, h->fetch);
 
-	hooks.submitted = daemon_api_submitted;
-	hooks.cancelled = daemon_api_cancelled;
-	hooks.durable = daemon_durable;
-	hooks.arg = h;
 	if ((h->notify = notify_start(h->conf, &cause)) == NULL)
 		goto fail;
 	queue_on_finished(h->queue, daemon_jobs_finished, h);
-	if ((h->api = api_start(h->conf, h->queue, &hooks, &cause)) == NULL)
+	if (api_start(h->api, h->queue, &cause) != 0)
 		goto fail;
 
 	ev_signal_init(&h->sigint, daemon_signal_cb, SIGINT);
@@ -535,6 +540,16 @@ main(int argc, char **argv)
 	memset(&h, 0, sizeof(h));
 	pthread_mutex_init(&h.hook_lock, NULL);
 	log_init(LOG_LEVEL_INFO);
+	/*
+	 * libidn2, which turns international host names into punycode for
+	 * libcurl (CURLU_PUNYCODE, and redirects), reads names in the
+	 * locale's charset: make it UTF-8 whatever the environment says.
+	 * Only the character type changes, before any thread starts;
+	 * byte-wise <ctype.h> answers are the same as in "C".
+	 */
+	if (setlocale(LC_CTYPE, "C.UTF-8") == NULL)
+		log_warnx("no C.UTF-8 locale: URLs with international domain "
+		    "names will be rejected");
 	while ((ch = getopt_long(argc, argv, "c:d:l:p:n:L:s:Vh", longopts,
 	    NULL)) != -1) {
 		const char *key = NULL;

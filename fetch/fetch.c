@@ -174,6 +174,26 @@ fetch_setup_common(struct xfer *x)
 }
 
 
+/*
+ * Sets the URL a transfer requests. Tasks keep their URL as submitted
+ * (an international host, say) for display; the request needs its ASCII
+ * form (job_url_ascii). Converting here, per transfer, costs one scan for
+ * the usual ASCII URL and one curl_url parse for the rare other, and
+ * keeps one URL per task in the database. CURLOPT_URL copies the string.
+ */
+static int
+fetch_set_url(CURL *e, const char *url)
+{
+	char *ascii;
+	CURLcode cc;
+
+	if (job_url_ascii(url, &ascii) != 0)
+		return -1;
+	cc = curl_easy_setopt(e, CURLOPT_URL, ascii != NULL ? ascii : url);
+	free(ascii);
+	return cc == CURLE_OK ? 0 : -1;
+}
+
 /* Drains finished transfers after every curl_multi_socket_action. */
 static void fetch_check_done(struct fetch *f);
 static int fetch_attach(struct fetch *f, struct xfer *x, char **cause);
@@ -451,7 +471,8 @@ fetch_setup(struct fetch *f, struct xfer *x)
 	c = x->conf;
 	low_time_ms = conf_eff(c, o, low_speed_time_ms);
 	x->body_max = (size_t)conf_eff(c, o, max_body_bytes);
-	SET(CURLOPT_URL, x->task->url);
+	if (fetch_set_url(e, x->task->url) != 0)
+		return -1;
 	SET(CURLOPT_HEADERFUNCTION, fetch_header_cb);
 	SET(CURLOPT_HEADERDATA, x);
 	SET(CURLOPT_FOLLOWLOCATION, (long)conf_eff(c, o, follow_redirects));
@@ -571,7 +592,8 @@ fetch_aux_start(struct fetch *f, const char *url, const struct job_opts *o,
 		goto fail;
 #define SET(opt, val) if (curl_easy_setopt(e, opt, val) != CURLE_OK) \
 	goto fail
-	SET(CURLOPT_URL, url);
+	if (fetch_set_url(e, url) != 0)
+		goto fail;
 	SET(CURLOPT_FOLLOWLOCATION, 1L);
 	SET(CURLOPT_MAXREDIRS, 5L);
 	SET(CURLOPT_CONNECTTIMEOUT_MS, (long)x->conf->connect_timeout_ms);

@@ -555,6 +555,55 @@ task_new(int64_t id, int64_t job_id, const char *url, const char *host,
 	return t;
 }
 
+int
+job_is_ascii(const char *s)
+{
+	const unsigned char *c;
+
+	for (c = (const unsigned char *)s; *c != '\0'; c++)
+		if (*c >= 0x80)
+			return 0;
+	return 1;
+}
+
+int
+job_url_ascii(const char *url, char **ascii)
+{
+	CURLU *h;
+	char *out = NULL, *p;
+	int rc = -1;
+
+	*ascii = NULL;
+	if (job_is_ascii(url))
+		return 0;
+	if ((h = curl_url()) == NULL)
+		return -1;
+	/* CURLU_URLENCODE on a whole URL encodes the bytes outside ASCII
+	 * of the path and query and leaves existing %XX alone; the host
+	 * comes out in punycode with CURLU_PUNYCODE. */
+	if (curl_url_set(h, CURLUPART_URL, url, CURLU_URLENCODE) !=
+	    CURLUE_OK ||
+	    curl_url_set(h, CURLUPART_FRAGMENT, NULL, 0) != CURLUE_OK ||
+	    curl_url_get(h, CURLUPART_URL, &out, CURLU_PUNYCODE) != CURLUE_OK ||
+	    !job_is_ascii(out))
+		goto out;
+	/* libcurl writes %c3; RFC 3986 prefers %C3 (and so a client that
+	 * encoded the URL itself spells it). */
+	for (p = out; *p != '\0'; p++)
+		if (p[0] == '%' && isxdigit((unsigned char)p[1]) &&
+		    isxdigit((unsigned char)p[2])) {
+			p[1] = (char)toupper((unsigned char)p[1]);
+			p[2] = (char)toupper((unsigned char)p[2]);
+			p += 2;
+		}
+	if ((*ascii = strdup(out)) != NULL)
+		rc = 0;
+out:
+	curl_free(out);
+	curl_url_cleanup(h);
+	return rc;
+}
+
 void
 task_free(struct task *t)
 {

@@ -117,6 +117,20 @@ struct task	*task_new(int64_t id, int64_t job_id, const char *url,
 		    const char *host, int64_t attempts);
 void		 task_free(struct task *t);
 
+/*
+ * The form of a URL a request goes out with: an international host name
+ * as IDNA punycode ("xn--..."), bytes outside ASCII in the path and query
+ * percent-encoded, the fragment dropped. A URL that is plain ASCII is its
+ * own request form: *ascii is then NULL and nothing is allocated, so the
+ * common case costs one scan. Otherwise *ascii is allocated. -1 when the
+ * URL cannot be converted: not a valid international name, or a process
+ * whose LC_CTYPE is not UTF-8 (libidn2, under libcurl, reads host names
+ * in the locale's charset; harvestd sets C.UTF-8 at start-up).
+ */
+int		 job_url_ascii(const char *url, char **ascii);
+/* Whether s holds only ASCII bytes. */
+int		 job_is_ascii(const char *s);
+
 /* One ScrapeResult: exactly one per finished task. */
 struct result {
 	int64_t		 task_id;

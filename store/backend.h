@@ -48,6 +48,13 @@ struct store_ops {
 			    int64_t max, int *more, char **cause);
 	int		 (*job_expired)(struct store *s, int64_t days,
 			    int64_t *id, char **cause);
+	/*
+	 * store_job_failed, but the options as JSON text (allocated) and
+	 * out's urls and hosts filled with store_failed_add.
+	 */
+	int		 (*job_failed)(struct store *s, int64_t id,
+			    char **options, struct store_failed *out,
+			    char **cause);
 
 	/*
 	 * A claim, in one transaction: claim_begin, then claim_jobs (every
@@ -98,6 +105,10 @@ extern const struct store_ops store_sqlite_ops;
 #ifdef HAVE_LIBPQ
 extern const struct store_ops store_pg_ops;
 #endif
+
+/* Appends a failed task's url and host to f; -1 on ENOMEM. */
+int		 store_failed_add(struct store_failed *f, size_t *cap,
+		    const char *url, const char *host);
 
 /* Process-wide SQLite settings (store_global_init). */
 void		 store_sqlite_global_init(void);

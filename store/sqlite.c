@@ -52,6 +52,7 @@ enum store_stmt_id {
 	ST_PURGE_TASKS,
 	ST_RECOVER_CANCELS,
 	ST_RECOVER_CANCEL_TASKS,
+	ST_JOB_FAILED,
 	ST_JOB_EXPIRED,
 	ST_MAX
 };
@@ -158,6 +159,9 @@ static const char *const store_sql[ST_MAX] = {
 	    "  'job cancelled before this task started'"
 	    " FROM tasks t JOIN jobs j ON j.id = t.job_id"
 	    " WHERE j.state = 'cancelled' AND t.state = 'queued'",
+	[ST_JOB_FAILED] =
+	    "SELECT url, host FROM tasks WHERE job_id = ?1 AND state = 'failed'"
+	    " ORDER BY id",
 	[ST_RECOVER_CANCEL_TASKS] =
 	    "UPDATE tasks SET state = 'cancelled' WHERE state = 'queued'"
 	    " AND job_id IN (SELECT id FROM jobs WHERE state = 'cancelled')",
@@ -1034,6 +1038,66 @@ sq_totals(struct sq *s, struct store_totals *t, char **cause)
 	return 0;
 }
 
+/* A job's options and failed tasks, in one read transaction. */
+static int
+sq_job_failed(struct sq *s, int64_t id, char **options,
+    struct store_failed *out, char **cause)
+{
+	sqlite3_stmt *st;
+	const unsigned char *text;
+	size_t cap = 0;
+	int rc, active;
+
+	*options = NULL;
+	if (sqlite3_exec(s->db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK)
+		return sq_fail(s, cause, "begin");
+	if ((st = sq_stmt(s, ST_JOB_ACTIVE)) == NULL ||
+	    sqlite3_bind_int64(st, 1, id) != SQLITE_OK)
+		goto fail;
+	rc = sqlite3_step(st);
+	active = rc == SQLITE_ROW ? sqlite3_column_int(st, 0) : 0;
+	sqlite3_reset(st);
+	if (rc == SQLITE_DONE || (rc == SQLITE_ROW && active)) {
+		sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
+		return rc == SQLITE_DONE ? 1 : 2;
+	}
+	if (rc != SQLITE_ROW)
+		goto fail;
+	if ((st = sq_stmt(s, ST_JOB_OPTIONS)) == NULL ||
+	    sqlite3_bind_int64(st, 1, id) != SQLITE_OK ||
+	    sqlite3_step(st) != SQLITE_ROW)
+		goto fail;
+	text = sqlite3_column_text(st, 0);
+	*options = strdup(text != NULL ? (const char *)text : "{}");
+	sqlite3_reset(st);
+	if (*options == NULL)
+		goto nomem;
+	if ((st = sq_stmt(s, ST_JOB_FAILED)) == NULL ||
+	    sqlite3_bind_int64(st, 1, id) != SQLITE_OK)
+		goto fail;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (store_failed_add(out, &cap,
+		    (const char *)sqlite3_column_text(st, 0),
+		    (const char *)sqlite3_column_text(st, 1)) != 0) {
+			sqlite3_reset(st);
+			goto nomem;
+		}
+	}
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE ||
+	    sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+		goto fail;
+	return 0;
+nomem:
+	*cause = util_asprintf("out of memory");
+	sq_rollback(s);
+	return -1;
+fail:
+	sq_fail(s, cause, "read failed tasks");
+	sq_rollback(s);
+	return -1;
+}
+
 void
 store_sqlite_global_init(void)
 {
@@ -1291,6 +1355,13 @@ op_job_expired(struct store *b, int64_t days, int64_t *id, char **cause)
 }
 
 static int
+op_job_failed(struct store *b, int64_t id, char **options,
+    struct store_failed *out, char **cause)
+{
+	return sq_job_failed(SQ(b), id, options, out, cause);
+}
+
+static int
 op_claim_begin(struct store *b, char **cause)
 {
 	return sq_claim_begin(SQ(b), cause);
@@ -1375,6 +1446,7 @@ const struct store_ops store_sqlite_ops = {
 	.job_cancel_step = op_job_cancel_step,
 	.job_purge_step = op_job_purge_step,
 	.job_expired = op_job_expired,
+	.job_failed = op_job_failed,
 	.claim_begin = op_claim_begin,
 	.claim_jobs = op_claim_jobs,
 	.claim_tasks = op_claim_tasks,

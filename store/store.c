@@ -176,6 +176,78 @@ store_job_expired(struct store *s, int64_t days, int64_t *id, char **cause)
 }
 
 int
+store_failed_add(struct store_failed *f, size_t *cap, const char *url,
+    const char *host)
+{
+	char **nu, **nh;
+	size_t ncap;
+
+	if (f->n == *cap) {
+		ncap = *cap == 0 ? 16 : *cap * 2;
+		if ((nu = realloc(f->urls, ncap * sizeof(*nu))) == NULL)
+			return -1;
+		f->urls = nu;
+		if ((nh = realloc(f->hosts, ncap * sizeof(*nh))) == NULL)
+			return -1;
+		f->hosts = nh;
+		*cap = ncap;
+	}
+	f->urls[f->n] = strdup(url != NULL ? url : "");
+	f->hosts[f->n] = strdup(host != NULL ? host : "");
+	if (f->urls[f->n] == NULL || f->hosts[f->n] == NULL) {
+		free(f->urls[f->n]);
+		free(f->hosts[f->n]);
+		return -1;
+	}
+	f->n++;
+	return 0;
+}
+
+void
+store_failed_clear(struct store_failed *f)
+{
+	size_t i;
+
+	for (i = 0; i < f->n; i++) {
+		free(f->urls[i]);
+		free(f->hosts[i]);
+	}
+	free(f->urls);
+	free(f->hosts);
+	job_opts_clear(&f->opts);
+	memset(f, 0, sizeof(*f));
+	job_opts_init(&f->opts);
+}
+
+int
+store_job_failed(struct store *s, int64_t id, struct store_failed *out,
+    char **cause)
+{
+	json_error_t jerr;
+	json_t *obj;
+	char *text = NULL;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	job_opts_init(&out->opts);
+	if ((rc = s->ops->job_failed(s, id, &text, out, cause)) != 0)
+		goto out;
+	if ((obj = json_loads(text != NULL ? text : "{}", 0, &jerr)) == NULL) {
+		*cause = util_asprintf("job %lld: options: %s", (long long)id,
+		    jerr.text);
+		rc = -1;
+		goto out;
+	}
+	rc = job_opts_from_json(&out->opts, obj, cause);
+	json_decref(obj);
+out:
+	free(text);
+	if (rc != 0)
+		store_failed_clear(out);
+	return rc;
+}
+
+int
 store_purge_expired(struct store *s, int64_t days, int64_t *n, char **cause)
 {
 	int64_t id;

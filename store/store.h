@@ -132,6 +132,23 @@ int		 store_job_purge(struct store *s, int64_t id, char **cause);
 /* The oldest job finished more than days ago: 0 with *id, 1 if none. */
 int		 store_job_expired(struct store *s, int64_t days, int64_t *id,
 		    char **cause);
+/* A job's failed tasks, for a retry: everything owned. */
+struct store_failed {
+	struct job_opts	 opts;		/* the job's options */
+	char		**urls;		/* each failed task's url ... */
+	char		**hosts;	/* ... and host, in task order */
+	size_t		 n;
+};
+/*
+ * Reads job id's options and the url and host of each of its failed
+ * tasks, in one read transaction. Returns 1 when no such job, 2 when it
+ * is still active (queued or running tasks left), 0 otherwise (out->n
+ * may be 0). Clear out with store_failed_clear after 0.
+ */
+int		 store_job_failed(struct store *s, int64_t id,
+		    struct store_failed *out, char **cause);
+void		 store_failed_clear(struct store_failed *f);
+
 /* Purges finished jobs that ended more than days ago; *n gets how many. */
 int		 store_purge_expired(struct store *s, int64_t days, int64_t *n,
 		    char **cause);

@@ -1,5 +1,6 @@
 """harvestd's command line: version, help, config checking, bad input."""
 import os
+import socket
 import subprocess
 
 import harness
@@ -64,6 +65,24 @@ class CliTest(harness.TestCase):
             timeout=30)
         self.assertEqual(out.returncode, 1)
         self.assertIn("cannot listen", out.stderr)
+
+    def test_port_in_use_fails_before_the_database(self):
+        # The port is bound first: nothing is created when it is taken.
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as busy:
+            busy.bind(("127.0.0.1", 0))
+            busy.listen()
+            port = busy.getsockname()[1]
+            db = os.path.join(self.workdir, "never.db")
+            out = subprocess.run(
+                [harness.HARVESTD, "--db", db, "--listen", "127.0.0.1",
+                 "--port", str(port)], capture_output=True, text=True,
+                timeout=30)
+        self.assertNotEqual(out.returncode, 0)
+        self.assertIn("cannot listen on 127.0.0.1 port %d: Address already "
+                      "in use" % port, out.stderr)
+        self.assertFalse(os.path.exists(db))
+        self.assertEqual([f for f in os.listdir(self.workdir)
+                          if f.startswith("never.db")], [])
 
     def test_sigint_and_sigterm_exit_cleanly(self):
         import signal

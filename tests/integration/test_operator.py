@@ -61,6 +61,38 @@ class OperatorTest(harness.TestCase):
         out = self.ctl(d, "cancel", str(job), "--purge")
         self.assertEqual(out.stdout, "job %d purged\n" % job)
 
+    def test_harvestctl_retry(self):
+        d = self.daemon()
+        closed = "http://127.0.0.1:%d/" % harness.closed_port()
+        job = d.submit([self.server.url("/slow/1500"), closed,
+                        self.server.url("/status/404")],
+                       max_attempts=1, concurrency=3).json()["id"]
+        out = self.ctl(d, "retry", str(job))
+        self.assertEqual(out.returncode, 1)
+        self.assertIn("409 job_active", out.stderr)
+        d.wait_job(job)
+        out = self.ctl(d, "retry", str(job), "--wait")
+        self.assertEqual(out.returncode, 0, out.stderr)
+        m = re.match(r"job (\d+) submitted: retry of job %d, 2 failed URLs\n"
+                     % job, out.stdout)
+        self.assertIsNotNone(m, out.stdout)
+        new = int(m.group(1))
+        self.assertRegex(out.stdout, r"job %d done: +2/2 100%%  2 failed"
+                         % new)
+        job_doc = d.get("/v1/jobs/%d" % new).json()
+        self.assertEqual(job_doc["options"],
+                         {"max_attempts": 1, "concurrency": 3})
+        out = self.ctl(d, "retry", "999")
+        self.assertEqual(out.returncode, 1)
+        self.assertIn("404 not_found", out.stderr)
+        ok = d.wait_job(d.submit([self.server.url("/hello")]).json()["id"])
+        out = self.ctl(d, "retry", str(ok["id"]))
+        self.assertEqual(out.returncode, 1)
+        self.assertIn("400 no_failed_urls", out.stderr)
+        out = self.ctl(d, "retry", str(new), "--json")
+        self.assertEqual(out.returncode, 0, out.stderr)
+        self.assertIn('"retry_of": %d' % new, out.stdout)
+
     def test_harvestctl_errors(self):
         d = self.daemon("--set", "api_token=tok")
         out = self.ctl(d, "status")

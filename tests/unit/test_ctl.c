@@ -68,6 +68,24 @@ test_parse(void **state)
 }
 
 static void
+test_parse_retry(void **state)
+{
+	struct ctl_opts o;
+	char *err = NULL;
+
+	(void)state;
+	assert_int_equal(parse(&o, &err, "retry", "12", "--wait", NULL), 0);
+	assert_int_equal(o.cmd, CTL_RETRY);
+	assert_int_equal(o.job_id, 12);
+	assert_true(o.wait);
+	ctl_opts_clear(&o);
+	assert_int_equal(parse(&o, &err, "retry", NULL), -1);
+	assert_string_equal(err, "retry needs a job id");
+	free(err);
+	ctl_opts_clear(&o);
+}
+
+static void
 test_parse_errors(void **state)
 {
 	static const char *const cases[][4] = {
@@ -167,6 +185,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_parse),
+		cmocka_unit_test(test_parse_retry),
 		cmocka_unit_test(test_parse_errors),
 		cmocka_unit_test(test_build_submission),
 		cmocka_unit_test(test_progress),

@@ -1,6 +1,7 @@
 /* Unit tests for job/: option validation, JSON round trip, kind names. */
 #include "config.h"
 
+#include <locale.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -123,6 +124,47 @@ test_result_new_error(void **state)
 	task_free(t);
 }
 
+/* The request form of a URL: punycode host, non-ASCII path encoded. */
+static void
+test_url_ascii(void **state)
+{
+	static const struct {
+		const char	*url;
+		const char	*ascii;		/* NULL: ASCII already */
+	} cases[] = {
+		{ "http://example.com/a?b=c", NULL },
+		{ "http://xn--bcher-kva.example/", NULL },
+		{ "http://b\xc3\xbc" "cher.example/", "http://xn--bcher-kva.example/" },
+		{ "https://b\xc3\xbc" "cher.example:8443/x?y=1",
+		    "https://xn--bcher-kva.example:8443/x?y=1" },
+		{ "http://a.test/\xc3\xa9?q=\xc3\xbc", "http://a.test/%C3%A9?q=%C3%BC" },
+		{ "http://\xe2\x98\x83.net/caf\xc3\xa9%2f",
+		    "http://xn--n3h.net/caf%C3%A9%2F" },
+	};
+	char *ascii;
+	size_t i;
+
+	(void)state;
+	/* libidn2 reads names in the locale's charset (as in harvestd). */
+	assert_non_null(setlocale(LC_CTYPE, "C.UTF-8"));
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		if (job_url_ascii(cases[i].url, &ascii) != 0)
+			fail_msg("case %zu refused", i);
+		if (cases[i].ascii == NULL)
+			assert_null(ascii);
+		else {
+			assert_non_null(ascii);
+			assert_string_equal(ascii, cases[i].ascii);
+		}
+		free(ascii);
+	}
+	/* Not an IDNA name (a lone continuation byte). */
+	assert_int_equal(job_url_ascii("http://b\x80z.test/", &ascii), -1);
+	assert_null(ascii);
+	assert_true(job_is_ascii("http://a/"));
+	assert_false(job_is_ascii("http://\xc3\xa9/"));
+}
+
 int
 main(void)
 {
@@ -131,6 +173,7 @@ main(void)
 		cmocka_unit_test(test_opts_json_roundtrip),
 		cmocka_unit_test(test_kind_names),
 		cmocka_unit_test(test_result_new_error),
+		cmocka_unit_test(test_url_ascii),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,6 +1,7 @@
 /* Unit tests for api/request.c: submission parsing and URL validation. */
 #include "config.h"
 
+#include <locale.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -44,7 +45,7 @@ test_url_check(void **state)
 		{ "http://", NULL, "" },
 		{ "http://exa mple.com/", NULL, "" },
 		{ "", NULL, "" },
-		{ "http://a.test/\xc3\xa9", NULL, "non-ASCII" },
+		{ "http://a.test/\xc3\xa9", "a.test", "http://a.test/\xc3\xa9" },
 		{ "http://a.test/a b", NULL, "space" },
 		{ "http://a.test/\x01", NULL, "control" },
 	};
@@ -75,6 +76,147 @@ test_url_check(void **state)
 		free(host);
 		free(reason);
 	}
+}
+
+/*
+ * International domain names: accepted in UTF-8 and %XX-encoded, shown as
+ * submitted (UTF-8), with the host in punycode for politeness.
+ */
+static void
+test_url_idn(void **state)
+{
+	static const struct {
+		const char	*url;
+		const char	*host;		/* NULL: rejected */
+		const char	*canon;		/* or substring of the reason */
+	} cases[] = {
+		{ "http://b\xc3\xbc" "cher.example/", "xn--bcher-kva.example",
+		    "http://b\xc3\xbc" "cher.example/" },
+		{ "http://b%C3%BCcher.example/", "xn--bcher-kva.example",
+		    "http://b\xc3\xbc" "cher.example/" },
+		{ "HTTP://B\xc3\xbc" "CHER.Example:80/a#f",
+		    "xn--bcher-kva.example", "http://b\xc3\xbc" "cher.example/a" },
+		{ "http://xn--bcher-kva.example/", "xn--bcher-kva.example",
+		    "http://xn--bcher-kva.example/" },
+		{ "http://b\xc3\xbc" "cher.localhost:8080/x?q=1",
+		    "xn--bcher-kva.localhost",
+		    "http://b\xc3\xbc" "cher.localhost:8080/x?q=1" },
+		/* Outside the host: kept, and encoded for the request. */
+		{ "http://b\xc3\xbc" "cher.example/\xc3\xa9?q=\xc3\xbc",
+		    "xn--bcher-kva.example",
+		    "http://b\xc3\xbc" "cher.example/\xc3\xa9?q=\xc3\xbc" },
+		{ "http://\xc3\xbc@a.test/", NULL, "non-ASCII" },
+		/* Not UTF-8, raw or encoded. */
+		{ "http://a.test/\xe9", NULL, "not UTF-8" },
+		{ "http://b\xfcz.test/", NULL, "not UTF-8" },
+		{ "http://b%FCz.test/", NULL, "international domain name" },
+		/* Spaces and control characters stay out, encoded or not. */
+		{ "http://b\xc3\xbc" "cher.example/a b", NULL, "space" },
+		{ "http://b%20z.test/", NULL, "" },
+		{ "http://b\xc3\xbc" "cher.example/\x7f", NULL, "control" },
+	};
+	char *canon, *host, *reason;
+	size_t i;
+
+	(void)state;
+	assert_non_null(setlocale(LC_CTYPE, "C.UTF-8"));
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		int rc = api_url_check(cases[i].url, 8192, &canon, &host,
+		    &reason);
+
+		if (cases[i].host != NULL) {
+			if (rc != 0)
+				fail_msg("%s rejected: %s", cases[i].url, reason);
+			assert_string_equal(host, cases[i].host);
+			assert_string_equal(canon, cases[i].canon);
+			assert_null(reason);
+		} else {
+			if (rc == 0)
+				fail_msg("%s accepted", cases[i].url);
+			assert_null(host);
+			assert_null(canon);
+			if (strstr(reason, cases[i].canon) == NULL)
+				fail_msg("%s: \"%s\" lacks \"%s\"", cases[i].url,
+				    reason, cases[i].canon);
+		}
+		free(canon);
+		free(host);
+		free(reason);
+	}
+}
+
+/* Every spelling of an international host is one URL of the job. */
+static void
+test_dedupe_idn(void **state)
+{
+	struct api_request req;
+	const char *code;
+	char *cause;
+
+	(void)state;
+	assert_non_null(setlocale(LC_CTYPE, "C.UTF-8"));
+	assert_int_equal(parse("{\"urls\": [\"http://b\xc3\xbc" "cher.example/\", "
+	    "\"http://b%C3%BCcher.example/\", \"http://xn--bcher-kva.example/\", "
+	    "\"http://B\xc3\xbc" "cher.EXAMPLE:80/#x\", \"http://other.example/\"]}",
+	    "application/json", &req, &code, &cause), 0);
+	assert_int_equal(req.nurls, 2);
+	assert_int_equal(req.nduplicates, 3);
+	assert_string_equal(req.urls[0].url, "http://b\xc3\xbc" "cher.example/");
+	assert_string_equal(req.urls[0].host, "xn--bcher-kva.example");
+	assert_string_equal(req.urls[0].ascii, "http://xn--bcher-kva.example/");
+	assert_string_equal(req.urls[1].url, "http://other.example/");
+	assert_null(req.urls[1].ascii);
+	api_request_clear(&req);
+	/* A path in UTF-8 and the same path percent-encoded. */
+	assert_int_equal(parse("http://a.test/caf\xc3\xa9\n"
+	    "http://a.test/caf%C3%A9\n", "text/plain", &req, &code, &cause), 0);
+	assert_int_equal(req.nurls, 1);
+	assert_int_equal(req.nduplicates, 1);
+	assert_string_equal(req.urls[0].url, "http://a.test/caf\xc3\xa9");
+	assert_string_equal(req.urls[0].ascii, "http://a.test/caf%C3%A9");
+	api_request_clear(&req);
+}
+
+/* A rejected URL is echoed back bounded, cut at a UTF-8 boundary. */
+static void
+test_rejected_echo(void **state)
+{
+	struct api_request req;
+	const char *code;
+	char *cause, *body, *url;
+	size_t n = 5 << 20;
+
+	(void)state;
+	/* 5 MB of URL, its 256th byte inside a two-byte character. */
+	url = malloc(n + 1);
+	assert_non_null(url);
+	memcpy(url, "ftp://a.test/", 13);
+	memset(url + 13, 'a', n - 13);
+	memcpy(url + 255, "\xc3\xa9", 2);
+	url[n] = '\0';
+	body = malloc(n + 2);
+	assert_non_null(body);
+	snprintf(body, n + 2, "%s\n", url);
+	assert_int_equal(parse(body, "text/plain", &req, &code, &cause), 0);
+	assert_int_equal(req.nrejected, 1);
+	assert_true(req.rejected[0].truncated);
+	assert_int_equal(strlen(req.rejected[0].url), 255);
+	assert_memory_equal(req.rejected[0].url, url, 255);
+	api_request_clear(&req);
+	/* Short ones whole; bytes that are not UTF-8 as %XX. */
+	assert_int_equal(parse("{\"urls\": [\"ftp://x/\xc3\xa9\"]}",
+	    "application/json", &req, &code, &cause), 0);
+	assert_int_equal(req.nrejected, 1);
+	assert_string_equal(req.rejected[0].url, "ftp://x/\xc3\xa9");
+	assert_false(req.rejected[0].truncated);
+	api_request_clear(&req);
+	assert_int_equal(parse("\xff\xc3ok\xc3\xa9\n", "text/plain", &req,
+	    &code, &cause), 0);
+	assert_int_equal(req.nrejected, 1);
+	assert_string_equal(req.rejected[0].url, "%FF%C3ok\xc3\xa9");
+	api_request_clear(&req);
+	free(body);
+	free(url);
 }
 
 static void
@@ -326,6 +468,9 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_url_check),
+		cmocka_unit_test(test_url_idn),
+		cmocka_unit_test(test_dedupe_idn),
+		cmocka_unit_test(test_rejected_echo),
 		cmocka_unit_test(test_json),
 		cmocka_unit_test(test_json_errors),
 		cmocka_unit_test(test_text),

@@ -454,6 +454,60 @@ test_results_page(void **state)
 	assert_int_equal(rows, 2);
 }
 
+/* A finished job's failed tasks and options, for a retry. */
+static void
+test_job_failed(void **state)
+{
+	struct fixture *f = *state;
+	struct store_failed fl;
+	struct task *list, *t, *next;
+	struct result *r1, *r2, *r3;
+	size_t n, committed;
+	char *cause = NULL;
+	int64_t id = make_job(f->s, 3), due;
+
+	assert_int_equal(store_job_failed(f->s, id + 1, &fl, &cause), 1);
+	/* Queued, then running: still active. */
+	assert_int_equal(store_job_failed(f->s, id, &fl, &cause), 2);
+	assert_int_equal(store_claim(f->s, 10, NULL, &list, &n, &due, &cause), 0);
+	assert_int_equal(n, 3);
+	assert_int_equal(store_job_failed(f->s, id, &fl, &cause), 2);
+	r1 = result_new_error(list, RESULT_TIMEOUT, "too slow");
+	r2 = ok_result(list->next);
+	r3 = result_new_error(list->next->next, RESULT_HTTP_STATUS, "404");
+	r1->next = r2;
+	r2->next = r3;
+	assert_int_equal(store_commit(f->s, r1, NULL, 0, NULL, 0, &committed,
+	    NULL, &cause), 0);
+	assert_int_equal(committed, 3);
+	result_free(r1);
+	result_free(r2);
+	result_free(r3);
+	for (t = list; t != NULL; t = next) {
+		next = t->next;
+		task_free(t);
+	}
+	if (store_job_failed(f->s, id, &fl, &cause) != 0)
+		fail_msg("store_job_failed: %s", cause);
+	assert_int_equal(fl.n, 2);
+	assert_string_equal(fl.urls[0], "http://h0.test/p");
+	assert_string_equal(fl.urls[1], "http://h2.test/p");
+	assert_string_equal(fl.hosts[1], "h.test");
+	assert_int_equal(fl.opts.concurrency, 2);
+	store_failed_clear(&fl);
+	/* A job with nothing failed: found, empty. */
+	id = make_job(f->s, 1);
+	assert_int_equal(store_claim(f->s, 10, NULL, &list, &n, &due, &cause), 0);
+	r1 = ok_result(list);
+	assert_int_equal(store_commit(f->s, r1, NULL, 0, NULL, 0, &committed,
+	    NULL, &cause), 0);
+	result_free(r1);
+	task_free(list);
+	assert_int_equal(store_job_failed(f->s, id, &fl, &cause), 0);
+	assert_int_equal(fl.n, 0);
+	store_failed_clear(&fl);
+}
+
 int
 main(void)
 {
@@ -473,6 +527,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_retry_is_delayed, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_cancel, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_job_failed, setup,
+		    teardown),
 		cmocka_unit_test_setup_teardown(test_results_page, setup,
 		    teardown),
 	};
