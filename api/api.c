@@ -207,7 +207,7 @@ struct store *
 api_store(struct api_call *k, char **cause)
 {
 	struct api *a = k->a;
-	struct store_opts so = { k->conf->busy_timeout_ms, 0 };
+	struct store_opts so;
 	struct store *s = NULL;
 
 	if (k->store != NULL)
@@ -220,6 +220,8 @@ api_store(struct api_call *k, char **cause)
 	else
 		a->nopen++;
 	pthread_mutex_unlock(&a->pool_lock);
+	if (s == NULL)
+		store_opts_init(&so, k->conf, 0);
 	if (s == NULL && (s = store_open(k->conf->db, &so, cause)) == NULL) {
 		pthread_mutex_lock(&a->pool_lock);
 		a->nopen--;
@@ -840,8 +842,7 @@ api_start(struct api *a, struct queue *q, char **cause)
 	pthread_mutex_lock(&a->conf_lock);
 	c = conf_ref(a->conf);
 	pthread_mutex_unlock(&a->conf_lock);
-	so.busy_timeout_ms = c->busy_timeout_ms;
-	so.cache_kib = 0;
+	store_opts_init(&so, c, 0);
 	/* One connection now, so a database that cannot be opened stops
 	 * the start rather than the first request. */
 	if ((a->idle[0] = store_open(c->db, &so, cause)) == NULL)

@@ -106,6 +106,8 @@ struct task {
 	char		*host;
 	int64_t		 attempts;	/* attempts made before this one */
 	int64_t		 lease;		/* the claim's lease token (shared db) */
+	int64_t		 host_next_ms;	/* shared db: the host's next allowed
+					   start when its lease came with it */
 	struct job_opts	 opts;
 	char		*origin;	/* scheme://host[:port], for robots */
 	char		*path;		/* path and query, for robots */

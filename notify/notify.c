@@ -193,7 +193,7 @@ notify_main(void *arg)
 struct notify *
 notify_start(struct conf *c, char **cause)
 {
-	struct store_opts so = { c->busy_timeout_ms, 0 };
+	struct store_opts so;
 	pthread_condattr_t ca;
 	struct notify *n;
 	int rc;
@@ -208,6 +208,7 @@ notify_start(struct conf *c, char **cause)
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&n->cond, &ca);
 	pthread_condattr_destroy(&ca);
+	store_opts_init(&so, c, 0);
 	if ((n->store = store_open(c->db, &so, cause)) == NULL)
 		goto fail;
 	if ((rc = pthread_create(&n->thread, NULL, notify_main, n)) != 0) {

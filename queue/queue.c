@@ -553,7 +553,7 @@ struct queue *
 queue_start(struct ev_loop *loop, struct conf *c, queue_tasks_cb cb,
     void *arg, char **cause)
 {
-	struct store_opts so = { c->busy_timeout_ms, 16384 };
+	struct store_opts so;
 	pthread_condattr_t ca;
 	struct queue *q;
 	int64_t recovered;
@@ -577,6 +577,8 @@ queue_start(struct ev_loop *loop, struct conf *c, queue_tasks_cb cb,
 	pthread_cond_init(&q->call_done, &ca);
 	pthread_condattr_destroy(&ca);
 
+	/* The writer's bigger page cache spares it most reads. */
+	store_opts_init(&so, c, 16384);
 	if ((q->store = store_open(c->db, &so, cause)) == NULL)
 		goto fail;
 	if (store_recover(q->store, &recovered, cause) != 0)

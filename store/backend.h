@@ -99,6 +99,27 @@ struct store_ops {
 	/* SQLite's WAL upkeep; NULL where there is none. */
 	int		 (*checkpoint)(struct store *s, int64_t limit,
 			    int64_t *wal_bytes, int *blocked, char **cause);
+
+	/* Shared databases; NULL where the backend has no such thing. */
+	int		 (*heartbeat)(struct store *s, int64_t in_flight,
+			    int64_t *reaped, char **cause);
+	int		 (*release_hosts)(struct store *s,
+			    const struct store_host_release *v, size_t n,
+			    char **cause);
+	int		 (*nodes)(struct store *s, store_node_cb cb, void *arg,
+			    char **cause);
+	struct store_listener *(*listen)(const char *db, char **cause);
+	int		 (*listener_fd)(const struct store_listener *l);
+	int		 (*listener_read)(struct store_listener *l,
+			    store_event_cb cb, void *arg, char **cause);
+	int		 (*listener_reset)(struct store_listener *l,
+			    char **cause);
+	void		 (*listener_close)(struct store_listener *l);
+};
+
+/* What every backend's listener starts with. */
+struct store_listener {
+	const struct store_ops	*ops;
 };
 
 extern const struct store_ops store_sqlite_ops;

@@ -12,12 +12,34 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <jansson.h>
 
+#include "conf/conf.h"
 #include "log/log.h"
 #include "store/backend.h"
 #include "util/util.h"
+
+void
+store_opts_init(struct store_opts *o, const struct conf *c, int64_t cache_kib)
+{
+	char host[200];
+
+	memset(o, 0, sizeof(*o));
+	o->busy_timeout_ms = c->busy_timeout_ms;
+	o->cache_kib = cache_kib;
+	o->lease_ms = c->lease_s * 1000;
+	if (*c->node_name != '\0') {
+		snprintf(o->node, sizeof(o->node), "%s", c->node_name);
+		return;
+	}
+	if (gethostname(host, sizeof(host)) != 0)
+		snprintf(host, sizeof(host), "localhost");
+	host[sizeof(host) - 1] = '\0';
+	snprintf(o->node, sizeof(o->node), "%s:%lld", host,
+	    (long long)c->port);
+}
 
 void
 store_global_init(void)
@@ -314,6 +336,71 @@ store_format_time(int64_t ms, char buf[32])
 	if (strftime(buf, 24, "%Y-%m-%dT%H:%M:%S", &tm) == 0)
 		buf[0] = '\0';
 	snprintf(buf + strlen(buf), 6, ".%03uZ", (unsigned)(ms % 1000) % 1000u);
+}
+
+/* --- shared databases ------------------------------------------------------ */
+
+int
+store_heartbeat(struct store *s, int64_t in_flight, int64_t *reaped,
+    char **cause)
+{
+	*reaped = 0;
+	if (s->ops->heartbeat == NULL)
+		return 0;
+	return s->ops->heartbeat(s, in_flight, reaped, cause);
+}
+
+int
+store_release_hosts(struct store *s, const struct store_host_release *v,
+    size_t n, char **cause)
+{
+	if (s->ops->release_hosts == NULL || n == 0)
+		return 0;
+	return s->ops->release_hosts(s, v, n, cause);
+}
+
+int
+store_nodes(struct store *s, store_node_cb cb, void *arg, char **cause)
+{
+	if (s->ops->nodes == NULL)
+		return 0;
+	return s->ops->nodes(s, cb, arg, cause);
+}
+
+struct store_listener *
+store_listen(const char *db, char **cause)
+{
+	const struct store_ops *ops = store_backend(db);
+
+	if (ops == NULL || ops->listen == NULL)
+		return NULL;
+	return ops->listen(db, cause);
+}
+
+int
+store_listener_fd(const struct store_listener *l)
+{
+	return l->ops->listener_fd(l);
+}
+
+int
+store_listener_read(struct store_listener *l, store_event_cb cb, void *arg,
+    char **cause)
+{
+	return l->ops->listener_read(l, cb, arg, cause);
+}
+
+int
+store_listener_reset(struct store_listener *l, char **cause)
+{
+	return l->ops->listener_reset(l, cause);
+}
+
+void
+store_listener_close(struct store_listener *l)
+{
+	if (l != NULL)
+		l->ops->listener_close(l);
 }
 
 /* --- the claim policy ---------------------------------------------------- */

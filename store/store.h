@@ -22,9 +22,19 @@
 struct store;
 
 struct store_opts {
-	int64_t	busy_timeout_ms;
-	int64_t	cache_kib;	/* page cache; 0: SQLite's default (2 MiB) */
+	int64_t		 busy_timeout_ms;
+	int64_t		 cache_kib;	/* SQLite page cache; 0: default */
+	char		 node[256];	/* shared: this node's name */
+	int64_t		 lease_ms;	/* shared: task and host leases */
 };
+struct conf;
+/*
+ * The options the configuration gives a connection: busy_timeout_ms,
+ * node_name (default "<hostname>:<port>") and lease_s; cache_kib is the
+ * caller's.
+ */
+void		 store_opts_init(struct store_opts *o, const struct conf *c,
+		    int64_t cache_kib);
 
 /*
  * Process-wide SQLite settings; call once before any store_open (without
@@ -254,6 +264,80 @@ struct store_totals {
 };
 int		 store_totals(struct store *s, struct store_totals *t,
 		    char **cause);
+
+/*
+ * A shared database (PostgreSQL) is used by several nodes at once; the
+ * calls below are how they share it. On SQLite each does nothing and
+ * succeeds.
+ *
+ * Claims (store_claim) there take only tasks of hosts that no other
+ * live node holds, and lease those hosts and tasks to this node (struct
+ * task's lease, host_next_ms). The leases last lease_ms; a node renews
+ * them with store_heartbeat every third of that.
+ */
+
+/*
+ * The upkeep every live node does every lease_ms / 3, in one
+ * transaction: renews its task and host leases and its row of the nodes
+ * table (in_flight transfers), and returns to the queue the tasks and
+ * hosts whose lease expired, whichever node held them. *reaped gets how
+ * many tasks went back.
+ */
+int		 store_heartbeat(struct store *s, int64_t in_flight,
+		    int64_t *reaped, char **cause);
+
+/* A host this node is done with, and when its next request may start. */
+struct store_host_release {
+	const char	*host;
+	int64_t		 next_allowed_ms;	/* unix ms */
+};
+/*
+ * Gives up the leases of hosts this node no longer has tasks of, keeping
+ * each host's next allowed start for whichever node takes it next.
+ */
+int		 store_release_hosts(struct store *s,
+		    const struct store_host_release *v, size_t n, char **cause);
+
+/* A node sharing the database, borrowed for the callback. */
+struct store_node {
+	const char	*name;
+	const char	*version;
+	const char	*started_at;
+	const char	*heartbeat_at;
+	int64_t		 in_flight;
+	int		 alive;		/* heartbeat within a lease */
+};
+typedef int (*store_node_cb)(const struct store_node *n, void *arg);
+/* Every node that ever used the database, alive first. */
+int		 store_nodes(struct store *s, store_node_cb cb, void *arg,
+		    char **cause);
+
+/*
+ * Events from other nodes: a connection of its own that LISTENs for new
+ * work, cancelled jobs and ended jobs (NOTIFY, sent by the backend in
+ * the transactions that cause them). store_listen gives NULL without an
+ * error for a database that has no such events (SQLite).
+ */
+enum store_event {
+	STORE_EV_WORK,		/* tasks were added or became due */
+	STORE_EV_CANCEL,	/* job_id was cancelled */
+	STORE_EV_DONE		/* job_id ended */
+};
+typedef void (*store_event_cb)(enum store_event ev, int64_t job_id,
+    void *arg);
+struct store_listener;
+struct store_listener *store_listen(const char *db, char **cause);
+/* The socket to watch for reading; -1 while disconnected. */
+int		 store_listener_fd(const struct store_listener *l);
+/*
+ * Reads what arrived and calls cb for each event. -1 with *cause when the
+ * connection is lost: then store_listener_reset (with a backoff) until it
+ * succeeds.
+ */
+int		 store_listener_read(struct store_listener *l, store_event_cb cb,
+		    void *arg, char **cause);
+int		 store_listener_reset(struct store_listener *l, char **cause);
+void		 store_listener_close(struct store_listener *l);
 
 /* Formats unix milliseconds as 2026-01-02T03:04:05.678Z into buf[32]. */
 void		 store_format_time(int64_t ms, char buf[32]);
