@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -35,6 +36,9 @@ struct batch {
 	struct store_retry	*retries;
 	size_t			 nretries;
 	size_t			 retries_cap;
+	struct store_host_release *releases;	/* hosts (owned) */
+	size_t			 nreleases;
+	size_t			 releases_cap;
 };
 
 /* An unanswered request for tasks. */
@@ -70,6 +74,8 @@ struct queue {
 	queue_finished_cb finished_cb;
 	void		*finished_arg;
 	double		 next_wal_warning;	/* store thread only */
+	int		 shared;	/* a shared database: heartbeats */
+	atomic_int	 healthy;	/* the last write went through */
 
 	pthread_mutex_t	 lock;
 	pthread_cond_t	 cond;
@@ -88,6 +94,8 @@ struct queue {
 	size_t		 nout;
 	int64_t		 next_due_ms;
 	int		 answered;	/* a claim finished since delivery */
+	struct timespec	 heartbeat_at;	/* shared: the next heartbeat */
+	char		 why[256];	/* why it is not healthy */
 };
 
 static void
@@ -100,19 +108,24 @@ batch_init(struct batch *b)
 static int
 batch_empty(const struct batch *b)
 {
-	return b->nresults == 0 && b->nrequeue == 0 && b->nretries == 0;
+	return b->nresults == 0 && b->nrequeue == 0 && b->nretries == 0 &&
+	    b->nreleases == 0;
 }
 
 static void
 batch_free(struct batch *b)
 {
 	struct result *r;
+	size_t i;
 
 	while ((r = b->results) != NULL) {
 		b->results = r->next;
 		result_free(r);
 	}
 	free(b->requeue);
+	for (i = 0; i < b->nreleases; i++)
+		free((char *)b->releases[i].host);
+	free(b->releases);
 	free(b->retries);
 	batch_init(b);
 }
@@ -158,6 +171,12 @@ batch_putback(struct batch *b, struct batch *failed)
 		    sizeof(*b->retries));
 		b->retries[b->nretries++] = failed->retries[i];
 	}
+	for (i = 0; i < failed->nreleases; i++) {
+		b->releases = grow(b->releases, &b->releases_cap,
+		    b->nreleases, sizeof(*b->releases));
+		b->releases[b->nreleases++] = failed->releases[i];
+	}
+	failed->nreleases = 0;	/* the hosts moved */
 	batch_free(failed);
 }
 
@@ -200,6 +219,54 @@ queue_delivered_cb(struct ev_loop *loop, ev_async *w, int revents)
 		q->cb(list, n, next_due, q->cb_arg);
 }
 
+/* Store thread, lock not held: says why writes fail, for /healthz too. */
+static void
+queue_unhealthy(struct queue *q, const char *what, const char *cause)
+{
+	log_warnx("queue: %s failed, will retry: %s", what, cause != NULL ?
+	    cause : "unknown");
+	pthread_mutex_lock(&q->lock);
+	snprintf(q->why, sizeof(q->why), "%s failed: %s", what,
+	    cause != NULL ? cause : "unknown");
+	pthread_mutex_unlock(&q->lock);
+	atomic_store(&q->healthy, 0);
+}
+
+int
+queue_healthy(struct queue *q, char *why, size_t len)
+{
+	if (atomic_load(&q->healthy))
+		return 1;
+	pthread_mutex_lock(&q->lock);
+	snprintf(why, len, "%s", q->why);
+	pthread_mutex_unlock(&q->lock);
+	return 0;
+}
+
+/*
+ * Store thread, lock not held: a shared database's upkeep (renewing this
+ * node's leases, reaping expired ones). -1 on failure.
+ */
+static int
+queue_heartbeat(struct queue *q)
+{
+	struct stats_snapshot st;
+	int64_t reaped = 0;
+	char *cause = NULL;
+
+	stats_snapshot(&st);
+	if (store_heartbeat(q->store, (int64_t)st.in_flight, &reaped,
+	    &cause) != 0) {
+		queue_unhealthy(q, "heartbeat", cause);
+		free(cause);
+		return -1;
+	}
+	if (reaped > 0)
+		log_info("queue: %lld tasks whose lease expired are queued "
+		    "again", (long long)reaped);
+	return 0;
+}
+
 /* Store thread, lock not held: one group commit. Returns -1 on failure. */
 static int
 queue_flush(struct queue *q, struct batch *b)
@@ -210,9 +277,10 @@ queue_flush(struct queue *q, struct batch *b)
 	char *cause = NULL;
 
 	if (store_commit(q->store, b->results, b->requeue, b->nrequeue,
-	    b->retries, b->nretries, &committed, &finished, &cause) != 0) {
-		log_warnx("queue: commit failed, will retry: %s",
-		    cause != NULL ? cause : "unknown");
+	    b->retries, b->nretries, &committed, &finished, &cause) != 0 ||
+	    store_release_hosts(q->store, b->releases, b->nreleases,
+	    &cause) != 0) {
+		queue_unhealthy(q, "commit", cause);
 		free(cause);
 		util_ids_free(&finished);
 		return -1;
@@ -240,8 +308,7 @@ queue_claim(struct queue *q, const struct want *w)
 
 	if (store_claim(q->store, w->n, &skip, &list, &n, &next_due,
 	    &cause) != 0) {
-		log_warnx("queue: claim failed, will retry: %s",
-		    cause != NULL ? cause : "unknown");
+		queue_unhealthy(q, "claim", cause);
 		free(cause);
 		return -1;
 	}
@@ -345,19 +412,36 @@ queue_batch_due(struct queue *q)
 	return util_passed(&deadline);
 }
 
-/* Lock held: sleeps until there is work or the batch deadline. */
+static int
+ts_before(const struct timespec *a, const struct timespec *b)
+{
+	return a->tv_sec < b->tv_sec || (a->tv_sec == b->tv_sec &&
+	    a->tv_nsec < b->tv_nsec);
+}
+
+/*
+ * Lock held: sleeps until there is work, the batch deadline or (shared
+ * database) the next heartbeat.
+ */
 static void
 queue_wait(struct queue *q)
 {
 	struct timespec deadline;
+	int timed = 0;
 
 	if (q->in.nresults > 0) {
 		deadline = util_deadline(&q->first_result,
 		    q->conf->batch_interval_ms);
-		pthread_cond_timedwait(&q->cond, &q->lock, &deadline);
-		return;
+		timed = 1;
 	}
-	pthread_cond_wait(&q->cond, &q->lock);
+	if (q->shared && (!timed || ts_before(&q->heartbeat_at, &deadline))) {
+		deadline = q->heartbeat_at;
+		timed = 1;
+	}
+	if (timed)
+		pthread_cond_timedwait(&q->cond, &q->lock, &deadline);
+	else
+		pthread_cond_wait(&q->cond, &q->lock);
 }
 
 /*
@@ -384,7 +468,8 @@ queue_next_step(const struct queue_view *v)
 {
 	if (v->backoff)
 		return v->calls ? QUEUE_CALL : QUEUE_BACKOFF;
-	if (v->calls || v->batch_due || (v->want && !v->stopping))
+	if (v->calls || v->heartbeat || v->batch_due ||
+	    (v->want && !v->stopping))
 		return QUEUE_WORK;
 	if (v->stopping && v->batch_empty)
 		return QUEUE_EXIT;
@@ -397,6 +482,8 @@ queue_view(struct queue *q, const struct timespec *retry_at,
     struct queue_view *v)
 {
 	v->calls = q->calls != NULL;
+	v->heartbeat = q->shared && !q->stopping &&
+	    util_passed(&q->heartbeat_at);
 	v->backoff = retry_at->tv_sec != 0 && !util_passed(retry_at);
 	v->batch_due = queue_batch_due(q);
 	v->want = q->want.n > 0;
@@ -513,6 +600,13 @@ queue_main(void *arg)
 		pthread_mutex_unlock(&q->lock);
 
 		failed = !batch_empty(&b) && queue_flush(q, &b) != 0;
+		if (!failed && v.heartbeat) {
+			if (queue_heartbeat(q) != 0)
+				failed = 1;
+			else
+				q->heartbeat_at = util_deadline(NULL,
+				    q->conf->lease_s * 1000 / 3);
+		}
 		/* Backpressure: claim nothing while commits fail. */
 		if (!failed && w.n > 0 && queue_claim(q, &w) != 0)
 			failed = 1;
@@ -527,6 +621,7 @@ queue_main(void *arg)
 		if (!failed) {
 			retry_ms = 0;
 			retry_at.tv_sec = 0;
+			atomic_store(&q->healthy, 1);
 			continue;
 		}
 		retry_ms = retry_ms == 0 ? QUEUE_RETRY_MIN_MS : retry_ms * 2;
@@ -570,6 +665,10 @@ queue_start(struct ev_loop *loop, struct conf *c, queue_tasks_cb cb,
 	q->out_tail = &q->out;
 	q->calls_tail = &q->calls;
 	q->conf = conf_ref(c);
+	q->shared = store_db_is_shared(c->db);
+	atomic_init(&q->healthy, 1);
+	/* The first heartbeat at once: it announces this node. */
+	clock_gettime(CLOCK_MONOTONIC, &q->heartbeat_at);
 	pthread_mutex_init(&q->lock, NULL);
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -664,6 +763,25 @@ queue_requeue(struct queue *q, const struct task *t)
 	q->in.requeue[q->in.nrequeue].task_id = t->id;
 	q->in.requeue[q->in.nrequeue++].lease = t->lease;
 	pthread_cond_signal(&q->cond);
+	pthread_mutex_unlock(&q->lock);
+}
+
+void
+queue_release_host(struct queue *q, const char *host, int64_t next_ms)
+{
+	struct store_host_release *r;
+	char *copy;
+
+	if (!q->shared)
+		return;
+	if ((copy = strdup(host)) == NULL)
+		fatalx("queue: out of memory");
+	pthread_mutex_lock(&q->lock);
+	q->in.releases = grow(q->in.releases, &q->in.releases_cap,
+	    q->in.nreleases, sizeof(*q->in.releases));
+	r = &q->in.releases[q->in.nreleases++];
+	r->host = copy;
+	r->next_allowed_ms = next_ms;
 	pthread_mutex_unlock(&q->lock);
 }
 

@@ -43,6 +43,18 @@ void		 queue_want(struct queue *q, size_t n, const int64_t *jobs,
 		    size_t nhosts);
 /* Hands over a finished result to be committed (takes ownership). */
 void		 queue_result(struct queue *q, struct result *r);
+/*
+ * Shared database: this node is done with host for now; its next request
+ * may start at next_ms (unix ms). The lease is given up with the next
+ * commit. Nothing on SQLite.
+ */
+void		 queue_release_host(struct queue *q, const char *host,
+		    int64_t next_ms);
+/*
+ * Whether the store's writes go through; when not, why (copied into
+ * why[len]). Thread-safe.
+ */
+int		 queue_healthy(struct queue *q, char *why, size_t len);
 /* Puts a claimed task back without counting an attempt. */
 void		 queue_requeue(struct queue *q, const struct task *t);
 /* Queues a task again after a transient failure, due at due_ms. */
@@ -89,6 +101,7 @@ enum queue_step { QUEUE_WAIT, QUEUE_BACKOFF, QUEUE_CALL, QUEUE_WORK,
     QUEUE_EXIT };
 struct queue_view {
 	int	calls;		/* other threads' writes wait */
+	int	heartbeat;	/* shared database: the upkeep is due */
 	int	backoff;	/* commits failed; the retry time is ahead */
 	int	batch_due;	/* results etc. to commit now */
 	int	want;		/* the loop asked for tasks */

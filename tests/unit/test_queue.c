@@ -13,7 +13,8 @@
 static enum queue_step
 step(int calls, int backoff, int due, int want, int stopping, int empty)
 {
-	struct queue_view v = { calls, backoff, due, want, stopping, empty };
+	struct queue_view v = { calls, 0, backoff, due, want, stopping,
+	    empty };
 
 	return queue_next_step(&v);
 }
@@ -40,11 +41,24 @@ test_step_table(void **state)
 	assert_int_equal(step(0, 0, 0, 0, 0, 1), QUEUE_WAIT);
 }
 
+/* A shared database's heartbeat is work too, unless commits back off. */
+static void
+test_step_heartbeat(void **state)
+{
+	struct queue_view v = { 0, 1, 0, 0, 0, 0, 1 };
+
+	(void)state;
+	assert_int_equal(queue_next_step(&v), QUEUE_WORK);
+	v.backoff = 1;
+	assert_int_equal(queue_next_step(&v), QUEUE_BACKOFF);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_step_table),
+		cmocka_unit_test(test_step_heartbeat),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
