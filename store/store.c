@@ -1285,6 +1285,9 @@ fail:
 	return -1;
 }
 
+#define STORE_STR(x)	STORE_STR2(x)
+#define STORE_STR2(x)	#x
+
 static double
 col_double(sqlite3_stmt *st, int col)
 {
@@ -1305,11 +1308,16 @@ store_results_page(struct store *s, int64_t job_id, int64_t after,
 	    "SELECT id, task_id, job_id, url, final_url, status, content_type,"
 	    " %s, %s, body_size, truncated, content_length, redirect_count,"
 	    " time_dns_ms, time_connect_ms, time_tls_ms, time_ttfb_ms,"
-	    " time_total_ms, attempts, fetched_at, error_kind, error_message"
-	    " FROM results WHERE job_id = ?1 AND id > ?2 %s"
+	    " time_total_ms, attempts, fetched_at, error_kind, error_message,"
+	    " %s FROM results WHERE job_id = ?1 AND id > ?2 %s"
 	    " ORDER BY id LIMIT ?3",
 	    (flags & STORE_PAGE_HEADERS) ? "headers" : "NULL",
-	    (flags & STORE_PAGE_BODY) ? "body" : "NULL",
+	    /* length() of a blob reads none of it, nor does a CASE that
+	     * leaves it out. */
+	    (flags & STORE_PAGE_BODY) ? "body" :
+	    (flags & STORE_PAGE_BODY_SMALL) ? "CASE WHEN length(body) <= "
+	    STORE_STR(STORE_BODY_SMALL) " THEN body END" : "NULL",
+	    (flags & STORE_PAGE_BODY_SMALL) ? "length(body)" : "NULL",
 	    (flags & STORE_PAGE_FAILED) ? "AND error_kind IS NOT NULL" : "");
 	if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK ||
 	    sqlite3_bind_int64(st, 1, job_id) != SQLITE_OK ||
@@ -1331,6 +1339,8 @@ store_results_page(struct store *s, int64_t job_id, int64_t after,
 		row.headers = (const char *)sqlite3_column_text(st, 7);
 		row.body = sqlite3_column_blob(st, 8);
 		row.body_len = (size_t)sqlite3_column_bytes(st, 8);
+		if (flags & STORE_PAGE_BODY_SMALL)
+			row.body_len = (size_t)sqlite3_column_int64(st, 22);
 		row.body_size = sqlite3_column_int64(st, 9);
 		row.truncated = sqlite3_column_int(st, 10);
 		row.content_length = sqlite3_column_type(st, 11) ==
@@ -1354,6 +1364,66 @@ store_results_page(struct store *s, int64_t job_id, int64_t after,
 		return -1;
 	}
 	sqlite3_finalize(st);
+	return 0;
+}
+
+int
+store_results_last(struct store *s, int64_t job_id, int64_t after,
+    int64_t limit, int flags, int64_t *last, char **cause)
+{
+	sqlite3_stmt *st = NULL;
+	char sql[256];
+
+	*last = 0;
+	/* The index results_job (job_id, id) answers it without the rows,
+	 * unless failed=true asks for each row's error_kind. */
+	snprintf(sql, sizeof(sql),
+	    "SELECT max(id) FROM (SELECT id FROM results"
+	    " WHERE job_id = ?1 AND id > ?2 %s ORDER BY id LIMIT ?3)",
+	    (flags & STORE_PAGE_FAILED) ? "AND error_kind IS NOT NULL" : "");
+	if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK ||
+	    sqlite3_bind_int64(st, 1, job_id) != SQLITE_OK ||
+	    sqlite3_bind_int64(st, 2, after) != SQLITE_OK ||
+	    sqlite3_bind_int64(st, 3, limit) != SQLITE_OK ||
+	    sqlite3_step(st) != SQLITE_ROW) {
+		store_fail(s, cause, "read results");
+		sqlite3_finalize(st);
+		return -1;
+	}
+	*last = sqlite3_column_int64(st, 0);	/* NULL (empty) reads 0 */
+	sqlite3_finalize(st);
+	return 0;
+}
+
+int
+store_result_body(struct store *s, int64_t id, int64_t off,
+    unsigned char *buf, size_t len, store_body_cb cb, void *arg,
+    int64_t *size, char **cause)
+{
+	sqlite3_blob *b = NULL;
+	int total, n;
+
+	*size = 0;
+	if (sqlite3_blob_open(s->db, "main", "results", "body", id, 0, &b) !=
+	    SQLITE_OK) {
+		store_fail(s, cause, "read body");
+		sqlite3_blob_close(b);
+		return -1;
+	}
+	total = sqlite3_blob_bytes(b);
+	*size = total;
+	while (off < total) {
+		n = total - off > (int64_t)len ? (int)len : (int)(total - off);
+		if (sqlite3_blob_read(b, buf, n, (int)off) != SQLITE_OK) {
+			store_fail(s, cause, "read body");
+			sqlite3_blob_close(b);
+			return -1;
+		}
+		off += n;
+		if (cb(buf, (size_t)n, arg) != 0)
+			break;
+	}
+	sqlite3_blob_close(b);
 	return 0;
 }
 

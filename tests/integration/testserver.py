@@ -15,14 +15,36 @@ and serves:
   /echo             the request line and headers, as the body
   /robots.txt       server.robots (text), or server.robots_status
   /goto             302 to server.redirect_to
+  /bytes/N?seed=K&kind=text|binary
+                    200, N bytes from body_for(N, K, kind): varied, and
+                    reproducible by the test that asks for them
 Every request's arrival time is kept in server.log as (time, path).
 """
 import collections
 import json
 import gzip
 import http.server
+import random
 import threading
 import time
+import urllib.parse
+
+# Characters of the text bodies: plain ASCII, what JSON escapes, and
+# UTF-8 of two, three and four bytes.
+_TEXT = ("abcdefghijklmnopqrstuvwxyz0123456789 .,<>&/" * 3 +
+         '"\\\n\t\r\b\f\x01\x1f\x7f\u00e9\u00df\u20ac\u4e2d\U0001f600')
+
+
+def body_for(n, seed, kind):
+    """N bytes (text: at most N, cut at a character) of the given kind,
+    the same for the same arguments."""
+    rng = random.Random("%d-%s" % (seed, kind))
+    if kind == "binary":
+        # Not UTF-8 (0xff never is), so it travels as body_base64.
+        return b"\xff" + rng.randbytes(max(n - 1, 0))
+    block = "".join(rng.choice(_TEXT) for _ in range(16384)).encode()
+    body = block * (n // len(block) + 1)
+    return body[:n].decode(errors="ignore").encode()
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
@@ -102,6 +124,12 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             return self._send(302, b"", headers={"Location": srv.redirect_to})
         if head == "hello":
             return self._send(200, b"hello")
+        if head == "bytes":
+            q = urllib.parse.parse_qs(query)
+            return self._send(200, body_for(
+                arg, int(q.get("seed", ["0"])[0]),
+                q.get("kind", ["text"])[0]),
+                ctype="application/octet-stream")
         if head == "size":
             return self._send(200, b"a" * min(arg, 50 * 1024 * 1024))
         if head == "status":
