@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "doc/doc.h"
+#include "job/job.h"
 #include "store/store.h"
 
 static json_t *
@@ -31,6 +32,13 @@ doc_job(const struct store_job *j)
 		    json_integer(j->counts[k]));
 	if ((opts = json_loads(j->options, 0, &jerr)) == NULL)
 		opts = json_object();
+	/* The stored options keep credentials for the fetch; no one else
+	 * sees them. */
+	if (opts == NULL || job_opts_redact(opts) != 0) {
+		json_decref(opts);
+		json_decref(counts);
+		return NULL;
+	}
 	return json_pack("{s:I,s:s,s:I,s:o,s:o,s:s,s:o}",
 	    "id", (json_int_t)j->id,
 	    "state", job_state_name(j->state_code),
@@ -89,15 +97,21 @@ doc_set_body(json_t *doc, const struct store_row *r)
 json_t *
 doc_result(const struct store_row *r, int with_body)
 {
-	json_t *doc;
+	char *url, *final_url = NULL;
+	json_t *doc = NULL;
 
+	/* Results are stored redacted; rows older than that may not be. */
+	if ((url = job_redact_url(r->url != NULL ? r->url : "")) == NULL ||
+	    (r->final_url != NULL &&
+	    (final_url = job_redact_url(r->final_url)) == NULL))
+		goto out;
 	doc = json_pack("{s:I,s:I,s:I,s:s,s:o,s:o,s:o,s:I,s:b,s:o,s:I,"
 	    "s:f,s:f,s:f,s:f,s:f,s:I,s:s,s:o,s:o}",
 	    "id", (json_int_t)r->id,
 	    "task_id", (json_int_t)r->task_id,
 	    "job_id", (json_int_t)r->job_id,
-	    "url", r->url != NULL ? r->url : "",
-	    "final_url", doc_str_or_null(r->final_url),
+	    "url", url,
+	    "final_url", doc_str_or_null(final_url),
 	    "status", r->status > 0 ? json_integer(r->status) : json_null(),
 	    "content_type", doc_str_or_null(r->content_type),
 	    "body_size", (json_int_t)r->body_size,
@@ -115,11 +129,14 @@ doc_result(const struct store_row *r, int with_body)
 	    "error_kind", doc_str_or_null(r->error_kind),
 	    "error_message", doc_str_or_null(r->error_message));
 	if (doc == NULL)
-		return NULL;
+		goto out;
 	if (r->headers != NULL)
 		json_object_set_new(doc, "headers", json_string(r->headers));
 	if (with_body)
 		doc_set_body(doc, r);
+out:
+	free(url);
+	free(final_url);
 	return doc;
 }
 

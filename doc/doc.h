@@ -20,12 +20,16 @@ struct store_row;
 #define DOC_JSON_FLAGS \
 	(JSON_COMPACT | JSON_ENSURE_ASCII | JSON_REAL_PRECISION(10))
 
-/* A job: id, state, total, counts, options, timestamps. NULL on ENOMEM. */
+/*
+ * A job: id, state, total, counts, options (credentials redacted: see
+ * job_opts_redact), timestamps. NULL on ENOMEM.
+ */
 json_t	*doc_job(const struct store_job *j);
 /*
  * One results row; the keys are the column names. With with_body the body
  * is "body" (text) or "body_base64" (not UTF-8); headers when the row has
- * them. NULL on ENOMEM.
+ * them. url and final_url are shown redacted (job_redact_url). NULL on
+ * ENOMEM.
  */
 json_t	*doc_result(const struct store_row *r, int with_body);
 

@@ -74,7 +74,7 @@ static const char *const store_sql[ST_MAX] = {
 	[ST_JOB_CANCEL_RESULTS] =
 	    "INSERT INTO results (task_id, job_id, url, attempts, fetched_at,"
 	    "  error_kind, error_message)"
-	    " SELECT id, job_id, url, attempts,"
+	    " SELECT id, job_id, redact_url(url), attempts,"
 	    "  strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), 'cancelled',"
 	    "  'job cancelled before this task started'"
 	    " FROM tasks WHERE job_id = ?1 AND state = 'queued'",
@@ -114,7 +114,8 @@ static const char *const store_sql[ST_MAX] = {
 	    "  content_length, redirect_count, time_dns_ms, time_connect_ms,"
 	    "  time_tls_ms, time_ttfb_ms, time_total_ms, attempts, fetched_at,"
 	    "  error_kind, error_message)"
-	    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13,"
+	    " VALUES (?1, ?2, redact_url(?3), redact_url(?4), ?5, ?6, ?7, ?8,"
+	    "  ?9, ?10, ?11, ?12, ?13,"
 	    "  ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)"
 	    " ON CONFLICT (task_id) DO NOTHING",
 	[ST_TASK_REQUEUE] =
@@ -326,6 +327,30 @@ fail:
 	return -1;
 }
 
+/*
+ * redact_url(url), for the statements that write results: tasks.url
+ * keeps a URL's password for the fetch; results, which the API exports
+ * and scripts read, never get it (job_redact_url).
+ */
+static void
+store_redact_url_fn(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+	const unsigned char *url;
+	char *red;
+
+	(void)argc;
+	if (sqlite3_value_type(argv[0]) == SQLITE_NULL) {
+		sqlite3_result_null(ctx);
+		return;
+	}
+	if ((url = sqlite3_value_text(argv[0])) == NULL ||
+	    (red = job_redact_url((const char *)url)) == NULL) {
+		sqlite3_result_error_nomem(ctx);
+		return;
+	}
+	sqlite3_result_text(ctx, red, -1, free);
+}
+
 void
 store_global_init(void)
 {
@@ -353,6 +378,14 @@ store_open(const char *path, const struct store_opts *o, char **cause)
 		goto fail;
 	}
 	sqlite3_extended_result_codes(s->db, 1);
+	/* DIRECTONLY: our statements may call it, no view or trigger (the
+	 * sqlite3 shell has no such function). */
+	if (sqlite3_create_function_v2(s->db, "redact_url", 1, SQLITE_UTF8 |
+	    SQLITE_DETERMINISTIC | SQLITE_DIRECTONLY, NULL,
+	    store_redact_url_fn, NULL, NULL, NULL) != SQLITE_OK) {
+		store_fail(s, cause, "redact_url");
+		goto fail;
+	}
 	s->busy_timeout_ms = (int)o->busy_timeout_ms;
 	if (sqlite3_busy_timeout(s->db, s->busy_timeout_ms) != SQLITE_OK) {
 		store_fail(s, cause, "busy_timeout");

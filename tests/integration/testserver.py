@@ -18,7 +18,10 @@ and serves:
   /bytes/N?seed=K&kind=text|binary
                     200, N bytes from body_for(N, K, kind): varied, and
                     reproducible by the test that asks for them
-Every request's arrival time is kept in server.log as (time, path).
+Every request's arrival time is kept in server.log as (time, path), and
+its headers in server.requests as (path, [(name, value), ...]). It also
+acts as an HTTP proxy: a request for an absolute URL (http://host/path)
+is answered as if for its path, and the URL is kept in server.proxied.
 """
 import collections
 import json
@@ -67,11 +70,24 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     def do_HEAD(self):
         self.do_GET()
 
+    def _target(self):
+        """The path asked for; an absolute URL (a proxy request) is kept
+        in server.proxied and answered as its path."""
+        if self.path.startswith("http://"):
+            u = urllib.parse.urlsplit(self.path)
+            with self.server.lock:
+                self.server.proxied.append(self.path)
+            self.path = u.path + ("?" + u.query if u.query else "")
+        path = self.path.split("?", 1)[0]
+        with self.server.lock:
+            self.server.requests.append((path, list(self.headers.items())))
+        return path
+
     def do_POST(self):
         srv = self.server
         n = int(self.headers.get("Content-Length", "0"))
         body = self.rfile.read(n)
-        path = self.path.split("?", 1)[0]
+        path = self._target()
         with srv.lock:
             srv.hits[path] += 1
             try:
@@ -82,7 +98,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
     def do_GET(self):
         srv = self.server
-        path = self.path.split("?", 1)[0]
+        path = self._target()
         with srv.lock:
             srv.hits[path] += 1
             srv.log.append((time.monotonic(), self.path))
@@ -165,6 +181,8 @@ class TestServer(http.server.ThreadingHTTPServer):
         self.robots_status = 404
         self.redirect_to = "/hello"
         self.posts = []
+        self.requests = []
+        self.proxied = []
         self.in_flight = 0
         self.max_in_flight = 0
         self._thread = threading.Thread(target=self.serve_forever,

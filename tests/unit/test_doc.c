@@ -1,7 +1,8 @@
 /*
  * Unit tests for doc/: a streamed results line is byte for byte the line
  * doc_result makes (what the export sent before it streamed), whatever
- * the body and however it is cut into pieces.
+ * the body and however it is cut into pieces; credentials are redacted
+ * in job and result documents.
  */
 #include "config.h"
 
@@ -308,6 +309,48 @@ test_empty_and_base64(void **state)
 	free(s);
 }
 
+static void
+test_redacted(void **state)
+{
+	struct store_job j;
+	struct store_row r;
+	json_t *doc, *opts;
+	char *text;
+
+	(void)state;
+	memset(&j, 0, sizeof(j));
+	j.id = 1;
+	j.state_code = JOB_DONE;
+	j.options = "{\"callback_url\":\"http://carol:cb@h.test/x\","
+	    "\"headers\":{\"Authorization\":\"Bearer tok\",\"Cookie\":\"a=b\","
+	    "\"X-Other\":\"v\"},\"proxy\":\"http://bob:pw@127.0.0.1:1\"}";
+	j.created_at = "2026-11-25T00:00:00.000Z";
+	doc = doc_job(&j);
+	assert_non_null(doc);
+	opts = json_object_get(doc, "options");
+	text = json_dumps(opts, JSON_COMPACT | JSON_SORT_KEYS);
+	assert_string_equal(text, "{\"callback_url\":\"http://carol:***@h.test"
+	    "/x\",\"headers\":{\"Authorization\":\"***\",\"Cookie\":\"***\","
+	    "\"X-Other\":\"v\"},\"proxy\":\"http://bob:***@127.0.0.1:1/\"}");
+	free(text);
+	json_decref(doc);
+
+	/* A result row stored before results were redacted. */
+	row_init(&r, NULL, 0, 0);
+	r.url = "http://alice:s3cret@example.com/a";
+	r.final_url = "http://alice:s3cret@example.com/b";
+	doc = doc_result(&r, 0);
+	assert_string_equal(json_string_value(json_object_get(doc, "url")),
+	    "http://alice:***@example.com/a");
+	assert_string_equal(json_string_value(json_object_get(doc,
+	    "final_url")), "http://alice:***@example.com/b");
+	json_decref(doc);
+	r.final_url = NULL;
+	doc = doc_result(&r, 0);
+	assert_true(json_is_null(json_object_get(doc, "final_url")));
+	json_decref(doc);
+}
+
 int
 main(void)
 {
@@ -315,6 +358,7 @@ main(void)
 		cmocka_unit_test(test_text_bodies),
 		cmocka_unit_test(test_binary_bodies),
 		cmocka_unit_test(test_empty_and_base64),
+		cmocka_unit_test(test_redacted),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

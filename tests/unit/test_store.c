@@ -452,6 +452,81 @@ test_results_page(void **state)
 	assert_int_equal(rows, 2);
 }
 
+/* A one-off query returning one text value (allocated), read-only. */
+static char *
+query_text(const char *path, const char *sql)
+{
+	sqlite3 *db;
+	sqlite3_stmt *st;
+	char *v = NULL;
+
+	assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY,
+	    NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL),
+	    SQLITE_OK);
+	if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0))
+		v = strdup((const char *)sqlite3_column_text(st, 0));
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return v;
+}
+
+static void
+assert_query_text(const char *path, const char *sql, const char *want)
+{
+	char *got = query_text(path, sql);
+
+	assert_non_null(got);
+	assert_string_equal(got, want);
+	free(got);
+}
+
+/*
+ * Results never hold a URL's password, whether the fetcher wrote them or
+ * a cancel did in SQL; the tasks keep it for the fetch.
+ */
+static void
+test_results_redacted(void **state)
+{
+	struct fixture *f = *state;
+	struct store_url urls[2] = {
+		{ "http://alice:s3cret@h.test/a", "h.test" },
+		{ "http://alice:s3cret@h.test/b", "h.test" },
+	};
+	struct job_opts o;
+	struct task *list;
+	struct result *r;
+	size_t n, committed;
+	char *cause = NULL;
+	int64_t id, due;
+	int changed;
+
+	job_opts_init(&o);
+	assert_int_equal(store_job_create(f->s, &o, urls, 2, &id, &cause), 0);
+	assert_int_equal(store_claim(f->s, 1, NULL, &list, &n, &due, &cause),
+	    0);
+	assert_int_equal(n, 1);
+	r = ok_result(list);
+	r->final_url = strdup("http://alice:s3cret@h.test/a?final");
+	assert_int_equal(store_commit(f->s, r, NULL, 0, NULL, 0, &committed,
+	    NULL, &cause), 0);
+	result_free(r);
+	task_free(list);
+	/* The second task is still queued: the cancel writes its result. */
+	assert_int_equal(store_job_cancel(f->s, id, &changed, &cause), 0);
+	assert_int_equal(query_int(f->path, "SELECT count(*) FROM results"),
+	    2);
+	assert_int_equal(query_int(f->path, "SELECT count(*) FROM results"
+	    " WHERE url LIKE '%s3cret%' OR final_url LIKE '%s3cret%'"), 0);
+	assert_query_text(f->path, "SELECT group_concat(url, ' ') FROM"
+	    " (SELECT url FROM results ORDER BY id)",
+	    "http://alice:***@h.test/a http://alice:***@h.test/b");
+	assert_query_text(f->path, "SELECT final_url FROM results WHERE"
+	    " final_url IS NOT NULL", "http://alice:***@h.test/a?final");
+	assert_int_equal(query_int(f->path, "SELECT count(*) FROM tasks"
+	    " WHERE url LIKE '%s3cret%'"), 2);
+}
+
 struct body_read {
 	unsigned char	*got;
 	size_t		 len;
@@ -613,6 +688,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_retry_is_delayed, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_cancel, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_results_redacted, setup,
+		    teardown),
 		cmocka_unit_test_setup_teardown(test_results_stream_reads, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_results_page, setup,
