@@ -5,6 +5,8 @@ import hashlib
 import http.client
 import json
 import os
+import socket
+import sqlite3
 import subprocess
 import sys
 
@@ -172,6 +174,31 @@ class ExportTest(harness.TestCase):
         r = d.request("HEAD", "/v1/jobs/%d/results?body=true" % job)
         self.assertEqual((r.status, r.body), (200, b""))
         self.assertEqual(int(r.headers["X-Next-After"]), rows[-1]["id"])
+
+    def test_paused_reader_holds_no_transaction(self):
+        """A client that stops reading in the middle of a body keeps no
+        read transaction open: a checkpoint can still empty the WAL."""
+        d = self.daemon()
+        job = d.submit([self.server.url("/bytes/%d?seed=%d&kind=text" % (
+            300 * 1024, i)) for i in range(20)]).json()["id"]
+        self.assertEqual(d.wait_job(job)["state"], "done")
+        sock = socket.create_connection(("127.0.0.1", d.port), timeout=30)
+        self.addCleanup(sock.close)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.sendall(b"GET /v1/jobs/%d/results?body=true HTTP/1.1\r\n"
+                     b"Host: x\r\n\r\n" % job)
+        self.assertTrue(sock.recv(65536).startswith(b"HTTP/1.1 200"))
+        # New WAL frames, then a checkpoint that must wait for every
+        # reader of the WAL to finish.
+        self.assertEqual(d.submit([self.server.url("/hello")]).status, 201)
+        con = sqlite3.connect(d.db, timeout=10 * harness.SLOW)
+        try:
+            busy, _, _ = con.execute(
+                "PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        finally:
+            con.close()
+        self.assertEqual(busy, 0)
+        self.assertEqual(os.path.getsize(d.db + "-wal"), 0)
 
     def test_harvestctl_streams_bodies(self):
         db, job, want = self.fetch_job()
