@@ -395,77 +395,342 @@ api_job_delete(struct api_call *k)
 	return api_job_reply(k, k->id, MHD_HTTP_OK, NULL);
 }
 
-/* A results page being built. */
-struct page {
-	char	*buf;
-	size_t	 len;
-	size_t	 cap;
-	int64_t	 last_id;
-	size_t	 rows;
-	int	 with_body;
-	int	 failed;
+/* --- results export ------------------------------------------------------ */
+
+#define EXPORT_RAW	(192 * 1024)	/* body bytes per read; base64 wants
+					   a multiple of 3 */
+#define EXPORT_OUT	(64 * 1024)	/* encoded bytes (or lines) staged */
+#define EXPORT_ROWS	256		/* rows read per statement at most */
+#define EXPORT_BLOCK	(32 * 1024)	/* MHD's block size hint */
+
+enum export_state {
+	EXPORT_ROW,	/* next: a row */
+	EXPORT_KEY,	/* next: the body's key (the head went out) */
+	EXPORT_BODY,	/* next: a piece of the body, or its line's end */
+	EXPORT_END,
+	EXPORT_FAILED
 };
 
+/*
+ * A results page on its way out. MHD pulls it through api_export_cb as
+ * the client reads, so memory is this struct whatever the page holds:
+ * lines (with small bodies) about EXPORT_OUT bytes at a time, and a big
+ * body in EXPORT_RAW pieces read from SQLite's blob and escaped, or
+ * base64-encoded, as it goes. Each pull takes a store connection from
+ * the pool for a few short statements and gives it back: a slow client
+ * holds neither a read transaction (which would keep WAL checkpoints from
+ * completing) nor one of the pool's connections.
+ */
+struct api_export {
+	struct api_call		 k;	/* for the pool; a conf reference */
+	enum export_state	 state;
+	int64_t			 job_id;
+	int64_t			 after;	/* the last row read */
+	int64_t			 last;	/* the page's last row */
+	int			 flags;	/* STORE_PAGE_* */
+	int			 with_body;
+
+	const char		*out;	/* staged: out[outoff..outlen) */
+	size_t			 outlen;
+	size_t			 outoff;
+	char			*lines;	/* owned: lines, or a row's head */
+	size_t			 lineslen;
+	size_t			 linescap;
+	int			 streamed;	/* a head: its body comes next */
+	int			 oom;
+
+	int64_t			 body_id;
+	int64_t			 body_len;
+	int64_t			 body_off;	/* next byte to read */
+	int			 body_text;	/* "body", else "body_base64" */
+	size_t			 rawlen;
+	size_t			 rawoff;
+	unsigned char		 raw[EXPORT_RAW];
+	char			 enc[EXPORT_OUT];
+};
+
+static void
+api_export_stage(struct api_export *x, const char *p, size_t len)
+{
+	x->out = p;
+	x->outlen = len;
+	x->outoff = 0;
+}
+
 static int
-page_append(struct page *p, const char *s, size_t len)
+api_export_fail(struct api_export *x, char *cause)
+{
+	log_warnx("api: results of job %" PRId64 " cut after row %" PRId64
+	    ": %s", x->job_id, x->after, cause != NULL ? cause : "unknown");
+	free(cause);
+	x->state = EXPORT_FAILED;
+	return -1;
+}
+
+static int
+api_export_append(struct api_export *x, const char *p, size_t len)
 {
 	size_t cap;
-	char *nb;
+	char *nl;
 
-	if (p->len + len + 1 > p->cap) {
-		cap = p->cap == 0 ? 4096 : p->cap;
-		while (cap < p->len + len + 1)
+	if (x->lineslen + len + 1 > x->linescap) {
+		cap = x->linescap == 0 ? EXPORT_OUT : x->linescap;
+		while (cap < x->lineslen + len + 1)
 			cap *= 2;
-		if ((nb = realloc(p->buf, cap)) == NULL)
+		if ((nl = realloc(x->lines, cap)) == NULL)
 			return -1;
-		p->buf = nb;
-		p->cap = cap;
+		x->lines = nl;
+		x->linescap = cap;
 	}
-	memcpy(p->buf + p->len, s, len);
-	p->len += len;
-	p->buf[p->len] = '\0';
+	memcpy(x->lines + x->lineslen, p, len);
+	x->lineslen += len;
+	x->lines[x->lineslen] = '\0';
+	return 0;
+}
+
+/*
+ * Store connection held: the rows of the page, as lines until about
+ * EXPORT_OUT bytes are staged, or one row's head when its body streams.
+ */
+static int
+api_export_row_cb(const struct store_row *r, void *arg)
+{
+	struct api_export *x = arg;
+	json_t *doc;
+	char *text = NULL;
+
+	if (r->id > x->last)
+		return 1;	/* past the page X-Next-After announced */
+	if (x->with_body && r->body == NULL && r->body_len > 0) {
+		if (x->lineslen > 0)
+			return 1;	/* the lines go first; it comes next */
+		if ((text = doc_result_head(r)) == NULL ||
+		    api_export_append(x, text, strlen(text)) != 0)
+			goto nomem;
+		free(text);
+		x->after = r->id;
+		x->body_id = r->id;
+		x->streamed = 1;
+		return 1;
+	}
+	/* No body, or a small one: the line as it always was. */
+	if ((doc = doc_result(r, x->with_body)) == NULL)
+		goto nomem;
+	text = json_dumps(doc, DOC_JSON_FLAGS);
+	json_decref(doc);
+	if (text == NULL || api_export_append(x, text, strlen(text)) != 0 ||
+	    api_export_append(x, "\n", 1) != 0)
+		goto nomem;
+	free(text);
+	x->after = r->id;
+	return x->lineslen >= EXPORT_OUT;
+nomem:
+	free(text);
+	x->oom = 1;
+	return -1;
+}
+
+static int
+api_export_check_cb(const unsigned char *p, size_t n, void *arg)
+{
+	return doc_utf8_feed(arg, p, n) != 0;	/* stop at the first no */
+}
+
+/* Stages the next rows; 1 past the page's end. */
+static int
+api_export_row(struct api_export *x, struct store *s)
+{
+	struct doc_utf8 u;
+	char *cause = NULL;
+	int64_t after = x->after;
+
+	x->lineslen = 0;
+	x->streamed = 0;
+	if (store_results_page(s, x->job_id, x->after, EXPORT_ROWS, x->flags,
+	    api_export_row_cb, x, &cause) != 0)
+		return api_export_fail(x, cause);
+	/* A row's document that could not be made stops the page short
+	 * rather than leave a gap in it. */
+	if (x->oom)
+		return api_export_fail(x, strdup("out of memory"));
+	if (x->after == after) {
+		x->state = EXPORT_END;
+		return 1;
+	}
+	api_export_stage(x, x->lines, x->lineslen);
+	if (!x->streamed)
+		return 0;
+	/* "body" or "body_base64" is the whole body's verdict: read it
+	 * once through (a short read, nothing waits on the client). */
+	doc_utf8_init(&u);
+	if (store_result_body(s, x->body_id, 0, x->raw, sizeof(x->raw),
+	    api_export_check_cb, &u, &x->body_len, &cause) != 0)
+		return api_export_fail(x, cause);
+	x->body_text = doc_utf8_end(&u) == 0;
+	x->body_off = 0;
+	x->rawlen = x->rawoff = 0;
+	x->state = EXPORT_KEY;
 	return 0;
 }
 
 static int
-api_row_cb(const struct store_row *r, void *arg)
+api_export_read_cb(const unsigned char *p, size_t n, void *arg)
 {
-	struct page *p = arg;
-	json_t *doc;
-	char *line;
-	int rc;
+	size_t *got = arg;
 
-	if ((doc = doc_result(r, p->with_body)) == NULL) {
-		p->failed = 1;
-		return -1;
-	}
-	line = json_dumps(doc, JSON_COMPACT | JSON_ENSURE_ASCII |
-	    JSON_REAL_PRECISION(10));
-	json_decref(doc);
-	if (line == NULL) {
-		p->failed = 1;
-		return -1;
-	}
-	rc = page_append(p, line, strlen(line)) == 0 &&
-	    page_append(p, "\n", 1) == 0 ? 0 : -1;
-	free(line);
-	if (rc != 0) {
-		p->failed = 1;
-		return -1;
-	}
-	p->last_id = r->id;
-	p->rows++;
-	return 0;
+	(void)p;
+	*got = n;
+	return 1;	/* one piece: the client is slower than SQLite */
 }
 
-/* GET /v1/jobs/{id}/results: JSON lines, X-Next-After for the next page. */
+/* Stages the next piece of the body; at its end, the line's end. */
+static int
+api_export_body(struct api_export *x, struct store *s)
+{
+	static const char tail[] = DOC_RESULT_TAIL "\n";
+	size_t left, got, used;
+	int64_t n, size;
+	char *cause = NULL;
+	int last;
+
+	for (;;) {
+		last = x->body_off >= x->body_len;
+		if (x->rawoff < x->rawlen) {
+			if (x->body_text)
+				n = doc_body_text(x->enc, sizeof(x->enc),
+				    x->raw + x->rawoff, x->rawlen - x->rawoff,
+				    &used);
+			else
+				n = (int64_t)doc_body_base64(x->enc,
+				    sizeof(x->enc), x->raw + x->rawoff,
+				    x->rawlen - x->rawoff, last, &used);
+			if (n < 0)
+				return api_export_fail(x, util_asprintf("result "
+				    "%" PRId64 ": the body changed", x->body_id));
+			x->rawoff += used;
+			if (n > 0) {
+				api_export_stage(x, x->enc, (size_t)n);
+				return 0;
+			}
+			if (last)
+				return api_export_fail(x, util_asprintf("result "
+				    "%" PRId64 ": the body ends inside a "
+				    "character", x->body_id));
+		} else if (last) {
+			api_export_stage(x, tail, sizeof(tail) - 1);
+			x->state = EXPORT_ROW;
+			return 0;
+		}
+		/* What could not be encoded yet (a character or a base64
+		 * group cut by the last read) goes first. */
+		left = x->rawlen - x->rawoff;
+		memmove(x->raw, x->raw + x->rawoff, left);
+		x->rawoff = 0;
+		x->rawlen = left;
+		got = 0;
+		if (store_result_body(s, x->body_id, x->body_off,
+		    x->raw + left, sizeof(x->raw) - left, api_export_read_cb,
+		    &got, &size, &cause) != 0)
+			return api_export_fail(x, cause);
+		if (got == 0 || size != x->body_len)
+			return api_export_fail(x, util_asprintf("result %"
+			    PRId64 ": the body changed", x->body_id));
+		x->rawlen += got;
+		x->body_off += (int64_t)got;
+	}
+}
+
+/*
+ * Stages what comes next; 1 at the end of the page, -1 after a failure
+ * (logged: the client sees the answer cut short).
+ */
+static int
+api_export_next(struct api_export *x)
+{
+	struct store *s;
+	char *cause = NULL;
+
+	switch (x->state) {
+	case EXPORT_END:
+		return 1;
+	case EXPORT_FAILED:
+		return -1;
+	case EXPORT_KEY:
+		if (x->body_text)
+			api_export_stage(x, DOC_BODY_TEXT,
+			    sizeof(DOC_BODY_TEXT) - 1);
+		else
+			api_export_stage(x, DOC_BODY_BASE64,
+			    sizeof(DOC_BODY_BASE64) - 1);
+		x->state = EXPORT_BODY;
+		return 0;
+	default:
+		break;
+	}
+	if ((s = api_store(&x->k, &cause)) == NULL)
+		return api_export_fail(x, cause);
+	if (x->state == EXPORT_BODY)
+		return api_export_body(x, s);
+	return api_export_row(x, s);
+}
+
+/* MHD's content reader, on the connection's thread. */
+static ssize_t
+api_export_cb(void *cls, uint64_t pos, char *buf, size_t max)
+{
+	struct api_export *x = cls;
+	size_t done = 0, n;
+	int rc = 0;
+
+	(void)pos;
+	while (done < max) {
+		if (x->outoff < x->outlen) {
+			n = x->outlen - x->outoff;
+			if (n > max - done)
+				n = max - done;
+			memcpy(buf + done, x->out + x->outoff, n);
+			x->outoff += n;
+			done += n;
+			continue;
+		}
+		if ((rc = api_export_next(x)) != 0)
+			break;
+	}
+	api_store_release(&x->k);
+	if (done > 0)
+		return (ssize_t)done;
+	return rc < 0 ? MHD_CONTENT_READER_END_WITH_ERROR :
+	    MHD_CONTENT_READER_END_OF_STREAM;
+}
+
+static void
+api_export_free_cb(void *cls)
+{
+	struct api_export *x = cls;
+
+	api_store_release(&x->k);
+	conf_unref(x->k.conf);
+	free(x->lines);
+	free(x);
+}
+
+/*
+ * GET /v1/jobs/{id}/results: JSON lines, X-Next-After for the next page.
+ * The header goes out before the first line, so the page is fixed first:
+ * its last id comes from a query on ids alone, and exactly the rows up to
+ * it are streamed (rows only ever get ids above those there are, so none
+ * can join the page meanwhile; a purge can only take rows away).
+ */
 enum MHD_Result
 api_job_results(struct api_call *k)
 {
+	struct MHD_Response *resp;
+	struct api_export *x;
 	struct store_job j;
-	struct page p = { 0 };
 	struct store *s;
-	char *cause = NULL, next[32];
+	char *cause = NULL, *empty, next[32];
+	enum MHD_Result ret;
+	int64_t last;
 	int flags = 0, rc;
 
 	if ((s = api_store(k, &cause)) == NULL)
@@ -477,30 +742,48 @@ api_job_results(struct api_call *k)
 	if (rc == 1)
 		return api_error(k, MHD_HTTP_NOT_FOUND, "not_found",
 		    "no such job");
-	if (k->p[API_P_BODY]) {
-		flags |= STORE_PAGE_BODY;
-		p.with_body = 1;
-	}
 	if (k->p[API_P_HEADERS])
 		flags |= STORE_PAGE_HEADERS;
 	if (k->p[API_P_FAILED])
 		flags |= STORE_PAGE_FAILED;
-	if (store_results_page(s, k->id, k->p[API_P_AFTER], k->p[API_P_PAGE],
-	    flags, api_row_cb, &p, &cause) != 0) {
-		free(p.buf);
+	if (store_results_last(s, k->id, k->p[API_P_AFTER], k->p[API_P_PAGE],
+	    flags, &last, &cause) != 0)
 		return api_store_error(k, cause);
-	}
-	if (p.failed) {
-		free(p.buf);
-		return api_error(k, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal",
-		    "out of memory");
-	}
-	snprintf(next, sizeof(next), "%" PRId64, p.rows > 0 ? p.last_id :
+	snprintf(next, sizeof(next), "%" PRId64, last > 0 ? last :
 	    k->p[API_P_AFTER]);
-	if (p.buf == NULL && (p.buf = strdup("")) == NULL)
+	if (last == 0) {
+		if ((empty = strdup("")) == NULL)
+			return MHD_NO;
+		return api_reply_text(k, MHD_HTTP_OK, empty, 0,
+		    "application/x-ndjson", "X-Next-After", next);
+	}
+	/* The stream takes connections from the pool as it goes. */
+	api_store_release(k);
+	if ((x = calloc(1, sizeof(*x))) == NULL)
 		return MHD_NO;
-	return api_reply_text(k, MHD_HTTP_OK, p.buf, p.len,
-	    "application/x-ndjson", "X-Next-After", next);
+	x->k.a = k->a;
+	x->k.c = k->c;
+	x->k.conf = conf_ref(k->conf);
+	x->job_id = k->id;
+	x->after = k->p[API_P_AFTER];
+	x->last = last;
+	x->with_body = k->p[API_P_BODY] != 0;
+	x->flags = flags | (x->with_body ? STORE_PAGE_BODY_SMALL : 0);
+	resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN,
+	    EXPORT_BLOCK, api_export_cb, x, api_export_free_cb);
+	if (resp == NULL) {
+		api_export_free_cb(x);
+		return MHD_NO;
+	}
+	if (MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+	    "application/x-ndjson") != MHD_YES ||
+	    MHD_add_response_header(resp, "X-Next-After", next) != MHD_YES) {
+		MHD_destroy_response(resp);
+		return MHD_NO;
+	}
+	ret = MHD_queue_response(k->c, MHD_HTTP_OK, resp);
+	MHD_destroy_response(resp);
+	return ret;
 }
 
 /*

@@ -26,30 +26,63 @@
 struct buf {
 	char	*data;
 	size_t	 len;
+	size_t	 cap;
 };
 
 struct reply {
 	long		 status;
-	struct buf	 body;
+	struct buf	 body;			/* unless streamed */
 	char		 next_after[32];	/* X-Next-After */
+	/* With sink, a 2xx answer's body goes there as it arrives and is
+	 * not kept: an export can be far bigger than memory. */
+	size_t		(*sink)(const char *data, size_t len, void *arg);
+	void		*sink_arg;
+	int		 sink_failed;	/* it said why */
+	CURL		*easy;
 };
 
 static const struct ctl_opts *opts;
 
-static size_t
-ctl_write_cb(char *data, size_t size, size_t nmemb, void *userp)
+/* Appends n bytes, keeping the buffer NUL-terminated; -1 on ENOMEM. */
+static int
+ctl_buf_append(struct buf *b, const char *data, size_t n)
 {
-	struct buf *b = userp;
-	size_t n = size * nmemb;
+	size_t cap;
 	char *nb;
 
-	if ((nb = realloc(b->data, b->len + n + 1)) == NULL)
-		return 0;
-	b->data = nb;
+	if (b->len + n + 1 > b->cap) {
+		cap = b->cap == 0 ? 4096 : b->cap;
+		while (cap < b->len + n + 1)
+			cap *= 2;
+		if ((nb = realloc(b->data, cap)) == NULL)
+			return -1;
+		b->data = nb;
+		b->cap = cap;
+	}
 	memcpy(b->data + b->len, data, n);
 	b->len += n;
 	b->data[b->len] = '\0';
-	return n;
+	return 0;
+}
+
+static size_t
+ctl_write_cb(char *data, size_t size, size_t nmemb, void *userp)
+{
+	struct reply *r = userp;
+	size_t n = size * nmemb;
+
+	if (r->sink != NULL && r->status == 0 &&
+	    curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &r->status) !=
+	    CURLE_OK)
+		r->status = 0;
+	/* An error's JSON is small and wanted whole. */
+	if (r->sink != NULL && r->status > 0 && r->status < 400) {
+		if (r->sink(data, n, r->sink_arg) == n)
+			return n;
+		r->sink_failed = 1;
+		return 0;
+	}
+	return ctl_buf_append(&r->body, data, n) == 0 ? n : 0;
 }
 
 static size_t
@@ -68,11 +101,13 @@ ctl_header_cb(char *data, size_t size, size_t nitems, void *userp)
 
 /*
  * One API call. Returns 0 with the reply, or -1 after printing why the
- * daemon could not be reached.
+ * daemon could not be reached. With sink, a 2xx answer streams (see
+ * struct reply); timeout_s 0 then lets it take as long as it flows.
  */
 static int
-ctl_call(const char *method, const char *path, const char *body,
-    const char *ctype, long timeout_s, struct reply *r)
+ctl_call_sink(const char *method, const char *path, const char *body,
+    const char *ctype, long timeout_s, size_t (*sink)(const char *, size_t,
+    void *), void *sink_arg, struct reply *r)
 {
 	struct curl_slist *hdrs = NULL;
 	char *url = NULL, *auth = NULL, *ct = NULL;
@@ -80,7 +115,9 @@ ctl_call(const char *method, const char *path, const char *body,
 	CURL *e;
 
 	memset(r, 0, sizeof(*r));
-	if ((e = curl_easy_init()) == NULL ||
+	r->sink = sink;
+	r->sink_arg = sink_arg;
+	if ((r->easy = e = curl_easy_init()) == NULL ||
 	    asprintf(&url, "%s%s", opts->url, path) < 0)
 		goto out;
 	if (opts->token != NULL && (asprintf(&auth, "Authorization: Bearer %s",
@@ -94,12 +131,16 @@ ctl_call(const char *method, const char *path, const char *body,
 	    curl_easy_setopt(e, CURLOPT_HTTPHEADER, hdrs) != CURLE_OK ||
 	    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, ctl_write_cb) !=
 	    CURLE_OK ||
-	    curl_easy_setopt(e, CURLOPT_WRITEDATA, &r->body) != CURLE_OK ||
+	    curl_easy_setopt(e, CURLOPT_WRITEDATA, r) != CURLE_OK ||
 	    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, ctl_header_cb) !=
 	    CURLE_OK ||
 	    curl_easy_setopt(e, CURLOPT_HEADERDATA, r) != CURLE_OK ||
 	    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT, 5L) != CURLE_OK ||
 	    curl_easy_setopt(e, CURLOPT_TIMEOUT, timeout_s) != CURLE_OK ||
+	    /* A stream may take long, but not stand still. */
+	    (sink != NULL && (curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT,
+	    1L) != CURLE_OK || curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME,
+	    120L) != CURLE_OK)) ||
 	    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L) != CURLE_OK ||
 	    (body != NULL && (curl_easy_setopt(e, CURLOPT_POSTFIELDS, body) !=
 	    CURLE_OK || curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE,
@@ -108,7 +149,7 @@ ctl_call(const char *method, const char *path, const char *body,
 	if ((cc = curl_easy_perform(e)) == CURLE_OK)
 		curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &r->status);
 out:
-	if (cc != CURLE_OK) {
+	if (cc != CURLE_OK && !(cc == CURLE_WRITE_ERROR && r->sink_failed)) {
 		if (cc == CURLE_COULDNT_CONNECT || cc == CURLE_COULDNT_RESOLVE_HOST)
 			fprintf(stderr, "harvestctl: cannot reach harvestd at "
 			    "%s: %s (is it running? see --url or "
@@ -121,10 +162,19 @@ out:
 	}
 	curl_slist_free_all(hdrs);
 	curl_easy_cleanup(e);
+	r->easy = NULL;
 	free(url);
 	free(auth);
 	free(ct);
 	return cc == CURLE_OK ? 0 : -1;
+}
+
+static int
+ctl_call(const char *method, const char *path, const char *body,
+    const char *ctype, long timeout_s, struct reply *r)
+{
+	return ctl_call_sink(method, path, body, ctype, timeout_s, NULL, NULL,
+	    r);
 }
 
 /* Parses a JSON reply; prints the daemon's error and returns NULL on
@@ -197,7 +247,7 @@ ctl_read_all(const char *file, size_t *len)
 {
 	FILE *fp = file == NULL || strcmp(file, "-") == 0 ? stdin :
 	    fopen(file, "r");
-	struct buf b = { NULL, 0 };
+	struct buf b = { NULL, 0, 0 };
 	char chunk[65536];
 	size_t n;
 
@@ -206,7 +256,7 @@ ctl_read_all(const char *file, size_t *len)
 		return NULL;
 	}
 	while ((n = fread(chunk, 1, sizeof(chunk), fp)) > 0)
-		if (ctl_write_cb(chunk, 1, n, &b) != n) {
+		if (ctl_buf_append(&b, chunk, n) != 0) {
 			free(b.data);
 			b.data = NULL;
 			break;
@@ -473,17 +523,78 @@ cmd_retry(void)
 	return opts->wait ? cmd_wait(id) : 0;
 }
 
+/* The lines of a results page as they arrive. */
+struct ctl_rows {
+	size_t		 n;		/* lines */
+	struct buf	 line;		/* CSV: the line being collected */
+	int		 werr;		/* errno of a failed write */
+};
+
+static void
+ctl_csv_line(struct ctl_rows *w)
+{
+	json_error_t jerr;
+	json_t *row;
+
+	if (w->line.len == 0)
+		return;
+	if ((row = json_loadb(w->line.data, w->line.len, 0, &jerr)) != NULL) {
+		ctl_csv_row(stdout, row, opts->with_body);
+		json_decref(row);
+	}
+	w->n++;
+	w->line.len = 0;
+}
+
+/*
+ * JSON lines go to stdout as they come, holding nothing; CSV needs each
+ * line whole to parse it, one at a time.
+ */
+static size_t
+ctl_rows_cb(const char *data, size_t len, void *arg)
+{
+	struct ctl_rows *w = arg;
+	const char *p, *end = data + len, *nl;
+
+	if (opts->format == CTL_JSONL) {
+		if (fwrite(data, 1, len, stdout) != len) {
+			w->werr = errno;
+			return 0;
+		}
+		for (p = data; (nl = memchr(p, '\n', (size_t)(end - p))) !=
+		    NULL; p = nl + 1)
+			w->n++;
+		return len;
+	}
+	for (p = data; p < end; p = nl + 1) {
+		if ((nl = memchr(p, '\n', (size_t)(end - p))) == NULL) {
+			if (ctl_buf_append(&w->line, p, (size_t)(end - p)) != 0)
+				goto nomem;
+			break;
+		}
+		if (ctl_buf_append(&w->line, p, (size_t)(nl - p)) != 0)
+			goto nomem;
+		ctl_csv_line(w);
+		if (ferror(stdout)) {
+			w->werr = errno;
+			return 0;
+		}
+	}
+	return len;
+nomem:
+	w->werr = ENOMEM;
+	return 0;
+}
+
 /* Pages through the results, printing JSON lines or CSV. */
 static int
 cmd_results(void)
 {
+	struct ctl_rows w = { 0, { NULL, 0, 0 }, 0 };
 	struct reply r;
 	char path[160];
-	const char *p, *nl;
-	json_error_t jerr;
-	json_t *row;
 	int64_t after = 0;
-	int first = 1;
+	int rc = CTL_EXIT_ERROR;
 
 	if (opts->format == CTL_CSV)
 		ctl_csv_header(stdout, opts->with_body);
@@ -492,40 +603,36 @@ cmd_results(void)
 		    "after=%" PRId64 "&limit=1000%s%s", opts->job_id, after,
 		    opts->with_body ? "&body=true" : "",
 		    opts->failed_only ? "&failed=true" : "");
-		if (ctl_call("GET", path, NULL, NULL, 300, &r) != 0)
-			return CTL_EXIT_ERROR;
+		w.n = 0;
+		w.line.len = 0;
+		if (ctl_call_sink("GET", path, NULL, NULL, 0, ctl_rows_cb, &w,
+		    &r) != 0)
+			goto out;	/* said why, unless stdout failed */
 		if (r.status >= 400) {
 			json_decref(ctl_json(&r));
 			free(r.body.data);
-			return CTL_EXIT_ERROR;
+			goto out;
 		}
-		if (r.body.data == NULL || r.body.len == 0) {
-			free(r.body.data);
-			break;
-		}
-		for (p = r.body.data; *p != '\0'; p = *nl ? nl + 1 : nl) {
-			nl = strchr(p, '\n');
-			if (nl == NULL)
-				nl = p + strlen(p);
-			if (nl == p)
-				continue;
-			if (opts->format == CTL_JSONL) {
-				fwrite(p, 1, (size_t)(nl - p), stdout);
-				putchar('\n');
-			} else if ((row = json_loadb(p, (size_t)(nl - p), 0,
-			    &jerr)) != NULL) {
-				ctl_csv_row(stdout, row, opts->with_body);
-				json_decref(row);
-			}
-		}
-		after = strtoll(r.next_after, NULL, 10);
 		free(r.body.data);
+		ctl_csv_line(&w);	/* a last line without its newline */
+		if (w.n == 0)
+			break;
+		after = strtoll(r.next_after, NULL, 10);
 		if (after <= 0)
 			break;
-		first = 0;
 	}
-	(void)first;
-	return 0;
+	if (fflush(stdout) != 0)
+		w.werr = errno;
+	rc = w.werr == 0 ? 0 : CTL_EXIT_ERROR;
+out:
+	/* A reader that had enough (| head) is no error. */
+	if (w.werr == EPIPE)
+		rc = 0;
+	else if (w.werr != 0)
+		fprintf(stderr, "harvestctl: writing the results: %s\n",
+		    strerror(w.werr));
+	free(w.line.data);
+	return rc;
 }
 
 int

@@ -10,6 +10,7 @@
 
 #include "conf/conf.h"
 #include "doc/doc.h"
+#include "job/job.h"
 #include "store/store.h"
 
 static json_t *
@@ -45,6 +46,14 @@ doc_job(const struct store_job *j, const struct conf *c)
 	if ((opts = json_loads(j->options, 0, &jerr)) == NULL)
 		opts = json_object();
 	warnings = doc_warnings(opts, c);
+	/* The stored options keep credentials for the fetch; no one else
+	 * sees them. */
+	if (opts == NULL || job_opts_redact(opts) != 0) {
+		json_decref(opts);
+		json_decref(counts);
+		json_decref(warnings);
+		return NULL;
+	}
 	doc = json_pack("{s:I,s:s,s:I,s:o,s:o,s:s,s:o}",
 	    "id", (json_int_t)j->id,
 	    "state", job_state_name(j->state_code),
@@ -66,36 +75,16 @@ doc_error(const char *code, const char *message)
 	    message != NULL ? message : code);
 }
 
-static const char b64[] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
 char *
 doc_base64(const unsigned char *p, size_t len)
 {
-	char *out, *o;
-	size_t i;
-	uint32_t v;
+	size_t n, used;
+	char *out;
 
 	if ((out = malloc((len + 2) / 3 * 4 + 1)) == NULL)
 		return NULL;
-	o = out;
-	for (i = 0; i + 2 < len; i += 3) {
-		v = (uint32_t)p[i] << 16 | (uint32_t)p[i + 1] << 8 | p[i + 2];
-		*o++ = b64[v >> 18 & 63];
-		*o++ = b64[v >> 12 & 63];
-		*o++ = b64[v >> 6 & 63];
-		*o++ = b64[v & 63];
-	}
-	if (i < len) {
-		v = (uint32_t)p[i] << 16;
-		if (i + 1 < len)
-			v |= (uint32_t)p[i + 1] << 8;
-		*o++ = b64[v >> 18 & 63];
-		*o++ = b64[v >> 12 & 63];
-		*o++ = i + 1 < len ? b64[v >> 6 & 63] : '=';
-		*o++ = '=';
-	}
-	*o = '\0';
+	n = doc_body_base64(out, (len + 2) / 3 * 4, p, len, 1, &used);
+	out[n] = '\0';
 	return out;
 }
 
@@ -127,15 +116,21 @@ doc_set_body(json_t *doc, const struct store_row *r)
 json_t *
 doc_result(const struct store_row *r, int with_body)
 {
-	json_t *doc;
+	char *url, *final_url = NULL;
+	json_t *doc = NULL;
 
+	/* Results are stored redacted; rows older than that may not be. */
+	if ((url = job_redact_url(r->url != NULL ? r->url : "")) == NULL ||
+	    (r->final_url != NULL &&
+	    (final_url = job_redact_url(r->final_url)) == NULL))
+		goto out;
 	doc = json_pack("{s:I,s:I,s:I,s:s,s:o,s:o,s:o,s:I,s:b,s:o,s:I,"
 	    "s:f,s:f,s:f,s:f,s:f,s:I,s:s,s:o,s:o}",
 	    "id", (json_int_t)r->id,
 	    "task_id", (json_int_t)r->task_id,
 	    "job_id", (json_int_t)r->job_id,
-	    "url", r->url != NULL ? r->url : "",
-	    "final_url", doc_str_or_null(r->final_url),
+	    "url", url,
+	    "final_url", doc_str_or_null(final_url),
 	    "status", r->status > 0 ? json_integer(r->status) : json_null(),
 	    "content_type", doc_str_or_null(r->content_type),
 	    "body_size", (json_int_t)r->body_size,
@@ -153,10 +148,215 @@ doc_result(const struct store_row *r, int with_body)
 	    "error_kind", doc_str_or_null(r->error_kind),
 	    "error_message", doc_str_or_null(r->error_message));
 	if (doc == NULL)
-		return NULL;
+		goto out;
 	if (r->headers != NULL)
 		json_object_set_new(doc, "headers", json_string(r->headers));
 	if (with_body)
 		doc_set_body(doc, r);
+out:
+	free(url);
+	free(final_url);
 	return doc;
+}
+
+/* --- streamed results lines --------------------------------------------- */
+
+char *
+doc_result_head(const struct store_row *r)
+{
+	json_t *doc;
+	char *line;
+	size_t len;
+
+	if ((doc = doc_result(r, 0)) == NULL)
+		return NULL;
+	line = json_dumps(doc, DOC_JSON_FLAGS);
+	json_decref(doc);
+	/* doc_set_body adds the body last: it goes where the brace is. */
+	if (line != NULL && (len = strlen(line)) > 0 && line[len - 1] == '}')
+		line[len - 1] = '\0';
+	return line;
+}
+
+void
+doc_utf8_init(struct doc_utf8 *u)
+{
+	memset(u, 0, sizeof(*u));
+}
+
+/*
+ * jansson's check (json_stringn refuses what fails it) plus doc_set_body's
+ * own: no NUL byte. One byte at a time, so a character may span pieces.
+ */
+int
+doc_utf8_feed(struct doc_utf8 *u, const unsigned char *p, size_t len)
+{
+	const unsigned char *end = p + len;
+	unsigned char c;
+
+	for (; p < end && !u->bad; p++) {
+		c = *p;
+		if (u->need == 0) {
+			if (c >= 0x01 && c <= 0x7f)
+				continue;
+			if (c >= 0xc2 && c <= 0xdf) {
+				u->need = 1;
+				u->cp = c & 0x1f;
+				u->min = 0x80;
+			} else if (c >= 0xe0 && c <= 0xef) {
+				u->need = 2;
+				u->cp = c & 0x0f;
+				u->min = 0x800;
+			} else if (c >= 0xf0 && c <= 0xf4) {
+				u->need = 3;
+				u->cp = c & 0x07;
+				u->min = 0x10000;
+			} else
+				u->bad = 1;	/* NUL, continuation, C0, C1, F5+ */
+			continue;
+		}
+		if ((c & 0xc0) != 0x80) {
+			u->bad = 1;
+			continue;
+		}
+		u->cp = u->cp << 6 | (c & 0x3f);
+		if (--u->need == 0 && (u->cp < u->min || u->cp > 0x10ffff ||
+		    (u->cp >= 0xd800 && u->cp <= 0xdfff)))
+			u->bad = 1;
+	}
+	return u->bad ? -1 : 0;
+}
+
+int
+doc_utf8_end(const struct doc_utf8 *u)
+{
+	return !u->bad && u->need == 0 ? 0 : -1;
+}
+
+/* jansson's escape of one character (dump_string, JSON_ENSURE_ASCII). */
+static size_t
+doc_escape(char seq[12], uint32_t cp)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	uint32_t units[2];
+	size_t n = 0, i;
+	int k;
+
+	switch (cp) {
+	case '"':
+		memcpy(seq, "\\\"", 2);
+		return 2;
+	case '\\':
+		memcpy(seq, "\\\\", 2);
+		return 2;
+	case '\b':
+		memcpy(seq, "\\b", 2);
+		return 2;
+	case '\f':
+		memcpy(seq, "\\f", 2);
+		return 2;
+	case '\n':
+		memcpy(seq, "\\n", 2);
+		return 2;
+	case '\r':
+		memcpy(seq, "\\r", 2);
+		return 2;
+	case '\t':
+		memcpy(seq, "\\t", 2);
+		return 2;
+	}
+	if (cp < 0x10000)
+		units[n++] = cp;
+	else {
+		/* Beyond the BMP: a UTF-16 surrogate pair. */
+		cp -= 0x10000;
+		units[n++] = 0xd800 | (cp >> 10 & 0x3ff);
+		units[n++] = 0xdc00 | (cp & 0x3ff);
+	}
+	for (i = 0; i < n; i++) {
+		seq[i * 6] = '\\';
+		seq[i * 6 + 1] = 'u';
+		for (k = 0; k < 4; k++)
+			seq[i * 6 + 2 + (size_t)k] =
+			    hex[units[i] >> (12 - 4 * k) & 0xf];
+	}
+	return n * 6;
+}
+
+int64_t
+doc_body_text(char *out, size_t outlen, const unsigned char *in,
+    size_t inlen, size_t *used)
+{
+	size_t i = 0, o = 0, n, k, len;
+	uint32_t cp;
+	unsigned char c;
+	char seq[12];
+
+	while (i < inlen) {
+		c = in[i];
+		/* Most of a body: ASCII that JSON takes as it is. */
+		if (c >= 0x20 && c <= 0x7f && c != '"' && c != '\\') {
+			if (o == outlen)
+				break;
+			out[o++] = (char)c;
+			i++;
+			continue;
+		}
+		if (c < 0x80) {
+			n = 1;
+			cp = c;
+		} else {
+			if (c < 0xc2 || c > 0xf4)
+				return -1;
+			n = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : 2;
+			if (inlen - i < n)
+				break;		/* the rest comes next time */
+			cp = c & (0x7fu >> n);
+			for (k = 1; k < n; k++) {
+				if ((in[i + k] & 0xc0) != 0x80)
+					return -1;
+				cp = cp << 6 | (in[i + k] & 0x3f);
+			}
+		}
+		len = doc_escape(seq, cp);
+		if (outlen - o < len)
+			break;
+		memcpy(out + o, seq, len);
+		o += len;
+		i += n;
+	}
+	*used = i;
+	return (int64_t)o;
+}
+
+static const char b64[] =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+size_t
+doc_body_base64(char *out, size_t outlen, const unsigned char *p,
+    size_t len, int last, size_t *used)
+{
+	size_t i = 0, o = 0;
+	uint32_t v;
+
+	for (; len - i >= 3 && outlen - o >= 4; i += 3, o += 4) {
+		v = (uint32_t)p[i] << 16 | (uint32_t)p[i + 1] << 8 | p[i + 2];
+		out[o] = b64[v >> 18 & 63];
+		out[o + 1] = b64[v >> 12 & 63];
+		out[o + 2] = b64[v >> 6 & 63];
+		out[o + 3] = b64[v & 63];
+	}
+	if (last && len - i > 0 && len - i < 3 && outlen - o >= 4) {
+		v = (uint32_t)p[i] << 16;
+		if (i + 1 < len)
+			v |= (uint32_t)p[i + 1] << 8;
+		out[o] = b64[v >> 18 & 63];
+		out[o + 1] = b64[v >> 12 & 63];
+		out[o + 2] = i + 1 < len ? b64[v >> 6 & 63] : '=';
+		out[o + 3] = '=';
+		o += 4;
+		i = len;
+	}
+	*used = i;
+	return o;
 }

@@ -752,7 +752,7 @@ fetch_finish(struct fetch *f, struct xfer *x, CURLcode code)
 {
 	struct task *t = x->task;
 	struct result *r;
-	char esc[512];
+	char esc[512], *url;
 
 	if (x->aux_cb != NULL) {
 		fetch_aux_finish(f, x, code);
@@ -763,11 +763,15 @@ fetch_finish(struct fetch *f, struct xfer *x, CURLcode code)
 		r = result_new_error(t, RESULT_INTERNAL, "out of memory");
 	if (r == NULL)
 		fatalx("fetch: out of memory for a result");
-	if (log_get_level() >= LOG_LEVEL_DEBUG)
+	if (log_get_level() >= LOG_LEVEL_DEBUG) {
+		/* The log is no place for the URL's password. */
+		url = job_redact_url(t->url);
 		log_debug("%s: task=%lld status=%ld kind=%s url=%s", __func__,
 		    (long long)t->id, r->status,
 		    r->kind == RESULT_OK ? "ok" : result_kind_name(r->kind),
-		    log_escape(esc, sizeof(esc), t->url));
+		    url != NULL ? log_escape(esc, sizeof(esc), url) : "?");
+		free(url);
+	}
 	x->task = NULL;
 	xfer_free(x);
 	f->cb(t, r, f->cb_arg);

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include <curl/curl.h>
@@ -384,6 +385,89 @@ job_opts_from_json(struct job_opts *o, json_t *obj, char **cause)
 		if (job_opts_set(o, key, value, cause) != 0) {
 			job_opts_clear(o);
 			return -1;
+		}
+	}
+	return 0;
+}
+
+char *
+job_redact_url(const char *url)
+{
+	char *pass = NULL, *out = NULL, *copy;
+	CURLU *h;
+
+	/* No '@', no userinfo: spares the parse for almost every URL. */
+	if (strchr(url, '@') == NULL)
+		return strdup(url);
+	if ((h = curl_url()) == NULL)
+		return NULL;
+	if (curl_url_set(h, CURLUPART_URL, url, CURLU_NON_SUPPORT_SCHEME) !=
+	    CURLUE_OK || curl_url_get(h, CURLUPART_PASSWORD, &pass, 0) !=
+	    CURLUE_OK || *pass == '\0') {
+		/* Nothing to hide, or nothing libcurl could fetch either. */
+		copy = strdup(url);
+		goto out;
+	}
+	copy = NULL;
+	if (curl_url_set(h, CURLUPART_PASSWORD, JOB_REDACTED, 0) == CURLUE_OK &&
+	    curl_url_get(h, CURLUPART_URL, &out, 0) == CURLUE_OK)
+		copy = strdup(out);
+out:
+	curl_free(pass);
+	curl_free(out);
+	curl_url_cleanup(h);
+	return copy;
+}
+
+int
+job_header_is_secret(const char *name)
+{
+	return strcasecmp(name, "Authorization") == 0 ||
+	    strcasecmp(name, "Cookie") == 0 ||
+	    strcasecmp(name, "Proxy-Authorization") == 0;
+}
+
+/* Replaces the URL string at key of obj by its redacted form. */
+static int
+job_redact_url_json(json_t *obj, const char *key)
+{
+	json_t *v = json_object_get(obj, key);
+	char *red;
+	int rc;
+
+	if (!json_is_string(v))
+		return 0;
+	if ((red = job_redact_url(json_string_value(v))) == NULL)
+		return -1;
+	rc = json_object_set_new(obj, key, json_string(red));
+	free(red);
+	return rc;
+}
+
+int
+job_opts_redact(json_t *obj)
+{
+	const struct conf_setting *d;
+	const char *name;
+	json_t *headers, *v;
+	size_t i = 0;
+
+	/* By type, so a URL or headers option added to the table is
+	 * redacted without anyone remembering to. */
+	while ((d = opt_next(&i)) != NULL) {
+		if (d->type == CONF_PROXY || d->type == CONF_URL) {
+			if (job_redact_url_json(obj, d->name) != 0)
+				return -1;
+			continue;
+		}
+		if (d->type != CONF_HEADERS ||
+		    !json_is_object(headers = json_object_get(obj, d->name)))
+			continue;
+		json_object_foreach(headers, name, v) {
+			if (job_header_is_secret(name) &&
+			    json_object_set_new(headers, name,
+			    json_string(JOB_REDACTED)) != 0)
+				return -1;
 		}
 	}
 	return 0;

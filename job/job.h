@@ -35,6 +35,28 @@ json_t	*job_opts_to_json(const struct job_opts *o);
 /* Parses what job_opts_to_json produced; -1 with *cause on error. */
 int	 job_opts_from_json(struct job_opts *o, json_t *obj, char **cause);
 
+/*
+ * Credentials (a URL's password, the values of Authorization, Cookie and
+ * Proxy-Authorization request headers) are kept only where a fetch needs
+ * them: tasks.url and jobs.options. Whatever is shown, stored as a result
+ * or logged passes through these first.
+ */
+#define JOB_REDACTED	"***"
+/*
+ * url with its password, if any, replaced by "***" through libcurl's URL
+ * API ("http://user:***@host/"); a user name stays. Without a password,
+ * or when libcurl cannot parse it, an unchanged copy. NULL on ENOMEM.
+ */
+char	*job_redact_url(const char *url);
+/* Whether a request header (by name, any case) carries a credential. */
+int	 job_header_is_secret(const char *name);
+/*
+ * Redacts a job's options as job_opts_to_json shapes them, in place:
+ * the URL options (proxy, callback_url) and secret header values. -1 on
+ * ENOMEM (then the caller must not show obj).
+ */
+int	 job_opts_redact(json_t *obj);
+
 /* The one list of outcomes. Names are the stable error_kind strings. */
 enum result_kind {
 	RESULT_OK = 0,

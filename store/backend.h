@@ -94,6 +94,13 @@ struct store_ops {
 	int		 (*results_page)(struct store *s, int64_t job_id,
 			    int64_t after, int64_t limit, int flags,
 			    store_row_cb cb, void *arg, char **cause);
+	int		 (*results_last)(struct store *s, int64_t job_id,
+			    int64_t after, int64_t limit, int flags,
+			    int64_t *last, char **cause);
+	int		 (*result_body)(struct store *s, int64_t id,
+			    int64_t off, unsigned char *buf, size_t len,
+			    store_body_cb cb, void *arg, int64_t *size,
+			    char **cause);
 	int		 (*totals)(struct store *s, struct store_totals *t,
 			    char **cause);
 	/* SQLite's WAL upkeep; NULL where there is none. */

@@ -79,7 +79,7 @@ static const char *const store_sql[ST_MAX] = {
 	[ST_JOB_CANCEL_RESULTS] =
 	    "INSERT INTO results (task_id, job_id, url, attempts, fetched_at,"
 	    "  error_kind, error_message)"
-	    " SELECT id, job_id, url, attempts,"
+	    " SELECT id, job_id, redact_url(url), attempts,"
 	    "  strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), 'cancelled',"
 	    "  'job cancelled before this task started'"
 	    " FROM tasks WHERE job_id = ?1 AND state = 'queued'"
@@ -121,7 +121,8 @@ static const char *const store_sql[ST_MAX] = {
 	    "  content_length, redirect_count, time_dns_ms, time_connect_ms,"
 	    "  time_tls_ms, time_ttfb_ms, time_total_ms, attempts, fetched_at,"
 	    "  error_kind, error_message)"
-	    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13,"
+	    " VALUES (?1, ?2, redact_url(?3), redact_url(?4), ?5, ?6, ?7, ?8,"
+	    "  ?9, ?10, ?11, ?12, ?13,"
 	    "  ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)"
 	    " ON CONFLICT (task_id) DO NOTHING",
 	[ST_TASK_REQUEUE] =
@@ -154,7 +155,7 @@ static const char *const store_sql[ST_MAX] = {
 	[ST_RECOVER_CANCELS] =
 	    "INSERT INTO results (task_id, job_id, url, attempts, fetched_at,"
 	    "  error_kind, error_message)"
-	    " SELECT t.id, t.job_id, t.url, t.attempts,"
+	    " SELECT t.id, t.job_id, redact_url(t.url), t.attempts,"
 	    "  strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), 'cancelled',"
 	    "  'job cancelled before this task started'"
 	    " FROM tasks t JOIN jobs j ON j.id = t.job_id"
@@ -357,6 +358,30 @@ fail:
 
 static void sq_close(struct sq *);
 
+/*
+ * redact_url(url), for the statements that write results: tasks.url
+ * keeps a URL's password for the fetch; results, which the API exports
+ * and scripts read, never get it (job_redact_url).
+ */
+static void
+sq_redact_url_fn(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+	const unsigned char *url;
+	char *red;
+
+	(void)argc;
+	if (sqlite3_value_type(argv[0]) == SQLITE_NULL) {
+		sqlite3_result_null(ctx);
+		return;
+	}
+	if ((url = sqlite3_value_text(argv[0])) == NULL ||
+	    (red = job_redact_url((const char *)url)) == NULL) {
+		sqlite3_result_error_nomem(ctx);
+		return;
+	}
+	sqlite3_result_text(ctx, red, -1, free);
+}
+
 static struct sq *
 sq_open(const char *path, const struct store_opts *o, char **cause)
 {
@@ -375,6 +400,14 @@ sq_open(const char *path, const struct store_opts *o, char **cause)
 		goto fail;
 	}
 	sqlite3_extended_result_codes(s->db, 1);
+	/* DIRECTONLY: our statements may call it, no view or trigger (the
+	 * sqlite3 shell has no such function). */
+	if (sqlite3_create_function_v2(s->db, "redact_url", 1, SQLITE_UTF8 |
+	    SQLITE_DETERMINISTIC | SQLITE_DIRECTONLY, NULL,
+	    sq_redact_url_fn, NULL, NULL, NULL) != SQLITE_OK) {
+		sq_fail(s, cause, "redact_url");
+		goto fail;
+	}
 	s->busy_timeout_ms = (int)o->busy_timeout_ms;
 	if (sqlite3_busy_timeout(s->db, s->busy_timeout_ms) != SQLITE_OK) {
 		sq_fail(s, cause, "busy_timeout");
@@ -938,6 +971,9 @@ fail:
 	return -1;
 }
 
+#define SQ_STR(x)	SQ_STR2(x)
+#define SQ_STR2(x)	#x
+
 static double
 col_double(sqlite3_stmt *st, int col)
 {
@@ -958,11 +994,16 @@ sq_results_page(struct sq *s, int64_t job_id, int64_t after,
 	    "SELECT id, task_id, job_id, url, final_url, status, content_type,"
 	    " %s, %s, body_size, truncated, content_length, redirect_count,"
 	    " time_dns_ms, time_connect_ms, time_tls_ms, time_ttfb_ms,"
-	    " time_total_ms, attempts, fetched_at, error_kind, error_message"
-	    " FROM results WHERE job_id = ?1 AND id > ?2 %s"
+	    " time_total_ms, attempts, fetched_at, error_kind, error_message,"
+	    " %s FROM results WHERE job_id = ?1 AND id > ?2 %s"
 	    " ORDER BY id LIMIT ?3",
 	    (flags & STORE_PAGE_HEADERS) ? "headers" : "NULL",
-	    (flags & STORE_PAGE_BODY) ? "body" : "NULL",
+	    /* length() of a blob reads none of it, nor does a CASE that
+	     * leaves it out. */
+	    (flags & STORE_PAGE_BODY) ? "body" :
+	    (flags & STORE_PAGE_BODY_SMALL) ? "CASE WHEN length(body) <= "
+	    SQ_STR(STORE_BODY_SMALL) " THEN body END" : "NULL",
+	    (flags & STORE_PAGE_BODY_SMALL) ? "length(body)" : "NULL",
 	    (flags & STORE_PAGE_FAILED) ? "AND error_kind IS NOT NULL" : "");
 	if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK ||
 	    sqlite3_bind_int64(st, 1, job_id) != SQLITE_OK ||
@@ -984,6 +1025,8 @@ sq_results_page(struct sq *s, int64_t job_id, int64_t after,
 		row.headers = (const char *)sqlite3_column_text(st, 7);
 		row.body = sqlite3_column_blob(st, 8);
 		row.body_len = (size_t)sqlite3_column_bytes(st, 8);
+		if (flags & STORE_PAGE_BODY_SMALL)
+			row.body_len = (size_t)sqlite3_column_int64(st, 22);
 		row.body_size = sqlite3_column_int64(st, 9);
 		row.truncated = sqlite3_column_int(st, 10);
 		row.content_length = sqlite3_column_type(st, 11) ==
@@ -1096,6 +1139,65 @@ fail:
 	sq_fail(s, cause, "read failed tasks");
 	sq_rollback(s);
 	return -1;
+}
+
+static int
+sq_results_last(struct sq *s, int64_t job_id, int64_t after, int64_t limit,
+    int flags, int64_t *last, char **cause)
+{
+	sqlite3_stmt *st = NULL;
+	char sql[256];
+
+	*last = 0;
+	/* The index results_job (job_id, id) answers it without the rows,
+	 * unless failed=true asks for each row's error_kind. */
+	snprintf(sql, sizeof(sql),
+	    "SELECT max(id) FROM (SELECT id FROM results"
+	    " WHERE job_id = ?1 AND id > ?2 %s ORDER BY id LIMIT ?3)",
+	    (flags & STORE_PAGE_FAILED) ? "AND error_kind IS NOT NULL" : "");
+	if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK ||
+	    sqlite3_bind_int64(st, 1, job_id) != SQLITE_OK ||
+	    sqlite3_bind_int64(st, 2, after) != SQLITE_OK ||
+	    sqlite3_bind_int64(st, 3, limit) != SQLITE_OK ||
+	    sqlite3_step(st) != SQLITE_ROW) {
+		sq_fail(s, cause, "read results");
+		sqlite3_finalize(st);
+		return -1;
+	}
+	*last = sqlite3_column_int64(st, 0);	/* NULL (empty) reads 0 */
+	sqlite3_finalize(st);
+	return 0;
+}
+
+static int
+sq_result_body(struct sq *s, int64_t id, int64_t off, unsigned char *buf,
+    size_t len, store_body_cb cb, void *arg, int64_t *size, char **cause)
+{
+	sqlite3_blob *b = NULL;
+	int total, n;
+
+	*size = 0;
+	if (sqlite3_blob_open(s->db, "main", "results", "body", id, 0, &b) !=
+	    SQLITE_OK) {
+		sq_fail(s, cause, "read body");
+		sqlite3_blob_close(b);
+		return -1;
+	}
+	total = sqlite3_blob_bytes(b);
+	*size = total;
+	while (off < total) {
+		n = total - off > (int64_t)len ? (int)len : (int)(total - off);
+		if (sqlite3_blob_read(b, buf, n, (int)off) != SQLITE_OK) {
+			sq_fail(s, cause, "read body");
+			sqlite3_blob_close(b);
+			return -1;
+		}
+		off += n;
+		if (cb(buf, (size_t)n, arg) != 0)
+			break;
+	}
+	sqlite3_blob_close(b);
+	return 0;
 }
 
 void
@@ -1422,6 +1524,21 @@ op_results_page(struct store *b, int64_t job_id, int64_t after,
 }
 
 static int
+op_results_last(struct store *b, int64_t job_id, int64_t after,
+    int64_t limit, int flags, int64_t *last, char **cause)
+{
+	return sq_results_last(SQ(b), job_id, after, limit, flags, last,
+	    cause);
+}
+
+static int
+op_result_body(struct store *b, int64_t id, int64_t off, unsigned char *buf,
+    size_t len, store_body_cb cb, void *arg, int64_t *size, char **cause)
+{
+	return sq_result_body(SQ(b), id, off, buf, len, cb, arg, size, cause);
+}
+
+static int
 op_totals(struct store *b, struct store_totals *t, char **cause)
 {
 	return sq_totals(SQ(b), t, cause);
@@ -1455,6 +1572,8 @@ const struct store_ops store_sqlite_ops = {
 	.claim_end = op_claim_end,
 	.commit = op_commit,
 	.results_page = op_results_page,
+	.results_last = op_results_last,
+	.result_body = op_result_body,
 	.totals = op_totals,
 	.checkpoint = op_checkpoint,
 };

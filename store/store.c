@@ -320,6 +320,23 @@ store_results_page(struct store *s, int64_t job_id, int64_t after,
 }
 
 int
+store_results_last(struct store *s, int64_t job_id, int64_t after,
+    int64_t limit, int flags, int64_t *last, char **cause)
+{
+	return s->ops->results_last(s, job_id, after, limit, flags, last,
+	    cause);
+}
+
+int
+store_result_body(struct store *s, int64_t id, int64_t off,
+    unsigned char *buf, size_t len, store_body_cb cb, void *arg,
+    int64_t *size, char **cause)
+{
+	return s->ops->result_body(s, id, off, buf, len, cb, arg, size,
+	    cause);
+}
+
+int
 store_totals(struct store *s, struct store_totals *t, char **cause)
 {
 	return s->ops->totals(s, t, cause);

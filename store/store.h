@@ -232,7 +232,8 @@ struct store_row {
 	const char	*content_type;
 	const char	*headers;		/* NULL unless asked for */
 	const void	*body;			/* NULL unless asked for */
-	size_t		 body_len;
+	size_t		 body_len;		/* (STORE_PAGE_BODY_SMALL: also
+						   when body is left unread) */
 	int64_t		 body_size;
 	int		 truncated;
 	int64_t		 content_length;	/* -1: unknown */
@@ -252,9 +253,38 @@ typedef int (*store_row_cb)(const struct store_row *r, void *arg);
 #define STORE_PAGE_BODY		0x1
 #define STORE_PAGE_HEADERS	0x2
 #define STORE_PAGE_FAILED	0x4	/* only rows with an error kind */
+/*
+ * The body only when it is at most STORE_BODY_SMALL bytes, body_len
+ * always: a bigger body is left unread (store_result_body streams it).
+ */
+#define STORE_PAGE_BODY_SMALL	0x8
+#define STORE_BODY_SMALL	(64 * 1024)
+/*
+ * Calls cb for up to limit results of job_id with id > after, in id
+ * order, in one statement (one read transaction while it runs); a
+ * non-zero return from cb stops.
+ */
 int		 store_results_page(struct store *s, int64_t job_id,
 		    int64_t after, int64_t limit, int flags, store_row_cb cb,
 		    void *arg, char **cause);
+/*
+ * The id of the last row of that page (flags: STORE_PAGE_FAILED), 0 when
+ * it is empty. Reads ids only.
+ */
+int		 store_results_last(struct store *s, int64_t job_id,
+		    int64_t after, int64_t limit, int flags, int64_t *last,
+		    char **cause);
+/*
+ * Reads the body of result id from byte off on into buf, len bytes at a
+ * time, calling cb with each piece until the end or until cb returns
+ * non-zero. One blob handle: one read transaction, as short as the
+ * reading (and cb) is. *size gets the body's length in bytes. -1 with
+ * *cause when it cannot be read (no such row, no body).
+ */
+typedef int (*store_body_cb)(const unsigned char *p, size_t n, void *arg);
+int		 store_result_body(struct store *s, int64_t id, int64_t off,
+		    unsigned char *buf, size_t len, store_body_cb cb, void *arg,
+		    int64_t *size, char **cause);
 
 struct store_totals {
 	int64_t	queued;		/* tasks waiting */

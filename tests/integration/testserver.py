@@ -15,14 +15,39 @@ and serves:
   /echo             the request line and headers, as the body
   /robots.txt       server.robots (text), or server.robots_status
   /goto             302 to server.redirect_to
-Every request's arrival time is kept in server.log as (time, path).
+  /bytes/N?seed=K&kind=text|binary
+                    200, N bytes from body_for(N, K, kind): varied, and
+                    reproducible by the test that asks for them
+Every request's arrival time is kept in server.log as (time, path), and
+its headers in server.requests as (path, [(name, value), ...]). It also
+acts as an HTTP proxy: a request for an absolute URL (http://host/path)
+is answered as if for its path, and the URL is kept in server.proxied.
 """
 import collections
 import json
 import gzip
 import http.server
+import random
 import threading
 import time
+import urllib.parse
+
+# Characters of the text bodies: plain ASCII, what JSON escapes, and
+# UTF-8 of two, three and four bytes.
+_TEXT = ("abcdefghijklmnopqrstuvwxyz0123456789 .,<>&/" * 3 +
+         '"\\\n\t\r\b\f\x01\x1f\x7f\u00e9\u00df\u20ac\u4e2d\U0001f600')
+
+
+def body_for(n, seed, kind):
+    """N bytes (text: at most N, cut at a character) of the given kind,
+    the same for the same arguments."""
+    rng = random.Random("%d-%s" % (seed, kind))
+    if kind == "binary":
+        # Not UTF-8 (0xff never is), so it travels as body_base64.
+        return b"\xff" + rng.randbytes(max(n - 1, 0))
+    block = "".join(rng.choice(_TEXT) for _ in range(16384)).encode()
+    body = block * (n // len(block) + 1)
+    return body[:n].decode(errors="ignore").encode()
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
@@ -45,11 +70,24 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     def do_HEAD(self):
         self.do_GET()
 
+    def _target(self):
+        """The path asked for; an absolute URL (a proxy request) is kept
+        in server.proxied and answered as its path."""
+        if self.path.startswith("http://"):
+            u = urllib.parse.urlsplit(self.path)
+            with self.server.lock:
+                self.server.proxied.append(self.path)
+            self.path = u.path + ("?" + u.query if u.query else "")
+        path = self.path.split("?", 1)[0]
+        with self.server.lock:
+            self.server.requests.append((path, list(self.headers.items())))
+        return path
+
     def do_POST(self):
         srv = self.server
         n = int(self.headers.get("Content-Length", "0"))
         body = self.rfile.read(n)
-        path = self.path.split("?", 1)[0]
+        path = self._target()
         with srv.lock:
             srv.hits[path] += 1
             try:
@@ -60,7 +98,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
     def do_GET(self):
         srv = self.server
-        path = self.path.split("?", 1)[0]
+        path = self._target()
         with srv.lock:
             srv.hits[path] += 1
             srv.log.append((time.monotonic(), self.path))
@@ -102,6 +140,12 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             return self._send(302, b"", headers={"Location": srv.redirect_to})
         if head == "hello":
             return self._send(200, b"hello")
+        if head == "bytes":
+            q = urllib.parse.parse_qs(query)
+            return self._send(200, body_for(
+                arg, int(q.get("seed", ["0"])[0]),
+                q.get("kind", ["text"])[0]),
+                ctype="application/octet-stream")
         if head == "size":
             return self._send(200, b"a" * min(arg, 50 * 1024 * 1024))
         if head == "status":
@@ -137,6 +181,8 @@ class TestServer(http.server.ThreadingHTTPServer):
         self.robots_status = 404
         self.redirect_to = "/hello"
         self.posts = []
+        self.requests = []
+        self.proxied = []
         self.in_flight = 0
         self.max_in_flight = 0
         self._thread = threading.Thread(target=self.serve_forever,

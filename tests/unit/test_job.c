@@ -1,4 +1,5 @@
-/* Unit tests for job/: option validation, JSON round trip, kind names. */
+/* Unit tests for job/: option validation, JSON round trip, kind names,
+ * redaction of credentials. */
 #include "config.h"
 
 #include <locale.h>
@@ -165,6 +166,99 @@ test_url_ascii(void **state)
 	assert_false(job_is_ascii("http://\xc3\xa9/"));
 }
 
+/* job_redact_url(in) is want. */
+static void
+redacts(const char *in, const char *want)
+{
+	char *got = job_redact_url(in);
+
+	assert_non_null(got);
+	assert_string_equal(got, want);
+	free(got);
+}
+
+static void
+test_redact_url(void **state)
+{
+	(void)state;
+	redacts("http://alice:s3cret@example.com/x?y=1",
+	    "http://alice:***@example.com/x?y=1");
+	redacts("https://alice:s3cret@127.0.0.1:8443/",
+	    "https://alice:***@127.0.0.1:8443/");
+	/* Percent-encoded passwords are passwords too. */
+	redacts("http://alice:p%40ss%3Aw@example.com/",
+	    "http://alice:***@example.com/");
+	/* A user alone is no secret; an empty password hides nothing. */
+	redacts("http://alice@example.com/", "http://alice@example.com/");
+	redacts("http://alice:@example.com/", "http://alice:@example.com/");
+	/* Only the userinfo: an '@' elsewhere stays as it was. */
+	redacts("http://example.com/a@b?c=d@e", "http://example.com/a@b?c=d@e");
+	redacts("http://example.com/", "http://example.com/");
+	/* Proxy URLs, whose schemes libcurl does not fetch by itself. */
+	redacts("socks5h://bob:pw@10.0.0.1:1080",
+	    "socks5h://bob:***@10.0.0.1:1080/");
+	redacts("http://bob:pw@127.0.0.1:1", "http://bob:***@127.0.0.1:1/");
+	/* Not a URL at all: left as it is. */
+	redacts("not a url", "not a url");
+	redacts("", "");
+}
+
+static void
+test_header_is_secret(void **state)
+{
+	(void)state;
+	assert_true(job_header_is_secret("Authorization"));
+	assert_true(job_header_is_secret("authorization"));
+	assert_true(job_header_is_secret("COOKIE"));
+	assert_true(job_header_is_secret("Proxy-Authorization"));
+	assert_false(job_header_is_secret("X-Other"));
+	assert_false(job_header_is_secret("Authorization2"));
+	assert_false(job_header_is_secret("Set-Cookie"));
+}
+
+static void
+test_opts_redact(void **state)
+{
+	struct job_opts o;
+	json_error_t jerr;
+	json_t *in, *out;
+	char *cause = NULL, *text;
+
+	(void)state;
+	in = json_loads("{\"headers\": {\"Authorization\": \"Bearer tok\","
+	    " \"cookie\": \"a=b\", \"Proxy-Authorization\": \"Basic x\","
+	    " \"X-Other\": \"v\"}, \"proxy\": \"http://bob:pw@10.0.0.1:3128\","
+	    " \"callback_url\": \"https://carol:cb@hooks.test/done\","
+	    " \"user_agent\": \"a:b@c\", \"timeout_ms\": 5}", 0, &jerr);
+	assert_non_null(in);
+	assert_int_equal(job_opts_from_json(&o, in, &cause), 0);
+	out = job_opts_to_json(&o);
+	assert_int_equal(job_opts_redact(out), 0);
+	text = json_dumps(out, JSON_COMPACT | JSON_SORT_KEYS);
+	assert_string_equal(text,
+	    "{\"callback_url\":\"https://carol:***@hooks.test/done\","
+	    "\"headers\":{\"Authorization\":\"***\",\"Proxy-Authorization\":"
+	    "\"***\",\"X-Other\":\"v\",\"cookie\":\"***\"},"
+	    "\"proxy\":\"http://bob:***@10.0.0.1:3128/\",\"timeout_ms\":5,"
+	    "\"user_agent\":\"a:b@c\"}");
+	free(text);
+	/* The options themselves keep what the fetch needs. */
+	assert_string_equal(o.proxy, "http://bob:pw@10.0.0.1:3128");
+	assert_non_null(strstr(o.headers, "Authorization: Bearer tok"));
+	json_decref(out);
+	json_decref(in);
+	job_opts_clear(&o);
+	/* Options without secrets come out as they went in. */
+	in = json_pack("{s:s,s:{s:s}}", "proxy", "http://10.0.0.1:3128",
+	    "headers", "Accept", "text/html");
+	assert_int_equal(job_opts_redact(in), 0);
+	text = json_dumps(in, JSON_COMPACT | JSON_SORT_KEYS);
+	assert_string_equal(text, "{\"headers\":{\"Accept\":\"text/html\"},"
+	    "\"proxy\":\"http://10.0.0.1:3128\"}");
+	free(text);
+	json_decref(in);
+}
+
 int
 main(void)
 {
@@ -174,6 +268,9 @@ main(void)
 		cmocka_unit_test(test_kind_names),
 		cmocka_unit_test(test_result_new_error),
 		cmocka_unit_test(test_url_ascii),
+		cmocka_unit_test(test_redact_url),
+		cmocka_unit_test(test_header_is_secret),
+		cmocka_unit_test(test_opts_redact),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -24,7 +24,7 @@ struct fixture {
 static int
 setup(void **state)
 {
-	struct store_opts so = { 1000, 0 };
+	struct store_opts so = { .busy_timeout_ms = 1000 };
 	struct fixture *f = calloc(1, sizeof(*f));
 	char *cause = NULL;
 	int fd;
@@ -113,7 +113,7 @@ static void
 test_schema(void **state)
 {
 	struct fixture *f = *state;
-	struct store_opts so = { 1000, 0 };
+	struct store_opts so = { .busy_timeout_ms = 1000 };
 	char *cause = NULL;
 	struct store *again;
 
@@ -133,7 +133,7 @@ static void
 test_newer_schema_refused(void **state)
 {
 	struct fixture *f = *state;
-	struct store_opts so = { 1000, 0 };
+	struct store_opts so = { .busy_timeout_ms = 1000 };
 	char *cause = NULL;
 	sqlite3 *db;
 
@@ -508,6 +508,223 @@ test_job_failed(void **state)
 	store_failed_clear(&fl);
 }
 
+/* A one-off query returning one text value (allocated), read-only. */
+static char *
+query_text(const char *path, const char *sql)
+{
+	sqlite3 *db;
+	sqlite3_stmt *st;
+	char *v = NULL;
+
+	assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY,
+	    NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL),
+	    SQLITE_OK);
+	if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0))
+		v = strdup((const char *)sqlite3_column_text(st, 0));
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return v;
+}
+
+static void
+assert_query_text(const char *path, const char *sql, const char *want)
+{
+	char *got = query_text(path, sql);
+
+	assert_non_null(got);
+	assert_string_equal(got, want);
+	free(got);
+}
+
+/*
+ * Results never hold a URL's password, whether the fetcher wrote them or
+ * a cancel did in SQL; the tasks keep it for the fetch.
+ */
+static void
+test_results_redacted(void **state)
+{
+	struct fixture *f = *state;
+	struct store_url urls[2] = {
+		{ "http://alice:s3cret@h.test/a", "h.test" },
+		{ "http://alice:s3cret@h.test/b", "h.test" },
+	};
+	struct job_opts o;
+	struct task *list;
+	struct result *r;
+	size_t n, committed;
+	char *cause = NULL;
+	int64_t id, due;
+	int changed;
+
+	job_opts_init(&o);
+	assert_int_equal(store_job_create(f->s, &o, urls, 2, &id, &cause), 0);
+	assert_int_equal(store_claim(f->s, 1, NULL, &list, &n, &due, &cause),
+	    0);
+	assert_int_equal(n, 1);
+	r = ok_result(list);
+	r->final_url = strdup("http://alice:s3cret@h.test/a?final");
+	assert_int_equal(store_commit(f->s, r, NULL, 0, NULL, 0, &committed,
+	    NULL, &cause), 0);
+	result_free(r);
+	task_free(list);
+	/* The second task is still queued: the cancel writes its result. */
+	assert_int_equal(store_job_cancel(f->s, id, &changed, &cause), 0);
+	assert_int_equal(query_int(f->path, "SELECT count(*) FROM results"),
+	    2);
+	assert_int_equal(query_int(f->path, "SELECT count(*) FROM results"
+	    " WHERE url LIKE '%s3cret%' OR final_url LIKE '%s3cret%'"), 0);
+	assert_query_text(f->path, "SELECT group_concat(url, ' ') FROM"
+	    " (SELECT url FROM results ORDER BY id)",
+	    "http://alice:***@h.test/a http://alice:***@h.test/b");
+	assert_query_text(f->path, "SELECT final_url FROM results WHERE"
+	    " final_url IS NOT NULL", "http://alice:***@h.test/a?final");
+	assert_int_equal(query_int(f->path, "SELECT count(*) FROM tasks"
+	    " WHERE url LIKE '%s3cret%'"), 2);
+}
+
+struct body_read {
+	unsigned char	*got;
+	size_t		 len;
+	size_t		 pieces;
+	size_t		 stop;		/* pieces, then stop; 0: all */
+};
+
+static int
+body_piece(const unsigned char *p, size_t n, void *arg)
+{
+	struct body_read *b = arg;
+
+	memcpy(b->got + b->len, p, n);
+	b->len += n;
+	return ++b->pieces == b->stop;
+}
+
+struct page_rows {
+	int64_t		 ids[8];
+	size_t		 lens[8];
+	int		 loaded[8];
+	size_t		 n;
+};
+
+static int
+page_row(const struct store_row *r, void *arg)
+{
+	struct page_rows *p = arg;
+
+	p->ids[p->n] = r->id;
+	p->lens[p->n] = r->body_len;
+	p->loaded[p->n++] = r->body != NULL;
+	return 0;
+}
+
+/* What the streaming export reads: page ends, body sizes, body pieces. */
+static void
+test_results_stream_reads(void **state)
+{
+	struct fixture *f = *state;
+	struct task *list, *t, *next;
+	struct result *head = NULL, **tail = &head, *r;
+	struct body_read b;
+	struct page_rows p;
+	size_t n, committed, big = STORE_BODY_SMALL + 12345, i;
+	char *cause = NULL;
+	int64_t id = make_job(f->s, 3), due, last, size;
+
+	assert_int_equal(store_claim(f->s, 3, NULL, &list, &n, &due, &cause),
+	    0);
+	assert_int_equal(n, 3);
+	for (i = 0, t = list; t != NULL; t = t->next, i++) {
+		r = ok_result(t);
+		if (i == 0) {		/* big, and failed */
+			r->kind = RESULT_HTTP_STATUS;
+			r->body_len = big;
+			r->body = malloc(big);
+			for (n = 0; n < big; n++)
+				r->body[n] = (unsigned char)(n * 7);
+		} else if (i == 1) {	/* small */
+			r->body_len = 5;
+			r->body = (unsigned char *)strdup("hello");
+		}			/* and none */
+		*tail = r;
+		tail = &r->next;
+	}
+	assert_int_equal(store_commit(f->s, head, NULL, 0, NULL, 0, &committed,
+	    NULL, &cause), 0);
+	assert_int_equal(committed, 3);
+	while ((r = head) != NULL) {
+		head = r->next;
+		result_free(r);
+	}
+	for (t = list; t != NULL; t = next) {
+		next = t->next;
+		task_free(t);
+	}
+
+	/* The last id of a page, from ids alone; 0 for an empty page. */
+	assert_int_equal(store_results_last(f->s, id, 0, 2, 0, &last, &cause),
+	    0);
+	assert_int_equal(last, 2);
+	assert_int_equal(store_results_last(f->s, id, 0, 100, 0, &last,
+	    &cause), 0);
+	assert_int_equal(last, 3);
+	assert_int_equal(store_results_last(f->s, id, 3, 100, 0, &last,
+	    &cause), 0);
+	assert_int_equal(last, 0);
+	assert_int_equal(store_results_last(f->s, id, 0, 100,
+	    STORE_PAGE_FAILED, &last, &cause), 0);
+	assert_int_equal(last, 1);
+	assert_int_equal(store_results_last(f->s, id + 1, 0, 100, 0, &last,
+	    &cause), 0);
+	assert_int_equal(last, 0);
+
+	/* Small bodies come with the row, big ones only as a size. */
+	memset(&p, 0, sizeof(p));
+	assert_int_equal(store_results_page(f->s, id, 0, 10,
+	    STORE_PAGE_BODY_SMALL, page_row, &p, &cause), 0);
+	assert_int_equal(p.n, 3);
+	assert_int_equal(p.lens[0], big);
+	assert_false(p.loaded[0]);
+	assert_int_equal(p.lens[1], 5);
+	assert_true(p.loaded[1]);
+	assert_int_equal(p.lens[2], 0);
+	assert_false(p.loaded[2]);
+
+	/* A body read whole in pieces, or from an offset, or stopped. */
+	memset(&b, 0, sizeof(b));
+	b.got = malloc(big);
+	assert_int_equal(store_result_body(f->s, 1, 0, (unsigned char[1000]){0},
+	    1000, body_piece, &b, &size, &cause), 0);
+	assert_int_equal(size, big);
+	assert_int_equal(b.len, big);
+	assert_int_equal(b.pieces, (big + 999) / 1000);
+	for (n = 0; n < big; n++)
+		if (b.got[n] != (unsigned char)(n * 7))
+			fail_msg("byte %zu differs", n);
+	memset(b.got, 0, big);
+	b.len = b.pieces = 0;
+	b.stop = 2;
+	assert_int_equal(store_result_body(f->s, 1, big - 1500,
+	    (unsigned char[1000]){0}, 1000, body_piece, &b, &size, &cause), 0);
+	assert_int_equal(b.len, 1500);
+	assert_int_equal(b.got[0], (unsigned char)((big - 1500) * 7));
+	b.len = b.pieces = 0;
+	b.stop = 1;
+	assert_int_equal(store_result_body(f->s, 1, 0,
+	    (unsigned char[1000]){0}, 1000, body_piece, &b, &size, &cause), 0);
+	assert_int_equal(b.len, 1000);
+	free(b.got);
+	/* No body, no row: an error, not a crash. */
+	assert_int_equal(store_result_body(f->s, 3, 0, (unsigned char[16]){0},
+	    16, body_piece, &b, &size, &cause), -1);
+	assert_non_null(cause);
+	free(cause);
+	cause = NULL;
+	assert_int_equal(store_result_body(f->s, 99, 0, (unsigned char[16]){0},
+	    16, body_piece, &b, &size, &cause), -1);
+	free(cause);
+}
+
 int
 main(void)
 {
@@ -527,6 +744,10 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_retry_is_delayed, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_cancel, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_results_redacted, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_results_stream_reads, setup,
+		    teardown),
 		cmocka_unit_test_setup_teardown(test_job_failed, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_results_page, setup,
