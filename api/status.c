@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "api/api-int.h"
+#include "queue/queue.h"
 #include "stats/stats.h"
 #include "store/store.h"
 
@@ -19,11 +20,32 @@ enum MHD_Result
 api_healthz(struct api_call *k)
 {
 	enum MHD_Result ret;
+	char why[256];
 
 	if (api_lost(k, &ret))
 		return ret;
+	/* A shared database out of reach: this node can fetch and hold
+	 * results, but not store them or take new work. */
+	if (store_db_is_shared(k->conf->db) && k->a->queue != NULL &&
+	    !queue_healthy(k->a->queue, why, sizeof(why)))
+		return api_error(k, MHD_HTTP_SERVICE_UNAVAILABLE,
+		    "store_unavailable", why);
 	return api_reply_json(k, MHD_HTTP_OK, json_pack("{s:s}", "status",
 	    "ok"), NULL, NULL);
+}
+
+/* One node of a shared database, for /v1/status. */
+static int
+api_node_cb(const struct store_node *n, void *arg)
+{
+	json_t *nodes = arg;
+
+	return json_array_append_new(nodes, json_pack(
+	    "{s:s,s:s?,s:s?,s:s?,s:I,s:b}",
+	    "name", n->name, "version", n->version,
+	    "started_at", n->started_at, "heartbeat_at", n->heartbeat_at,
+	    "in_flight", (json_int_t)n->in_flight, "alive", n->alive)) == 0 ?
+	    0 : -1;
 }
 
 /* GET /v1/status */
@@ -32,21 +54,33 @@ api_status(struct api_call *k)
 {
 	struct stats_snapshot st;
 	struct store_totals t;
+	struct store_opts so;
 	struct store *s;
 	char *cause = NULL;
-	json_t *kinds;
+	json_t *kinds, *doc, *nodes;
 	int i;
 
 	if ((s = api_store(k, &cause)) == NULL ||
 	    store_totals(s, &t, &cause) != 0)
 		return api_store_error(k, cause);
+	nodes = NULL;
+	if (store_db_is_shared(k->conf->db)) {
+		if ((nodes = json_array()) == NULL)
+			return MHD_NO;
+		if (store_nodes(s, api_node_cb, nodes, &cause) != 0) {
+			json_decref(nodes);
+			return api_store_error(k, cause);
+		}
+	}
 	stats_snapshot(&st);
-	if ((kinds = json_object()) == NULL)
+	if ((kinds = json_object()) == NULL) {
+		json_decref(nodes);
 		return MHD_NO;
+	}
 	for (i = 1; i < RESULT_KIND_MAX; i++)
 		json_object_set_new(kinds, result_kind_name((enum result_kind)i),
 		    json_integer((json_int_t)st.by_kind[i]));
-	return api_reply_json(k, MHD_HTTP_OK, json_pack(
+	doc = json_pack(
 	    "{s:s,s:f,s:I,s:I,s:I,s:I,s:I,"
 	    "s:{s:I,s:I,s:I,s:o,s:I},s:{s:f,s:f},s:I}",
 	    "version", PACKAGE_VERSION,
@@ -65,7 +99,15 @@ api_status(struct api_call *k)
 	    "rates",
 	    "results_per_s_10s", st.rate_10s,
 	    "results_per_s_60s", st.rate_60s,
-	    "db_size_bytes", (json_int_t)t.db_bytes), NULL, NULL);
+	    "db_size_bytes", (json_int_t)t.db_bytes);
+	store_opts_init(&so, k->conf, 0);
+	if (doc != NULL) {
+		json_object_set_new(doc, "node", json_string(so.node));
+		if (nodes != NULL)
+			json_object_set(doc, "nodes", nodes);
+	}
+	json_decref(nodes);
+	return api_reply_json(k, MHD_HTTP_OK, doc, NULL, NULL);
 }
 
 /* Appends printf output to a growing text; -1 on ENOMEM. */

@@ -54,7 +54,12 @@ struct harvestd {
 	struct fetch	*fetch;
 	struct api	*api;
 	struct notify	*notify;
-	struct store_lock *lock;	/* one daemon per database */
+	struct store_lock *lock;	/* one daemon per database (SQLite) */
+	struct store_listener *listener; /* shared: other nodes' events */
+	ev_io		 listen_io;
+	ev_timer	 listen_retry;
+	double		 listen_backoff;
+	int		 shared;	/* a database several nodes share */
 	pthread_mutex_t	 hook_lock;	/* api/notify vs the store thread */
 	ev_signal	 sigint;
 	ev_signal	 sigterm;
@@ -365,9 +370,14 @@ daemon_tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
 		free(cause);
 		return;
 	}
+	/* Work added by any means shows up within two seconds, whatever
+	 * happens to the events. */
+	if (h->shared && h->ticks % 2 == 0)
+		sched_notify_work(h->sched);
 	stats_tick();
 	/* Retention: a second after start, then hourly. */
-	if (h->conf->retention_days > 0 && h->ticks++ % 3600 == 1)
+	h->ticks++;
+	if (h->conf->retention_days > 0 && h->ticks % 3600 == 2)
 		queue_purge_expired(h->queue, h->conf->retention_days);
 	stats_snapshot(&st);
 	snprintf(status, sizeof(status), "STATUS=%" PRIu64 " in flight, %"
@@ -413,12 +423,170 @@ daemon_api_cancelled(int64_t job_id, void *arg)
 	pthread_mutex_unlock(&h->hook_lock);
 }
 
+/* Events from the other nodes of a shared database. */
+static void
+daemon_event_cb(enum store_event ev, int64_t job_id, void *arg)
+{
+	struct harvestd *h = arg;
+
+	switch (ev) {
+	case STORE_EV_WORK:
+		sched_notify_work(h->sched);
+		break;
+	case STORE_EV_CANCEL:
+		sched_notify_cancel(h->sched, job_id);
+		break;
+	case STORE_EV_DONE:
+		pthread_mutex_lock(&h->hook_lock);
+		if (h->api != NULL)
+			api_jobs_changed(h->api);
+		pthread_mutex_unlock(&h->hook_lock);
+		break;
+	}
+}
+
+static void daemon_listen_lost(struct harvestd *, const char *);
+
+static void
+daemon_listen_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct harvestd *h = w->data;
+	char *cause = NULL;
+
+	(void)loop;
+	(void)revents;
+	if (store_listener_read(h->listener, daemon_event_cb, h,
+	    &cause) != 0) {
+		daemon_listen_lost(h, cause);
+		free(cause);
+	}
+}
+
+/* Watches the listener's socket (again, after a reconnect). */
+static void
+daemon_listen_watch(struct harvestd *h)
+{
+	ev_io_stop(h->loop, &h->listen_io);
+	ev_io_init(&h->listen_io, daemon_listen_cb,
+	    store_listener_fd(h->listener), EV_READ);
+	h->listen_io.data = h;
+	ev_io_start(h->loop, &h->listen_io);
+	h->listen_backoff = 1.;
+	/* Events may have been missed meanwhile: look for work. */
+	sched_notify_work(h->sched);
+}
+
+static void
+daemon_listen_retry_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct harvestd *h = w->data;
+	char *cause = NULL;
+
+	(void)loop;
+	(void)revents;
+	if (store_listener_reset(h->listener, &cause) == 0) {
+		log_info("listening for other nodes' events again");
+		daemon_listen_watch(h);
+		return;
+	}
+	daemon_listen_lost(h, cause);
+	free(cause);
+}
+
+/* The listener's connection is gone: try again, backing off to 30 s. */
+static void
+daemon_listen_lost(struct harvestd *h, const char *why)
+{
+	ev_io_stop(h->loop, &h->listen_io);
+	log_warnx("listener: %s; reconnecting in %.0f s", why != NULL ? why :
+	    "connection lost", h->listen_backoff);
+	ev_timer_stop(h->loop, &h->listen_retry);
+	ev_timer_set(&h->listen_retry, h->listen_backoff, 0.);
+	ev_timer_start(h->loop, &h->listen_retry);
+	h->listen_backoff = h->listen_backoff * 2 > 30. ? 30. :
+	    h->listen_backoff * 2;
+}
+
+/*
+ * A shared database tells every node of new work, cancels and ended jobs
+ * (NOTIFY on its socket, under an ev_io); the tick's periodic re-check is
+ * the fallback. Nothing for SQLite.
+ */
+static void
+daemon_listen(struct harvestd *h)
+{
+	char *cause = NULL;
+
+	ev_init(&h->listen_io, daemon_listen_cb);
+	ev_init(&h->listen_retry, daemon_listen_retry_cb);
+	h->listen_retry.data = h;
+	h->listen_backoff = 1.;
+	if (!h->shared)
+		return;
+	if ((h->listener = store_listen(h->conf->db, &cause)) == NULL) {
+		log_warnx("listener: %s; new work is found by the periodic "
+		    "re-check only", cause != NULL ? cause : "none");
+		free(cause);
+		return;
+	}
+	if (store_listener_fd(h->listener) == -1)
+		daemon_listen_lost(h, "not connected");
+	else
+		daemon_listen_watch(h);
+}
+
+/*
+ * Starts the store thread. A shared database that cannot be reached yet
+ * is tried again, backing off to 30 s and saying so, until it answers or
+ * SIGTERM/SIGINT ends the wait (a start-up, not a failure: exit 0).
+ */
+static int
+daemon_queue_start(struct harvestd *h, char **cause)
+{
+	struct timespec ts;
+	sigset_t set, old;
+	double wait = 1.;
+	char *db;
+
+	for (;;) {
+		if ((h->queue = queue_start(h->loop, h->conf, sched_tasks_cb,
+		    h->sched, cause)) != NULL)
+			return 0;
+		if (!h->shared)
+			return -1;
+		db = store_db_display(h->conf->db);
+		log_warnx("database %s: %s; trying again in %.0f s",
+		    db != NULL ? db : "?", *cause != NULL ? *cause :
+		    "cannot open", wait);
+		free(db);
+		free(*cause);
+		*cause = NULL;
+		daemon_notify("STATUS=waiting for the database");
+		sigemptyset(&set);
+		sigaddset(&set, SIGTERM);
+		sigaddset(&set, SIGINT);
+		pthread_sigmask(SIG_BLOCK, &set, &old);
+		ts.tv_sec = (time_t)wait;
+		ts.tv_nsec = 0;
+		if (sigtimedwait(&set, NULL, &ts) > 0) {
+			pthread_sigmask(SIG_SETMASK, &old, NULL);
+			log_info("stopped while waiting for the database");
+			h->status = 0;
+			*cause = NULL;
+			return 1;
+		}
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
+		wait = wait * 2 > 30. ? 30. : wait * 2;
+	}
+}
+
 static int
 daemon_start(struct harvestd *h)
 {
 	struct api_hooks hooks;
-	char *cause = NULL;
+	char *cause = NULL, *db;
 	uint64_t usec = 0;
+	int rc;
 
 	hooks.submitted = daemon_api_submitted;
 	hooks.cancelled = daemon_api_cancelled;
@@ -428,15 +596,20 @@ daemon_start(struct harvestd *h)
 	 * created, the database included. */
 	if ((h->api = api_create(h->conf, &hooks, &cause)) == NULL)
 		goto fail;
-	if ((h->lock = store_lock(h->conf->db, &cause)) == NULL)
+	h->shared = store_db_is_shared(h->conf->db);
+	/* One daemon per SQLite file; a shared database takes many. */
+	if (!h->shared &&
+	    (h->lock = store_lock(h->conf->db, &cause)) == NULL)
 		goto fail;
 	if ((h->sched = sched_create(h->loop, h->conf)) == NULL) {
 		log_errorx("out of memory");
 		return -1;
 	}
-	if ((h->queue = queue_start(h->loop, h->conf, sched_tasks_cb, h->sched,
-	    &cause)) == NULL)
+	if ((rc = daemon_queue_start(h, &cause)) != 0) {
+		if (rc > 0)
+			return 1;	/* stopped while waiting */
 		goto fail;
+	}
 	if ((h->fetch = fetch_create(h->loop, h->conf, sched_done_cb, h->sched,
 	    &cause)) == NULL)
 		goto fail;
@@ -448,6 +621,7 @@ daemon_start(struct harvestd *h)
 	queue_on_finished(h->queue, daemon_jobs_finished, h);
 	if (api_start(h->api, h->queue, &cause) != 0)
 		goto fail;
+	daemon_listen(h);
 
 	ev_signal_init(&h->sigint, daemon_signal_cb, SIGINT);
 	ev_signal_init(&h->sigterm, daemon_signal_cb, SIGTERM);
@@ -465,9 +639,12 @@ daemon_start(struct harvestd *h)
 	(void)usec;
 
 	sched_run(h->sched);
+	db = store_db_display(h->conf->db);
 	log_info("harvestd %s listening on %s port %u, database %s, "
 	    "concurrency %" PRId64, PACKAGE_VERSION, h->conf->listen,
-	    (unsigned)api_port(h->api), h->conf->db, h->conf->concurrency);
+	    (unsigned)api_port(h->api), db != NULL ? db : "?",
+	    h->conf->concurrency);
+	free(db);
 	daemon_notify("READY=1");
 	return 0;
 fail:
@@ -493,6 +670,12 @@ daemon_teardown(struct harvestd *h)
 	/* Every SQLite connection is closed: the lock can go. */
 	store_unlock(h->lock);
 	h->lock = NULL;
+	if (h->listener != NULL) {
+		ev_io_stop(h->loop, &h->listen_io);
+		ev_timer_stop(h->loop, &h->listen_retry);
+		store_listener_close(h->listener);
+		h->listener = NULL;
+	}
 	h->queue = NULL;
 	h->fetch = NULL;
 	h->sched = NULL;
@@ -637,10 +820,11 @@ main(int argc, char **argv)
 		fatalx("curl_global_init: %s", curl_easy_strerror(cc));
 	if ((h.loop = ev_default_loop(EVFLAG_AUTO)) == NULL)
 		fatalx("cannot initialise the libev loop");
-	if (daemon_start(&h) == 0) {
+	if ((rc = daemon_start(&h)) == 0) {
 		ev_run(h.loop, 0);
 		rc = h.status;
-	}
+	} else
+		rc = rc > 0 ? 0 : 1;
 	daemon_teardown(&h);
 	ev_loop_destroy(h.loop);
 	curl_global_cleanup();

@@ -23,6 +23,7 @@
 
 #define ROBOTS_ERROR_TTL_S	600.	/* 5xx/unreachable: deny this long */
 #define HOST_IDLE_S		60.	/* forget an idle host after this */
+#define HOST_RELEASE_S		5.	/* shared db: give up an idle host */
 #define GC_INTERVAL_S		10.
 #define RETRY_AFTER_MAX_MS	3600000	/* Retry-After honoured up to 1 h */
 
@@ -63,6 +64,7 @@ struct host {
 	struct host_job	*jobs;		/* jobs with tasks held for it */
 	size_t		 njobs;
 	size_t		 jobs_cap;
+	int		 released;	/* shared db: its lease given up */
 };
 
 struct robots_entry {
@@ -121,6 +123,7 @@ struct sched {
 
 static void sched_dispatch(struct sched *);
 static void host_free(struct mapent *);
+static void sched_host_leased(struct sched *, const struct task *);
 
 /* --- a small string map ------------------------------------------------ */
 
@@ -349,10 +352,27 @@ sched_window_key(struct sched *s, struct task *t)
 	struct job_slot *slot;
 
 	sched_count(s, t, 1, 0);
+	sched_host_leased(s, t);
 	slot = sched_slot(s, t);
 	t->seq = (slot->last_seq > s->vtime ? slot->last_seq : s->vtime) + 1;
 	slot->last_seq = t->seq;
 	s->nwindow++;
+}
+
+/*
+ * A shared database leases hosts to one node at a time: a task that came
+ * with its host's lease carries the host's next allowed start from the
+ * node that had it, so delays hold across the cluster.
+ */
+static void
+sched_host_leased(struct sched *s, const struct task *t)
+{
+	struct host *h = sched_host(s, t->host);
+	double next = (double)t->host_next_ms / 1000.0;
+
+	h->released = 0;
+	if (t->host_next_ms > 0 && next > h->next_start)
+		h->next_start = next;
 }
 
 /* Merges n tasks (in any order) into the window, in one pass. */
@@ -1084,6 +1104,14 @@ sched_gc_cb(struct ev_loop *loop, ev_timer *w, int revents)
 		for (pp = &s->hosts.b[i]; (e = *pp) != NULL;) {
 			struct host *h = (struct host *)e;
 
+			/* Idle for a while: in a shared database another node
+			 * may take it (nothing happens on SQLite). */
+			if (h->held == 0 && h->in_flight == 0 && !h->released &&
+			    h->next_start + HOST_RELEASE_S < now) {
+				queue_release_host(s->queue, e->key,
+				    (int64_t)(h->next_start * 1000.0));
+				h->released = 1;
+			}
 			if (h->held == 0 && h->in_flight == 0 &&
 			    h->next_start + HOST_IDLE_S < now) {
 				*pp = e->next;

@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <curl/curl.h>
 #include <jansson.h>
 
 #include "conf/conf.h"
@@ -66,6 +67,46 @@ store_db_is_shared(const char *db)
 {
 	return strncasecmp(db, "postgresql://", 13) == 0 ||
 	    strncasecmp(db, "postgres://", 11) == 0;
+}
+
+char *
+store_db_display(const char *db)
+{
+	CURLU *u;
+	char *query = NULL, *out = NULL, *p, *q, *kept;
+	size_t n = 0;
+
+	if (!store_db_is_shared(db))
+		return strdup(db);
+	if ((u = curl_url()) == NULL)
+		return NULL;
+	if (curl_url_set(u, CURLUPART_URL, db, CURLU_NON_SUPPORT_SCHEME |
+	    CURLU_NO_AUTHORITY | CURLU_PATH_AS_IS) != CURLUE_OK) {
+		curl_url_cleanup(u);
+		return strdup("postgresql://(unparsable)");
+	}
+	curl_url_set(u, CURLUPART_PASSWORD, NULL, 0);
+	/* password=... among the parameters goes too. */
+	if (curl_url_get(u, CURLUPART_QUERY, &query, 0) == CURLUE_OK &&
+	    (kept = calloc(1, strlen(query) + 1)) != NULL) {
+		for (p = query; p != NULL && *p != '\0'; p = q) {
+			if ((q = strchr(p, '&')) != NULL)
+				*q++ = '\0';
+			if (strncmp(p, "password=", 9) == 0)
+				continue;
+			n += (size_t)sprintf(kept + n, "%s%s", n > 0 ? "&" : "",
+			    p);
+		}
+		curl_url_set(u, CURLUPART_QUERY, n > 0 ? kept : NULL, 0);
+		free(kept);
+	}
+	curl_free(query);
+	if (curl_url_get(u, CURLUPART_URL, &p, 0) == CURLUE_OK) {
+		out = strdup(p);
+		curl_free(p);
+	}
+	curl_url_cleanup(u);
+	return out;
 }
 
 struct store *

@@ -43,6 +43,11 @@ void		 store_opts_init(struct store_opts *o, const struct conf *c,
 void		 store_global_init(void);
 /* Whether db names a shared database (a postgresql:// URI). */
 int		 store_db_is_shared(const char *db);
+/*
+ * db as it may be logged or shown: a URI without its password (userinfo
+ * or password= parameter). Allocated; NULL on ENOMEM.
+ */
+char		*store_db_display(const char *db);
 /* Opens (creating and migrating as needed) the database db names. */
 struct store	*store_open(const char *db, const struct store_opts *o,
 		    char **cause);
