@@ -63,6 +63,7 @@ struct fetch_sock {
 struct fetch {
 	struct ev_loop	*loop;
 	CURLM		*multi;
+	CURLSH		*share;		/* TLS sessions, across transfers */
 	ev_timer	 timer;
 	fetch_done_cb	 cb;
 	void		*cb_arg;
@@ -168,7 +169,8 @@ fetch_setup_common(struct xfer *x)
 	    CURLE_OK ||
 	    curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https") !=
 	    CURLE_OK ||
-	    curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "") != CURLE_OK)
+	    curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "") != CURLE_OK ||
+	    curl_easy_setopt(e, CURLOPT_SHARE, x->f->share) != CURLE_OK)
 		return -1;
 	return 0;
 }
@@ -314,6 +316,15 @@ fetch_create(struct ev_loop *loop, struct conf *c, fetch_done_cb cb,
 		*cause = strdup("curl_multi_init failed");
 		goto fail;
 	}
+	/* Connections and DNS are the multi handle's already; sharing TLS
+	 * sessions lets a new connection to a host resume its session (an
+	 * abbreviated handshake). Only the loop thread uses it: no locks. */
+	if ((f->share = curl_share_init()) == NULL ||
+	    curl_share_setopt(f->share, CURLSHOPT_SHARE,
+	    CURL_LOCK_DATA_SSL_SESSION) != CURLSHE_OK) {
+		*cause = strdup("curl_share_init failed");
+		goto fail;
+	}
 	ev_init(&f->timer, fetch_timer_cb);
 	f->timer.data = f;
 	if (curl_multi_setopt(f->multi, CURLMOPT_SOCKETFUNCTION,
@@ -332,6 +343,8 @@ fail:
 	if (f != NULL) {
 		if (f->multi != NULL)
 			curl_multi_cleanup(f->multi);
+		if (f->share != NULL)
+			curl_share_cleanup(f->share);
 		conf_unref(f->conf);
 		free(f);
 	}
@@ -866,6 +879,9 @@ fetch_free(struct fetch *f)
 	ev_timer_stop(f->loop, &f->timer);
 	if ((mc = curl_multi_cleanup(f->multi)) != CURLM_OK)
 		log_warnx("fetch: multi_cleanup: %s", curl_multi_strerror(mc));
+	/* After every easy handle that used it is gone (the pool above). */
+	if (curl_share_cleanup(f->share) != CURLSHE_OK)
+		log_warnx("fetch: share_cleanup failed");
 	conf_unref(f->conf);
 	free(f);
 }
