@@ -19,166 +19,6 @@
 #include "api/api.h"
 
 
-/* Copies a libcurl string into malloc'd memory and frees the original. */
-static char *
-req_take(char *curl_string)
-{
-	char *copy = curl_string != NULL ? strdup(curl_string) : NULL;
-
-	curl_free(curl_string);
-	return copy;
-}
-
-/* Whether s is valid UTF-8 (shortest forms, no surrogates, <= U+10FFFF). */
-static int
-req_utf8_valid(const char *s)
-{
-	const unsigned char *c = (const unsigned char *)s;
-	unsigned int cp, min;
-	int n, i;
-
-	while (*c != '\0') {
-		if (*c < 0x80) {
-			c++;
-			continue;
-		}
-		if ((*c & 0xe0) == 0xc0) {
-			n = 1;
-			cp = *c & 0x1f;
-			min = 0x80;
-		} else if ((*c & 0xf0) == 0xe0) {
-			n = 2;
-			cp = *c & 0x0f;
-			min = 0x800;
-		} else if ((*c & 0xf8) == 0xf0) {
-			n = 3;
-			cp = *c & 0x07;
-			min = 0x10000;
-		} else
-			return 0;
-		for (i = 1; i <= n; i++) {
-			if ((c[i] & 0xc0) != 0x80)
-				return 0;
-			cp = (cp << 6) | (c[i] & 0x3f);
-		}
-		if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-			return 0;
-		c += n + 1;
-	}
-	return 1;
-}
-
-/* Lower-cases the ASCII letters of s in place (never a UTF-8 byte). */
-static void
-req_ascii_lower(char *s)
-{
-	for (; *s != '\0'; s++)
-		if (*s >= 'A' && *s <= 'Z')
-			*s = (char)(*s - 'A' + 'a');
-}
-
-/*
- * api_url_check, also giving the URL's request form (job_url_ascii) in
- * *ascii when it differs from the canonical one (NULL otherwise).
- */
-static int
-req_url_check(const char *url, size_t max_length, char **canonical,
-    char **ascii, char **host, char **reason)
-{
-	CURLU *h;
-	CURLUcode uc;
-	char *scheme = NULL, *chost = NULL, *curl = NULL, *ahost = NULL;
-	const unsigned char *c;
-
-	*canonical = *ascii = *host = *reason = NULL;
-	if (strlen(url) > max_length) {
-		*reason = util_asprintf("URL longer than %zu bytes", max_length);
-		return -1;
-	}
-	for (c = (const unsigned char *)url; *c != '\0'; c++) {
-		if (*c <= 0x20 || *c == 0x7f) {
-			*reason = util_asprintf("URL contains a space or a "
-			    "control character (percent-encode it)");
-			return -1;
-		}
-	}
-	/* Text beyond ASCII is UTF-8 (an international domain name): it
-	 * is shown back as JSON, which has no other encoding. */
-	if (!req_utf8_valid(url)) {
-		*reason = util_asprintf("URL contains a non-ASCII byte that is "
-		    "not UTF-8 (percent-encode it)");
-		return -1;
-	}
-	if ((h = curl_url()) == NULL) {
-		*reason = util_asprintf("out of memory");
-		return -1;
-	}
-	if ((uc = curl_url_set(h, CURLUPART_URL, url, 0)) != CURLUE_OK ||
-	    (uc = curl_url_get(h, CURLUPART_SCHEME, &scheme, 0)) != CURLUE_OK) {
-		*reason = util_asprintf("%s", curl_url_strerror(uc));
-		goto fail;
-	}
-	if (strcasecmp(scheme, "http") != 0 && strcasecmp(scheme, "https") != 0) {
-		*reason = util_asprintf("scheme \"%s\" is not http or https",
-		    scheme);
-		goto fail;
-	}
-	/* The host comes back %XX-decoded: b%C3%BCcher and bücher are one
-	 * host, spelt in UTF-8. */
-	if (curl_url_get(h, CURLUPART_HOST, &chost, 0) != CURLUE_OK ||
-	    *chost == '\0') {
-		*reason = util_asprintf("URL has no host");
-		goto fail;
-	}
-	/* Canonical form: one URL, one task, whatever its spelling. */
-	req_ascii_lower(chost);
-	if (curl_url_set(h, CURLUPART_HOST, chost, 0) != CURLUE_OK ||
-	    curl_url_set(h, CURLUPART_FRAGMENT, NULL, 0) != CURLUE_OK ||
-	    curl_url_get(h, CURLUPART_URL, &curl, CURLU_NO_DEFAULT_PORT) !=
-	    CURLUE_OK) {
-		*reason = util_asprintf("URL cannot be normalised");
-		goto fail;
-	}
-	/* Politeness is per host as requests name it: punycode. */
-	if (curl_url_get(h, CURLUPART_HOST, &ahost, CURLU_PUNYCODE) !=
-	    CURLUE_OK || !job_is_ascii(ahost)) {
-		*reason = util_asprintf("host name is not a valid "
-		    "international domain name");
-		goto fail;
-	}
-	req_ascii_lower(ahost);
-	/* Bytes outside ASCII in the path and query are kept as submitted
-	 * and percent-encoded for the request; the user part cannot be. */
-	if (job_url_ascii(curl, ascii) != 0) {
-		*reason = util_asprintf("URL has a non-ASCII byte in its user "
-		    "name or password (percent-encode it)");
-		goto fail;
-	}
-	curl_free(scheme);
-	curl_free(chost);
-	curl_url_cleanup(h);
-	*canonical = req_take(curl);
-	*host = req_take(ahost);
-	if (*canonical == NULL || *host == NULL) {
-		free(*canonical);
-		free(*host);
-		free(*ascii);
-		*canonical = *ascii = *host = NULL;
-		*reason = util_asprintf("out of memory");
-		return -1;
-	}
-	return 0;
-fail:
-	curl_free(scheme);
-	curl_free(chost);
-	curl_free(ahost);
-	curl_free(curl);
-	curl_url_cleanup(h);
-	if (*reason == NULL)
-		*reason = strdup("invalid URL");
-	return -1;
-}
-
 int
 api_url_check(const char *url, size_t max_length, char **canonical,
     char **host, char **reason)
@@ -186,7 +26,7 @@ api_url_check(const char *url, size_t max_length, char **canonical,
 	char *ascii;
 	int rc;
 
-	rc = req_url_check(url, max_length, canonical, &ascii, host, reason);
+	rc = job_url_check(url, max_length, canonical, &ascii, host, reason);
 	free(ascii);
 	return rc;
 }
@@ -227,7 +67,7 @@ req_utf8_len(const unsigned char *s, size_t len)
 		return 0;
 	memcpy(buf, s, n);
 	buf[n] = '\0';
-	return req_utf8_valid(buf) ? n : 0;
+	return job_utf8_valid(buf) ? n : 0;
 }
 
 /*
@@ -282,7 +122,7 @@ req_add_url(struct api_request *req, const struct api_limits *lim,
 	else if (strlen(copy) != len)
 		reason = strdup("URL contains a NUL byte");
 	else
-		(void)req_url_check(copy, lim->max_url_length, &canon,
+		(void)job_url_check(copy, lim->max_url_length, &canon,
 		    &ascii, &host, &reason);
 	if (reason == NULL && host == NULL) {
 		free(copy);

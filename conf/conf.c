@@ -65,6 +65,9 @@ conf_type_is_string(enum conf_type t)
 	case CONF_HEADERS:
 	case CONF_PROXY:
 	case CONF_URL:
+	case CONF_EXTRACT:
+	case CONF_FOLLOW:
+	case CONF_SITEMAPS:
 		return 1;
 	default:
 		return 0;
@@ -621,7 +624,11 @@ conf_type_doc(enum conf_type t)
 	case CONF_BOOL:
 		return "boolean";
 	case CONF_HEADERS:
+	case CONF_EXTRACT:
+	case CONF_FOLLOW:
 		return "object";
+	case CONF_SITEMAPS:
+		return "array";
 	default:
 		return "string";
 	}

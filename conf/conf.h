@@ -37,6 +37,9 @@
 #define CONF_CTYPE_HEADERS	char *
 #define CONF_CTYPE_PROXY	char *
 #define CONF_CTYPE_URL		char *
+#define CONF_CTYPE_EXTRACT	char *
+#define CONF_CTYPE_FOLLOW	char *
+#define CONF_CTYPE_SITEMAPS	char *
 
 /* Which struct gets a field, by scope. */
 #define CONF_IN_CONF_DAEMON(t, n)	t n;
@@ -92,7 +95,8 @@ conf_eff_str_(const char *job, const char *def)
 
 enum conf_type {
 	CONF_INT, CONF_BOOL, CONF_STRING, CONF_SECRET, CONF_LOGLEVEL,
-	CONF_CIDRS, CONF_METHOD, CONF_HEADERS, CONF_PROXY, CONF_URL
+	CONF_CIDRS, CONF_METHOD, CONF_HEADERS, CONF_PROXY, CONF_URL,
+	CONF_EXTRACT, CONF_FOLLOW, CONF_SITEMAPS	/* JSON, kept as text */
 };
 enum conf_scope { CONF_SCOPE_DAEMON, CONF_SCOPE_JOB, CONF_SCOPE_JOBONLY };
 enum conf_apply { CONF_RELOAD, CONF_RESTART };

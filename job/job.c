@@ -15,11 +15,15 @@
 
 #include <curl/curl.h>
 
+#include "crawl/crawl.h"
+#include "extract/extract.h"
 #include "job/job.h"
 #include "log/log.h"
 #include "util/util.h"
 
 #define JOB_HEADERS_MAX	64
+
+static int job_set_json(char **, enum conf_type, json_t *, char **);
 
 /* The rows of the settings table a job may set, by name. */
 static const struct conf_setting *
@@ -303,11 +307,81 @@ job_opts_set(struct job_opts *o, const char *key, json_t *value, char **cause)
 		return job_set_string(opt_str(o, d), key, value, d->max, cause);
 	case CONF_STRING:
 		return job_set_string(opt_str(o, d), key, value, d->max, cause);
+	case CONF_EXTRACT:
+	case CONF_FOLLOW:
+	case CONF_SITEMAPS:
+		return job_set_json(opt_str(o, d), d->type, value, cause);
 	default:
 		break;
 	}
 	*cause = util_asprintf("field \"%s\" has no type", key);
 	return -1;
+}
+
+/*
+ * The scrape fields, validated by the modules that run them (extract/,
+ * crawl/) and kept as their normalised JSON text; a bad one is refused
+ * naming the field ("field \"extract.title\": invalid XPath ...").
+ */
+static int
+job_set_json(char **field, enum conf_type type, json_t *value, char **cause)
+{
+	struct extract *x;
+	struct crawl_follow *f;
+	json_t *norm = NULL, *v;
+	char *text, *canon, *ascii, *host, *reason;
+	size_t i;
+
+	switch (type) {
+	case CONF_EXTRACT:
+		if ((x = extract_compile(value, cause)) == NULL)
+			return -1;
+		norm = extract_to_json(x);
+		extract_free(x);
+		break;
+	case CONF_FOLLOW:
+		if ((f = crawl_follow_compile(value, cause)) == NULL)
+			return -1;
+		norm = crawl_follow_to_json(f);
+		crawl_follow_free(f);
+		break;
+	default:
+		if (!json_is_array(value) || json_array_size(value) == 0 ||
+		    json_array_size(value) > JOB_SITEMAPS_MAX) {
+			*cause = util_asprintf("field \"sitemaps\" must be an "
+			    "array of 1 to %d URLs", JOB_SITEMAPS_MAX);
+			return -1;
+		}
+		if ((norm = json_array()) == NULL)
+			break;
+		json_array_foreach(value, i, v) {
+			if (!json_is_string(v) || job_url_check(
+			    json_string_value(v), 8192, &canon, &ascii, &host,
+			    &reason) != 0) {
+				*cause = util_asprintf("field \"sitemaps[%zu]\": "
+				    "%s", i, json_is_string(v) ? reason :
+				    "not a string");
+				if (json_is_string(v))
+					free(reason);
+				json_decref(norm);
+				return -1;
+			}
+			json_array_append_new(norm, json_string(canon));
+			free(canon);
+			free(ascii);
+			free(host);
+		}
+		break;
+	}
+	if (norm == NULL || (text = json_dumps(norm, JSON_COMPACT)) == NULL) {
+		json_decref(norm);
+		*cause = util_asprintf("out of memory");
+		return -1;
+	}
+	json_decref(norm);
+	free(*field);
+	*field = text;
+	return 0;
 }
 
 /* The JSON form of a headers field: lines back into an object. */
@@ -349,9 +423,13 @@ job_opts_to_json(const struct job_opts *o)
 		if (conf_type_is_string(d->type)) {
 			if (*opt_str(w, d) == NULL)
 				continue;
-			v = d->type == CONF_HEADERS ?
-			    job_headers_json(*opt_str(w, d)) :
-			    json_string(*opt_str(w, d));
+			if (d->type == CONF_HEADERS)
+				v = job_headers_json(*opt_str(w, d));
+			else if (d->type == CONF_EXTRACT ||
+			    d->type == CONF_FOLLOW || d->type == CONF_SITEMAPS)
+				v = json_loads(*opt_str(w, d), 0, NULL);
+			else
+				v = json_string(*opt_str(w, d));
 		} else if (*opt_int(w, d) != JOB_UNSET) {
 			if (d->type == CONF_BOOL)
 				v = json_boolean(*opt_int(w, d));
@@ -752,3 +830,159 @@ result_free(struct result *r)
 	free(r->error_message);
 	free(r);
 }
+
+/* Copies a libcurl string into malloc'd memory and frees the original. */
+static char *
+job_url_take(char *curl_string)
+{
+	char *copy = curl_string != NULL ? strdup(curl_string) : NULL;
+
+	curl_free(curl_string);
+	return copy;
+}
+
+int
+job_utf8_valid(const char *s)
+{
+	const unsigned char *c = (const unsigned char *)s;
+	unsigned int cp, min;
+	int n, i;
+
+	while (*c != '\0') {
+		if (*c < 0x80) {
+			c++;
+			continue;
+		}
+		if ((*c & 0xe0) == 0xc0) {
+			n = 1;
+			cp = *c & 0x1f;
+			min = 0x80;
+		} else if ((*c & 0xf0) == 0xe0) {
+			n = 2;
+			cp = *c & 0x0f;
+			min = 0x800;
+		} else if ((*c & 0xf8) == 0xf0) {
+			n = 3;
+			cp = *c & 0x07;
+			min = 0x10000;
+		} else
+			return 0;
+		for (i = 1; i <= n; i++) {
+			if ((c[i] & 0xc0) != 0x80)
+				return 0;
+			cp = (cp << 6) | (c[i] & 0x3f);
+		}
+		if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+			return 0;
+		c += n + 1;
+	}
+	return 1;
+}
+
+/* Lower-cases the ASCII letters of s in place (never a UTF-8 byte). */
+static void
+job_ascii_lower(char *s)
+{
+	for (; *s != '\0'; s++)
+		if (*s >= 'A' && *s <= 'Z')
+			*s = (char)(*s - 'A' + 'a');
+}
+
+int
+job_url_check(const char *url, size_t max_length, char **canonical,
+    char **ascii, char **host, char **reason)
+{
+	CURLU *h;
+	CURLUcode uc;
+	char *scheme = NULL, *chost = NULL, *curl = NULL, *ahost = NULL;
+	const unsigned char *c;
+
+	*canonical = *ascii = *host = *reason = NULL;
+	if (strlen(url) > max_length) {
+		*reason = util_asprintf("URL longer than %zu bytes", max_length);
+		return -1;
+	}
+	for (c = (const unsigned char *)url; *c != '\0'; c++) {
+		if (*c <= 0x20 || *c == 0x7f) {
+			*reason = util_asprintf("URL contains a space or a "
+			    "control character (percent-encode it)");
+			return -1;
+		}
+	}
+	/* Text beyond ASCII is UTF-8 (an international domain name): it
+	 * is shown back as JSON, which has no other encoding. */
+	if (!job_utf8_valid(url)) {
+		*reason = util_asprintf("URL contains a non-ASCII byte that is "
+		    "not UTF-8 (percent-encode it)");
+		return -1;
+	}
+	if ((h = curl_url()) == NULL) {
+		*reason = util_asprintf("out of memory");
+		return -1;
+	}
+	if ((uc = curl_url_set(h, CURLUPART_URL, url, 0)) != CURLUE_OK ||
+	    (uc = curl_url_get(h, CURLUPART_SCHEME, &scheme, 0)) != CURLUE_OK) {
+		*reason = util_asprintf("%s", curl_url_strerror(uc));
+		goto fail;
+	}
+	if (strcasecmp(scheme, "http") != 0 && strcasecmp(scheme, "https") != 0) {
+		*reason = util_asprintf("scheme \"%s\" is not http or https",
+		    scheme);
+		goto fail;
+	}
+	/* The host comes back %XX-decoded: b%C3%BCcher and bücher are one
+	 * host, spelt in UTF-8. */
+	if (curl_url_get(h, CURLUPART_HOST, &chost, 0) != CURLUE_OK ||
+	    *chost == '\0') {
+		*reason = util_asprintf("URL has no host");
+		goto fail;
+	}
+	/* Canonical form: one URL, one task, whatever its spelling. */
+	job_ascii_lower(chost);
+	if (curl_url_set(h, CURLUPART_HOST, chost, 0) != CURLUE_OK ||
+	    curl_url_set(h, CURLUPART_FRAGMENT, NULL, 0) != CURLUE_OK ||
+	    curl_url_get(h, CURLUPART_URL, &curl, CURLU_NO_DEFAULT_PORT) !=
+	    CURLUE_OK) {
+		*reason = util_asprintf("URL cannot be normalised");
+		goto fail;
+	}
+	/* Politeness is per host as requests name it: punycode. */
+	if (curl_url_get(h, CURLUPART_HOST, &ahost, CURLU_PUNYCODE) !=
+	    CURLUE_OK || !job_is_ascii(ahost)) {
+		*reason = util_asprintf("host name is not a valid "
+		    "international domain name");
+		goto fail;
+	}
+	job_ascii_lower(ahost);
+	/* Bytes outside ASCII in the path and query are kept as submitted
+	 * and percent-encoded for the request; the user part cannot be. */
+	if (job_url_ascii(curl, ascii) != 0) {
+		*reason = util_asprintf("URL has a non-ASCII byte in its user "
+		    "name or password (percent-encode it)");
+		goto fail;
+	}
+	curl_free(scheme);
+	curl_free(chost);
+	curl_url_cleanup(h);
+	*canonical = job_url_take(curl);
+	*host = job_url_take(ahost);
+	if (*canonical == NULL || *host == NULL) {
+		free(*canonical);
+		free(*host);
+		free(*ascii);
+		*canonical = *ascii = *host = NULL;
+		*reason = util_asprintf("out of memory");
+		return -1;
+	}
+	return 0;
+fail:
+	curl_free(scheme);
+	curl_free(chost);
+	curl_free(ahost);
+	curl_free(curl);
+	curl_url_cleanup(h);
+	if (*reason == NULL)
+		*reason = strdup("invalid URL");
+	return -1;
+}
+

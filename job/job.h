@@ -154,6 +154,21 @@ void		 task_free(struct task *t);
 int		 job_url_ascii(const char *url, char **ascii);
 /* Whether s holds only ASCII bytes. */
 int		 job_is_ascii(const char *s);
+/* Sitemaps one job may list. */
+#define JOB_SITEMAPS_MAX	1000
+
+/* Whether s is valid UTF-8 (shortest forms, no surrogates, <= U+10FFFF). */
+int		 job_utf8_valid(const char *s);
+/*
+ * The canonical form of a URL, as every task's URL is (submitted or found
+ * by a crawl): it must parse, be http or https, have a host and be at
+ * most max_length bytes; scheme and host lower case, default port and
+ * fragment dropped. 0 with *canonical, *host (punycode: politeness is per
+ * host as requests name it) and *ascii (the request form, job_url_ascii;
+ * NULL when it is the canonical one), or -1 with *reason. All allocated.
+ */
+int		 job_url_check(const char *url, size_t max_length,
+		    char **canonical, char **ascii, char **host, char **reason);
 
 /* One ScrapeResult: exactly one per finished task. */
 struct result {
