@@ -151,6 +151,10 @@ doc_result(const struct store_row *r, int with_body)
 		goto out;
 	if (r->headers != NULL)
 		json_object_set_new(doc, "headers", json_string(r->headers));
+	/* Only jobs with extract have fields: other rows stay as they were. */
+	if (r->fields != NULL)
+		json_object_set_new(doc, "fields", json_loads(r->fields, 0,
+		    NULL));
 	if (with_body)
 		doc_set_body(doc, r);
 out:

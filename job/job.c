@@ -817,11 +817,68 @@ result_new_error(const struct task *t, enum result_kind kind,
 	return r;
 }
 
+static const char *const task_kind_names[TASK_NKINDS] = {
+	[TASK_KIND_PAGE] = "page",
+	[TASK_KIND_SITEMAP] = "sitemap",
+	[TASK_KIND_ROBOTS] = "robots",
+};
+
+const char *
+task_kind_name(enum task_kind k)
+{
+	return (unsigned)k < TASK_NKINDS ? task_kind_names[k] : "page";
+}
+
+int
+task_kind_parse(const char *name, enum task_kind *out)
+{
+	int i;
+
+	for (i = 0; name != NULL && i < TASK_NKINDS; i++)
+		if (strcmp(name, task_kind_names[i]) == 0) {
+			*out = (enum task_kind)i;
+			return 0;
+		}
+	return -1;
+}
+
+int
+result_add_link(struct result *r, const char *url, const char *host,
+    const char *key, enum task_kind kind, int64_t depth)
+{
+	struct result_link *v, *l;
+
+	if ((v = realloc(r->links, (r->nlinks + 1) * sizeof(*v))) == NULL)
+		return -1;
+	r->links = v;
+	l = &v[r->nlinks];
+	memset(l, 0, sizeof(*l));
+	if ((l->url = strdup(url)) == NULL || (l->host = strdup(host)) == NULL ||
+	    (l->key = strdup(key)) == NULL) {
+		free(l->url);
+		free(l->host);
+		return -1;
+	}
+	l->kind = kind;
+	l->depth = depth;
+	r->nlinks++;
+	return 0;
+}
+
 void
 result_free(struct result *r)
 {
+	size_t i;
+
 	if (r == NULL)
 		return;
+	for (i = 0; i < r->nlinks; i++) {
+		free(r->links[i].url);
+		free(r->links[i].host);
+		free(r->links[i].key);
+	}
+	free(r->links);
+	free(r->fields);
 	free(r->url);
 	free(r->final_url);
 	free(r->content_type);

@@ -120,6 +120,16 @@ enum task_state	 result_task_end(enum result_kind kind);
 /* Its name: "done", "failed" or "cancelled". */
 const char	*result_task_state(enum result_kind kind);
 
+/* What a task fetches: a page, or a file that lists more URLs. */
+enum task_kind {
+	TASK_KIND_PAGE = 0,	/* "page" */
+	TASK_KIND_SITEMAP,	/* "sitemap": its entries join the job */
+	TASK_KIND_ROBOTS,	/* "robots": its Sitemap: lines do */
+	TASK_NKINDS
+};
+const char	*task_kind_name(enum task_kind k);
+int		 task_kind_parse(const char *name, enum task_kind *out);
+
 /* A task claimed from the queue: one URL of one job. */
 struct task {
 	int64_t		 id;
@@ -130,6 +140,8 @@ struct task {
 	int64_t		 lease;		/* the claim's lease token (shared db) */
 	int64_t		 host_next_ms;	/* shared db: the host's next allowed
 					   start when its lease came with it */
+	enum task_kind	 kind;
+	int64_t		 depth;		/* links followed from a seed */
 	struct job_opts	 opts;
 	char		*origin;	/* scheme://host[:port], for robots */
 	char		*path;		/* path and query, for robots */
@@ -195,8 +207,25 @@ struct result {
 	enum result_kind kind;
 	char		*error_message;
 	int64_t		 retry_after_s;		/* Retry-After, 0 if none */
+	char		*fields;		/* extract: a JSON object */
+	struct result_link *links;		/* found: tasks to add */
+	size_t		 nlinks;
+	int64_t		 links_max;		/* the job's max_pages */
 	struct result	*next;
 };
+
+/* A URL a page or sitemap led to, to become a task of the same job. */
+struct result_link {
+	char		*url;		/* canonical (job_url_check) */
+	char		*host;		/* punycode */
+	char		*key;		/* what dedupes it: the request form */
+	enum task_kind	 kind;
+	int64_t		 depth;
+};
+/* Appends a link to r (strings copied); -1 on ENOMEM. */
+int		 result_add_link(struct result *r, const char *url,
+		    const char *host, const char *key, enum task_kind kind,
+		    int64_t depth);
 
 /* A result with no response: kind and a formatted message. NULL on ENOMEM. */
 struct result	*result_new_error(const struct task *t, enum result_kind kind,

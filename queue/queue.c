@@ -73,6 +73,8 @@ struct queue {
 	double		 next_checkpoint;	/* store thread only */
 	queue_finished_cb finished_cb;
 	void		*finished_arg;
+	void		(*work_cb)(void *);	/* a commit added tasks */
+	void		*work_arg;
 	double		 next_wal_warning;	/* store thread only */
 	int		 shared;	/* a shared database: heartbeats */
 	atomic_int	 healthy;	/* the last write went through */
@@ -273,11 +275,12 @@ queue_flush(struct queue *q, struct batch *b)
 {
 	const struct result *r;
 	struct util_ids finished = { NULL, 0, 0 };
-	size_t committed;
+	size_t committed, added = 0;
 	char *cause = NULL;
 
 	if (store_commit(q->store, b->results, b->requeue, b->nrequeue,
-	    b->retries, b->nretries, &committed, &finished, &cause) != 0 ||
+	    b->retries, b->nretries, &committed, &finished, &added,
+	    &cause) != 0 ||
 	    store_release_hosts(q->store, b->releases, b->nreleases,
 	    &cause) != 0) {
 		queue_unhealthy(q, "commit", cause);
@@ -287,6 +290,9 @@ queue_flush(struct queue *q, struct batch *b)
 	}
 	if (finished.n > 0 && q->finished_cb != NULL)
 		q->finished_cb(finished.v, finished.n, q->finished_arg);
+	/* A crawl's pages added tasks: the loop may claim them. */
+	if (added > 0 && q->work_cb != NULL)
+		q->work_cb(q->work_arg);
 	util_ids_free(&finished);
 	for (r = b->results; r != NULL; r = r->next)
 		stats_add_committed(r->kind, 1);
@@ -804,6 +810,15 @@ queue_retry(struct queue *q, const struct task *t, int64_t attempts,
 }
 
 void
+queue_on_work(struct queue *q, void (*cb)(void *), void *arg)
+{
+	pthread_mutex_lock(&q->lock);
+	q->work_cb = cb;
+	q->work_arg = arg;
+	pthread_mutex_unlock(&q->lock);
+}
+
+void
 queue_on_finished(struct queue *q, queue_finished_cb cb, void *arg)
 {
 	pthread_mutex_lock(&q->lock);
@@ -849,7 +864,7 @@ queue_return_undelivered(struct queue *q)
 		refs[n++].lease = t->lease;
 	}
 	if (store_commit(q->store, NULL, refs, n, NULL, 0, &committed,
-	    NULL, &cause) != 0) {
+	    NULL, NULL, &cause) != 0) {
 		log_warnx("queue: requeue at stop: %s; the next start will "
 		    "requeue them", cause != NULL ? cause : "unknown");
 		free(cause);

@@ -66,6 +66,8 @@ void		 queue_retry(struct queue *q, const struct task *t,
  */
 typedef void (*queue_finished_cb)(const int64_t *job_ids, size_t n,
     void *arg);
+/* Called on the store thread when a commit added tasks (a crawl's). */
+void		 queue_on_work(struct queue *q, void (*cb)(void *), void *arg);
 /* Sets the hook; call before work flows. */
 void		 queue_on_finished(struct queue *q, queue_finished_cb cb,
 		    void *arg);

@@ -33,9 +33,13 @@ struct store_ops {
 	int		 (*schema_version)(struct store *s);
 	int		 (*recover)(struct store *s, int64_t *n, char **cause);
 	/* options: the job's fields as JSON text; priority: its priority. */
+	/*
+	 * crawl: the job follows links or sitemaps, so its page URLs are
+	 * recorded as seen (store_url.key) for the links found later.
+	 */
 	int		 (*job_create)(struct store *s, const char *options,
 			    int64_t priority, const struct store_url *urls,
-			    size_t n, int64_t *job_id, char **cause);
+			    size_t n, int crawl, int64_t *job_id, char **cause);
 	int		 (*job_get)(struct store *s, int64_t id,
 			    struct store_job *out, char **cause);
 	int		 (*job_list)(struct store *s, int64_t after,
@@ -90,7 +94,7 @@ struct store_ops {
 			    const struct store_ref *requeue, size_t nrequeue,
 			    const struct store_retry *retries, size_t nretries,
 			    size_t *committed, struct util_ids *finished,
-			    char **cause);
+			    size_t *added, char **cause);
 	int		 (*results_page)(struct store *s, int64_t job_id,
 			    int64_t after, int64_t limit, int flags,
 			    store_row_cb cb, void *arg, char **cause);

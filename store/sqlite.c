@@ -28,7 +28,9 @@ enum store_stmt_id {
 	ST_JOB_INSERT,
 	ST_TASK_INSERT,
 	ST_JOB_GET,
-	ST_JOB_COUNTS,
+	ST_SEEN_INSERT,
+	ST_LINK_TASK,
+	ST_JOB_GROW,
 	ST_JOB_LIST,
 	ST_JOB_STATE,
 	ST_JOB_CANCEL_RESULTS,
@@ -62,17 +64,26 @@ static const char *const store_sql[ST_MAX] = {
 	[ST_COMMIT] = "COMMIT",
 	[ST_ROLLBACK] = "ROLLBACK",
 	[ST_JOB_INSERT] =
-	    "INSERT INTO jobs (options, total, priority, created_at)"
-	    " VALUES (?1, ?2, ?3, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))",
+	    "INSERT INTO jobs (options, total, priority, created_at, queued)"
+	    " VALUES (?1, ?2, ?3, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), ?2)",
 	[ST_TASK_INSERT] =
-	    "INSERT INTO tasks (job_id, url, host, priority)"
-	    " VALUES (?1, ?2, ?3, ?4)",
+	    "INSERT INTO tasks (job_id, url, host, priority, kind)"
+	    " VALUES (?1, ?2, ?3, ?4, ?5)",
+	[ST_SEEN_INSERT] =
+	    "INSERT OR IGNORE INTO crawl_seen (job_id, key) VALUES (?1, ?2)",
+	/* A crawl's task, unless the job has all the pages it may. */
+	[ST_LINK_TASK] =
+	    "INSERT INTO tasks (job_id, url, host, priority, kind, depth,"
+	    "  parent_id)"
+	    " SELECT id, ?2, ?3, priority, ?4, ?5, ?6 FROM jobs"
+	    " WHERE id = ?1 AND total < ?7 AND state IN ('queued', 'running')",
+	[ST_JOB_GROW] =
+	    "UPDATE jobs SET total = total + 1, queued = queued + 1"
+	    " WHERE id = ?1",
 	[ST_JOB_GET] =
-	    "SELECT id, state, total, options, created_at, finished_at"
+	    "SELECT id, state, total, options, created_at, finished_at,"
+	    "  queued, running, done, failed, cancelled"
 	    " FROM jobs WHERE id = ?1",
-	[ST_JOB_COUNTS] =
-	    "SELECT state, count(*) FROM tasks WHERE job_id = ?1"
-	    " GROUP BY state",
 	[ST_JOB_LIST] =
 	    "SELECT id FROM jobs WHERE id > ?1 ORDER BY id LIMIT ?2",
 	[ST_JOB_STATE] = "SELECT state FROM jobs WHERE id = ?1",
@@ -101,7 +112,7 @@ static const char *const store_sql[ST_MAX] = {
 	    "  AND next_attempt_at <= ?2"
 	    "  AND host NOT IN (SELECT value FROM json_each(?3))"
 	    "  ORDER BY next_attempt_at, id LIMIT ?4)"
-	    " RETURNING id, job_id, url, host, attempts",
+	    " RETURNING id, job_id, url, host, attempts, kind, depth",
 	[ST_NEXT_DUE] =
 	    "SELECT min(next_attempt_at) FROM tasks"
 	    " WHERE state = 'queued' AND next_attempt_at > ?1",
@@ -120,10 +131,10 @@ static const char *const store_sql[ST_MAX] = {
 	    "  content_type, headers, body, body_size, truncated,"
 	    "  content_length, redirect_count, time_dns_ms, time_connect_ms,"
 	    "  time_tls_ms, time_ttfb_ms, time_total_ms, attempts, fetched_at,"
-	    "  error_kind, error_message)"
+	    "  error_kind, error_message, fields)"
 	    " VALUES (?1, ?2, redact_url(?3), redact_url(?4), ?5, ?6, ?7, ?8,"
 	    "  ?9, ?10, ?11, ?12, ?13,"
-	    "  ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)"
+	    "  ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22)"
 	    " ON CONFLICT (task_id) DO NOTHING",
 	[ST_TASK_REQUEUE] =
 	    "UPDATE tasks SET state = 'queued'"
@@ -137,9 +148,8 @@ static const char *const store_sql[ST_MAX] = {
 	[ST_RECOVER] =
 	    "UPDATE tasks SET state = 'queued' WHERE state = 'running'",
 	[ST_TOTALS] =
-	    "SELECT (SELECT count(*) FROM tasks WHERE state = 'queued'),"
-	    " (SELECT count(*) FROM tasks WHERE state = 'running'),"
-	    " (SELECT count(*) FROM jobs WHERE state IN ('queued', 'running'))",
+	    "SELECT coalesce(sum(queued), 0), coalesce(sum(running), 0),"
+	    "  count(*) FROM jobs WHERE state IN ('queued', 'running')",
 	[ST_JOB_ACTIVE] =
 	    "SELECT state IN ('queued', 'running') OR EXISTS (SELECT 1 FROM"
 	    " tasks WHERE job_id = ?1 AND state IN ('queued', 'running'))"
@@ -486,7 +496,8 @@ fail:
 
 static int
 sq_job_create(struct sq *s, const char *text, int64_t priority,
-    const struct store_url *urls, size_t n, int64_t *job_id, char **cause)
+    const struct store_url *urls, size_t n, int crawl, int64_t *job_id,
+    char **cause)
 {
 	sqlite3_stmt *st;
 	size_t i;
@@ -510,7 +521,19 @@ sq_job_create(struct sq *s, const char *text, int64_t priority,
 		    sqlite3_bind_text(st, 3, urls[i].host, -1,
 		    SQLITE_STATIC) != SQLITE_OK ||
 		    sqlite3_bind_int64(st, 4, priority) != SQLITE_OK ||
+		    sqlite3_bind_text(st, 5, task_kind_name(urls[i].kind), -1,
+		    SQLITE_STATIC) != SQLITE_OK ||
 		    sqlite3_step(st) != SQLITE_DONE) {
+			sq_fail(s, cause, "insert task");
+			goto fail;
+		}
+		/* A crawl finds its seeds again: they are seen already. */
+		if (crawl && urls[i].kind == TASK_KIND_PAGE &&
+		    ((st = sq_stmt(s, ST_SEEN_INSERT)) == NULL ||
+		    sqlite3_bind_int64(st, 1, *job_id) != SQLITE_OK ||
+		    sqlite3_bind_text(st, 2, urls[i].key != NULL ? urls[i].key :
+		    urls[i].url, -1, SQLITE_STATIC) != SQLITE_OK ||
+		    sqlite3_step(st) != SQLITE_DONE)) {
 			sq_fail(s, cause, "insert task");
 			goto fail;
 		}
@@ -532,27 +555,6 @@ sq_col_strdup(sqlite3_stmt *st, int col)
 	return t != NULL ? strdup((const char *)t) : NULL;
 }
 
-/* Reads counts by task state; runs inside whatever transaction is open. */
-static int
-sq_job_counts(struct sq *s, struct store_job *j)
-{
-	sqlite3_stmt *st;
-	enum task_state k;
-	const char *name;
-	int rc;
-
-	if ((st = sq_stmt(s, ST_JOB_COUNTS)) == NULL ||
-	    sqlite3_bind_int64(st, 1, j->id) != SQLITE_OK)
-		return -1;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		name = (const char *)sqlite3_column_text(st, 0);
-		if (name != NULL && task_state_parse(name, &k) == 0)
-			j->counts[k] = sqlite3_column_int64(st, 1);
-	}
-	sqlite3_reset(st);
-	return rc == SQLITE_DONE ? 0 : -1;
-}
-
 static int
 sq_job_get(struct sq *s, int64_t id, struct store_job *out,
     char **cause)
@@ -561,16 +563,14 @@ sq_job_get(struct sq *s, int64_t id, struct store_job *out,
 	int rc;
 
 	memset(out, 0, sizeof(*out));
-	/* One read transaction so the counts match the job row. */
-	if (sqlite3_exec(s->db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK)
-		return sq_fail(s, cause, "begin");
+	/* The counts are the job row's, kept with every state change:
+	 * one row, whatever the job's size. */
 	if ((st = sq_stmt(s, ST_JOB_GET)) == NULL ||
 	    sqlite3_bind_int64(st, 1, id) != SQLITE_OK)
 		goto fail;
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_DONE) {
 		sqlite3_reset(st);
-		sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
 		return 1;
 	}
 	if (rc != SQLITE_ROW)
@@ -584,17 +584,17 @@ sq_job_get(struct sq *s, int64_t id, struct store_job *out,
 	out->options = sq_col_strdup(st, 3);
 	out->created_at = sq_col_strdup(st, 4);
 	out->finished_at = sq_col_strdup(st, 5);
+	out->counts[TASK_QUEUED] = sqlite3_column_int64(st, 6);
+	out->counts[TASK_RUNNING] = sqlite3_column_int64(st, 7);
+	out->counts[TASK_DONE] = sqlite3_column_int64(st, 8);
+	out->counts[TASK_FAILED] = sqlite3_column_int64(st, 9);
+	out->counts[TASK_CANCELLED] = sqlite3_column_int64(st, 10);
 	sqlite3_reset(st);
 	if (out->options == NULL || out->created_at == NULL)
-		goto fail;
-	if (sq_job_counts(s, out) != 0)
-		goto fail;
-	if (sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
 		goto fail;
 	return 0;
 fail:
 	sq_fail(s, cause, "read job");
-	sq_rollback(s);
 	store_job_clear(out);
 	return -1;
 }
@@ -849,6 +849,7 @@ sq_insert_result(struct sq *s, const struct result *r)
 	    bind_text_or_null(st, 20, result_kind_name(r->kind)) ==
 	    SQLITE_OK &&
 	    bind_text_or_null(st, 21, r->error_message) == SQLITE_OK &&
+	    bind_text_or_null(st, 22, r->fields) == SQLITE_OK &&
 	    sqlite3_step(st) == SQLITE_DONE;
 	sqlite3_reset(st);
 	return ok ? 0 : -1;
@@ -858,8 +859,54 @@ sq_insert_result(struct sq *s, const struct result *r)
  * Moves the task to its final state and writes its result; the task must
  * still be 'running', which makes a second result for it impossible.
  */
+/*
+ * The URLs a result led to become tasks of its job, each once per job
+ * (crawl_seen) and while the job has fewer than links_max tasks.
+ */
 static int
-sq_finish_task(struct sq *s, const struct result *r, int *written)
+sq_add_links(struct sq *s, const struct result *r, size_t *added)
+{
+	const struct result_link *l;
+	sqlite3_stmt *st;
+	size_t i;
+
+	for (i = 0; i < r->nlinks; i++) {
+		l = &r->links[i];
+		if ((st = sq_stmt(s, ST_SEEN_INSERT)) == NULL ||
+		    sqlite3_bind_int64(st, 1, r->job_id) != SQLITE_OK ||
+		    sqlite3_bind_text(st, 2, l->key, -1, SQLITE_STATIC) !=
+		    SQLITE_OK || sqlite3_step(st) != SQLITE_DONE)
+			return -1;
+		if (sqlite3_changes(s->db) == 0)
+			continue;	/* seen */
+		if ((st = sq_stmt(s, ST_LINK_TASK)) == NULL ||
+		    sqlite3_bind_int64(st, 1, r->job_id) != SQLITE_OK ||
+		    sqlite3_bind_text(st, 2, l->url, -1, SQLITE_STATIC) !=
+		    SQLITE_OK ||
+		    sqlite3_bind_text(st, 3, l->host, -1, SQLITE_STATIC) !=
+		    SQLITE_OK ||
+		    sqlite3_bind_text(st, 4, task_kind_name(l->kind), -1,
+		    SQLITE_STATIC) != SQLITE_OK ||
+		    sqlite3_bind_int64(st, 5, l->depth) != SQLITE_OK ||
+		    sqlite3_bind_int64(st, 6, r->task_id) != SQLITE_OK ||
+		    sqlite3_bind_int64(st, 7, r->links_max > 0 ? r->links_max :
+		    STORE_LINKS_MAX) != SQLITE_OK ||
+		    sqlite3_step(st) != SQLITE_DONE)
+			return -1;
+		if (sqlite3_changes(s->db) == 0)
+			break;		/* the job has all it may have */
+		if ((st = sq_stmt(s, ST_JOB_GROW)) == NULL ||
+		    sqlite3_bind_int64(st, 1, r->job_id) != SQLITE_OK ||
+		    sqlite3_step(st) != SQLITE_DONE)
+			return -1;
+		(*added)++;
+	}
+	return 0;
+}
+
+static int
+sq_finish_task(struct sq *s, const struct result *r, int *written,
+    size_t *added)
 {
 	sqlite3_stmt *st;
 
@@ -878,7 +925,7 @@ sq_finish_task(struct sq *s, const struct result *r, int *written)
 		    (long long)r->task_id);
 		return 0;
 	}
-	if (sq_insert_result(s, r) != 0)
+	if (sq_insert_result(s, r) != 0 || sq_add_links(s, r, added) != 0)
 		return -1;
 	*written = 1;
 	return 0;
@@ -908,7 +955,7 @@ static int
 sq_commit(struct sq *s, const struct result *results,
     const struct store_ref *requeue, size_t nrequeue,
     const struct store_retry *retries, size_t nretries, size_t *committed,
-    struct util_ids *finished, char **cause)
+    struct util_ids *finished, size_t *added, char **cause)
 {
 	size_t nfinished = finished != NULL ? finished->n : 0;
 	const struct result *r, *q;
@@ -917,10 +964,11 @@ sq_commit(struct sq *s, const struct result *results,
 	int written;
 
 	*committed = 0;
+	*added = 0;
 	if (sq_begin(s, cause) != 0)
 		return -1;
 	for (r = results; r != NULL; r = r->next) {
-		if (sq_finish_task(s, r, &written) != 0) {
+		if (sq_finish_task(s, r, &written, added) != 0) {
 			sq_fail(s, cause, "write result");
 			goto fail;
 		}
@@ -968,6 +1016,7 @@ fail:
 	sq_rollback(s);
 	if (finished != NULL)
 		finished->n = nfinished;	/* nothing was finished after all */
+	*added = 0;
 	return -1;
 }
 
@@ -995,7 +1044,7 @@ sq_results_page(struct sq *s, int64_t job_id, int64_t after,
 	    " %s, %s, body_size, truncated, content_length, redirect_count,"
 	    " time_dns_ms, time_connect_ms, time_tls_ms, time_ttfb_ms,"
 	    " time_total_ms, attempts, fetched_at, error_kind, error_message,"
-	    " %s FROM results WHERE job_id = ?1 AND id > ?2 %s"
+	    " %s, fields FROM results WHERE job_id = ?1 AND id > ?2 %s"
 	    " ORDER BY id LIMIT ?3",
 	    (flags & STORE_PAGE_HEADERS) ? "headers" : "NULL",
 	    /* length() of a blob reads none of it, nor does a CASE that
@@ -1027,6 +1076,7 @@ sq_results_page(struct sq *s, int64_t job_id, int64_t after,
 		row.body_len = (size_t)sqlite3_column_bytes(st, 8);
 		if (flags & STORE_PAGE_BODY_SMALL)
 			row.body_len = (size_t)sqlite3_column_int64(st, 22);
+		row.fields = (const char *)sqlite3_column_text(st, 23);
 		row.body_size = sqlite3_column_int64(st, 9);
 		row.truncated = sqlite3_column_int(st, 10);
 		row.content_length = sqlite3_column_type(st, 11) ==
@@ -1318,6 +1368,9 @@ sq_claim_tasks(struct sq *s, int64_t job_id, size_t max, int64_t now,
 		    sqlite3_column_int64(st, 4));
 		if (t == NULL)
 			goto nomem;
+		(void)task_kind_parse((const char *)sqlite3_column_text(st, 5),
+		    &t->kind);
+		t->depth = sqlite3_column_int64(st, 6);
 		(*v)[(*n)++] = t;
 	}
 	sqlite3_reset(st);
@@ -1417,9 +1470,11 @@ op_recover(struct store *b, int64_t *n, char **cause)
 
 static int
 op_job_create(struct store *b, const char *options, int64_t priority,
-    const struct store_url *urls, size_t n, int64_t *job_id, char **cause)
+    const struct store_url *urls, size_t n, int crawl, int64_t *job_id,
+    char **cause)
 {
-	return sq_job_create(SQ(b), options, priority, urls, n, job_id, cause);
+	return sq_job_create(SQ(b), options, priority, urls, n, crawl, job_id,
+	    cause);
 }
 
 static int
@@ -1509,10 +1564,10 @@ static int
 op_commit(struct store *b, const struct result *results,
     const struct store_ref *requeue, size_t nrequeue,
     const struct store_retry *retries, size_t nretries, size_t *committed,
-    struct util_ids *finished, char **cause)
+    struct util_ids *finished, size_t *added, char **cause)
 {
 	return sq_commit(SQ(b), results, requeue, nrequeue, retries, nretries,
-	    committed, finished, cause);
+	    committed, finished, added, cause);
 }
 
 static int

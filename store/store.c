@@ -147,6 +147,105 @@ store_recover(struct store *s, int64_t *n, char **cause)
 	return s->ops->recover(s, n, cause);
 }
 
+/* The robots.txt URL of url's origin ("" when it has none); allocated. */
+static char *
+store_robots_url(const char *url)
+{
+	char *scheme = NULL, *host = NULL, *port = NULL, *out = NULL;
+	CURLU *u;
+
+	if ((u = curl_url()) == NULL)
+		return NULL;
+	if (curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+	    curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
+	    curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK) {
+		if (curl_url_get(u, CURLUPART_PORT, &port, 0) != CURLUE_OK)
+			port = NULL;
+		out = util_asprintf("%s://%s%s%s/robots.txt", scheme, host,
+		    port != NULL ? ":" : "", port != NULL ? port : "");
+	} else
+		out = strdup("");
+	curl_free(scheme);
+	curl_free(host);
+	curl_free(port);
+	curl_url_cleanup(u);
+	return out;
+}
+
+/*
+ * A job's tasks: the submitted pages and, for a crawl, a task for each
+ * sitemap it names and (follow.sitemaps) one for the robots.txt of each
+ * seed origin, whose Sitemap: lines lead on.
+ */
+static int
+store_job_create_crawl(struct store *s, const struct job_opts *opts,
+    const char *text, const struct store_url *urls, size_t n,
+    int64_t *job_id, char **cause)
+{
+	struct store_url *all = NULL;
+	char **own = NULL, *canon, *ascii, *host, *reason, *r;
+	json_t *v, *e;
+	size_t i, k, nall = n, nown = 0, extra = 0;
+	int crawl = opts->follow != NULL || opts->sitemaps != NULL;
+	int robots = 0, rc = -1;
+
+	if (opts->follow != NULL && (v = json_loads(opts->follow, 0,
+	    NULL)) != NULL) {
+		robots = json_is_true(json_object_get(v, "sitemaps"));
+		json_decref(v);
+	}
+	if (!crawl)
+		return s->ops->job_create(s, text, opts->priority != JOB_UNSET ?
+		    opts->priority : 0, urls, n, 0, job_id, cause);
+	v = opts->sitemaps != NULL ? json_loads(opts->sitemaps, 0, NULL) :
+	    NULL;
+	extra = json_array_size(v) + (robots ? n : 0);
+	if ((all = calloc(n + extra, sizeof(*all))) == NULL ||
+	    (own = calloc(3 * extra + 1, sizeof(*own))) == NULL)
+		goto nomem;
+	memcpy(all, urls, n * sizeof(*all));
+	json_array_foreach(v, i, e) {
+		if (job_url_check(json_string_value(e), 8192, &canon, &ascii,
+		    &host, &reason) != 0) {
+			free(reason);
+			continue;
+		}
+		own[nown++] = canon;
+		own[nown++] = host;
+		free(ascii);
+		all[nall].url = canon;
+		all[nall].host = host;
+		all[nall++].kind = TASK_KIND_SITEMAP;
+	}
+	for (i = 0; robots && i < n; i++) {
+		if ((r = store_robots_url(urls[i].url)) == NULL)
+			goto nomem;
+		for (k = n; k < nall; k++)
+			if (strcmp(all[k].url, r) == 0)
+				break;
+		if (*r == '\0' || k < nall) {
+			free(r);
+			continue;
+		}
+		own[nown++] = r;
+		all[nall].url = r;
+		all[nall].host = urls[i].host;
+		all[nall++].kind = TASK_KIND_ROBOTS;
+	}
+	rc = s->ops->job_create(s, text, opts->priority != JOB_UNSET ?
+	    opts->priority : 0, all, nall, 1, job_id, cause);
+	goto out;
+nomem:
+	*cause = util_asprintf("out of memory");
+out:
+	for (i = 0; i < nown; i++)
+		free(own[i]);
+	free(own);
+	free(all);
+	json_decref(v);
+	return rc;
+}
+
 int
 store_job_create(struct store *s, const struct job_opts *opts,
     const struct store_url *urls, size_t n, int64_t *job_id, char **cause)
@@ -162,8 +261,7 @@ store_job_create(struct store *s, const struct job_opts *opts,
 		return -1;
 	}
 	json_decref(obj);
-	rc = s->ops->job_create(s, text, opts->priority != JOB_UNSET ?
-	    opts->priority : 0, urls, n, job_id, cause);
+	rc = store_job_create_crawl(s, opts, text, urls, n, job_id, cause);
 	free(text);
 	return rc;
 }
@@ -346,10 +444,12 @@ int
 store_commit(struct store *s, const struct result *results,
     const struct store_ref *requeue, size_t nrequeue,
     const struct store_retry *retries, size_t nretries, size_t *committed,
-    struct util_ids *finished, char **cause)
+    struct util_ids *finished, size_t *added, char **cause)
 {
+	size_t dummy;
+
 	return s->ops->commit(s, results, requeue, nrequeue, retries, nretries,
-	    committed, finished, cause);
+	    committed, finished, added != NULL ? added : &dummy, cause);
 }
 
 int

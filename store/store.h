@@ -17,7 +17,7 @@
 #include "job/job.h"
 #include "util/util.h"
 
-#define STORE_SCHEMA_VERSION 3
+#define STORE_SCHEMA_VERSION 4
 
 struct store;
 
@@ -78,6 +78,8 @@ int		 store_recover(struct store *s, int64_t *n, char **cause);
 struct store_url {
 	const char	*url;
 	const char	*host;
+	const char	*key;		/* what dedupes it (NULL: url) */
+	enum task_kind	 kind;
 };
 
 /*
@@ -218,13 +220,16 @@ struct store_retry {
  * final state), task ids to put back in the queue without counting an
  * attempt, and retries to schedule. Marks jobs with no task left as done
  * and adds their ids to finished (may be NULL). All lists are borrowed.
- * *committed gets how many results were written.
+ * *committed gets how many results were written; the links of a result
+ * (a crawl's) become tasks of its job, *added how many.
  */
 int		 store_commit(struct store *s, const struct result *results,
 		    const struct store_ref *requeue, size_t nrequeue,
 		    const struct store_retry *retries, size_t nretries,
 		    size_t *committed, struct util_ids *finished,
-		    char **cause);
+		    size_t *added, char **cause);
+/* Tasks a crawl may add to a job that sets no max_pages (sitemaps). */
+#define STORE_LINKS_MAX		1000000
 
 /* A results row, borrowed for the duration of a store_results_page cb. */
 struct store_row {
@@ -252,6 +257,7 @@ struct store_row {
 	const char	*fetched_at;
 	const char	*error_kind;		/* NULL on success */
 	const char	*error_message;
+	const char	*fields;		/* extract's JSON, or NULL */
 };
 typedef int (*store_row_cb)(const struct store_row *r, void *arg);
 

@@ -192,7 +192,7 @@ test_claim_commit_done(void **state)
 	r1 = ok_result(list);
 	requeue.task_id = list->next->id;
 	requeue.lease = list->next->lease;
-	assert_int_equal(store_commit(f->s, r1, &requeue, 1, NULL, 0, &committed, NULL,
+	assert_int_equal(store_commit(f->s, r1, &requeue, 1, NULL, 0, &committed, NULL, NULL,
 	    &cause), 0);
 	assert_int_equal(committed, 1);
 	result_free(r1);
@@ -213,7 +213,7 @@ test_claim_commit_done(void **state)
 	r2 = ok_result(list->next);
 	r1->next = r2;
 	assert_int_equal(store_commit(f->s, r1, NULL, 0, NULL, 0, &committed,
-	    NULL, &cause),
+	    NULL, NULL, &cause),
 	    0);
 	assert_int_equal(committed, 2);
 	result_free(r1);
@@ -230,7 +230,7 @@ test_claim_commit_done(void **state)
 	/* A second result for a finished task is refused: exactly once. */
 	r1 = ok_result(list);
 	assert_int_equal(store_commit(f->s, r1, NULL, 0, NULL, 0, &committed,
-	    NULL, &cause),
+	    NULL, NULL, &cause),
 	    0);
 	assert_int_equal(committed, 0);
 	result_free(r1);
@@ -292,7 +292,7 @@ test_cancel(void **state)
 	/* The in-flight one ends later; the job stays cancelled. */
 	r = result_new_error(list, RESULT_CANCELLED, "aborted");
 	assert_int_equal(store_commit(f->s, r, NULL, 0, NULL, 0, &committed,
-	    NULL, &cause),
+	    NULL, NULL, &cause),
 	    0);
 	result_free(r);
 	task_free(list);
@@ -397,7 +397,7 @@ test_retry_is_delayed(void **state)
 	retry.attempts = 1;
 	retry.due_ms = when;
 	assert_int_equal(store_commit(f->s, NULL, NULL, 0, &retry, 1,
-	    &committed, NULL, &cause), 0);
+	    &committed, NULL, NULL, &cause), 0);
 	task_free(list);
 	/* Not claimable before it is due, and the claim says when. */
 	assert_int_equal(store_claim(f->s, 1, NULL, &list, &n, &due, &cause), 0);
@@ -435,7 +435,7 @@ test_results_page(void **state)
 		*tail = r;
 		tail = &r->next;
 	}
-	assert_int_equal(store_commit(f->s, head, NULL, 0, NULL, 0, &committed, NULL,
+	assert_int_equal(store_commit(f->s, head, NULL, 0, NULL, 0, &committed, NULL, NULL,
 	    &cause), 0);
 	while ((r = head) != NULL) {
 		head = r->next;
@@ -478,7 +478,7 @@ test_job_failed(void **state)
 	r1->next = r2;
 	r2->next = r3;
 	assert_int_equal(store_commit(f->s, r1, NULL, 0, NULL, 0, &committed,
-	    NULL, &cause), 0);
+	    NULL, NULL, &cause), 0);
 	assert_int_equal(committed, 3);
 	result_free(r1);
 	result_free(r2);
@@ -500,7 +500,7 @@ test_job_failed(void **state)
 	assert_int_equal(store_claim(f->s, 10, NULL, &list, &n, &due, &cause), 0);
 	r1 = ok_result(list);
 	assert_int_equal(store_commit(f->s, r1, NULL, 0, NULL, 0, &committed,
-	    NULL, &cause), 0);
+	    NULL, NULL, &cause), 0);
 	result_free(r1);
 	task_free(list);
 	assert_int_equal(store_job_failed(f->s, id, &fl, &cause), 0);
@@ -565,7 +565,7 @@ test_results_redacted(void **state)
 	r = ok_result(list);
 	r->final_url = strdup("http://alice:s3cret@h.test/a?final");
 	assert_int_equal(store_commit(f->s, r, NULL, 0, NULL, 0, &committed,
-	    NULL, &cause), 0);
+	    NULL, NULL, &cause), 0);
 	result_free(r);
 	task_free(list);
 	/* The second task is still queued: the cancel writes its result. */
@@ -650,7 +650,7 @@ test_results_stream_reads(void **state)
 		tail = &r->next;
 	}
 	assert_int_equal(store_commit(f->s, head, NULL, 0, NULL, 0, &committed,
-	    NULL, &cause), 0);
+	    NULL, NULL, &cause), 0);
 	assert_int_equal(committed, 3);
 	while ((r = head) != NULL) {
 		head = r->next;
