@@ -35,8 +35,10 @@
 #include "sched/sched.h"
 #include "stats/stats.h"
 #include "store/store.h"
+#include "work/work.h"
 
 #define DAEMON_LOST_S	2.	/* 503 database_lost this long, then exit */
+#define DAEMON_WORKERS	2	/* threads that parse pages */
 
 struct override {
 	const char	*key;
@@ -54,6 +56,7 @@ struct harvestd {
 	struct fetch	*fetch;
 	struct api	*api;
 	struct notify	*notify;
+	struct work	*work;		/* parses pages: extract, follow */
 	struct store_lock *lock;	/* one daemon per database (SQLite) */
 	struct store_listener *listener; /* shared: other nodes' events */
 	ev_io		 listen_io;
@@ -423,6 +426,18 @@ daemon_api_cancelled(int64_t job_id, void *arg)
 	pthread_mutex_unlock(&h->hook_lock);
 }
 
+/*
+ * More work for the loop (any thread): a crawl's commit added tasks, or
+ * the workers caught up with their backlog.
+ */
+static void
+daemon_work_ready(void *arg)
+{
+	struct harvestd *h = arg;
+
+	sched_notify_work(h->sched);
+}
+
 /* Events from the other nodes of a shared database. */
 static void
 daemon_event_cb(enum store_event ev, int64_t job_id, void *arg)
@@ -614,7 +629,11 @@ daemon_start(struct harvestd *h)
 	    &cause)) == NULL)
 		goto fail;
 	daemon_warn_unsafe(h->conf);
-	sched_attach(h->sched, h->queue, h->fetch);
+	if ((h->work = work_start(DAEMON_WORKERS, h->queue, daemon_work_ready,
+	    h, &cause)) == NULL)
+		goto fail;
+	sched_attach(h->sched, h->queue, h->fetch, h->work);
+	queue_on_work(h->queue, daemon_work_ready, h);
 
 	if ((h->notify = notify_start(h->conf, &cause)) == NULL)
 		goto fail;
@@ -659,7 +678,10 @@ daemon_teardown(struct harvestd *h)
 	daemon_api_stop(h);
 	if (h->sched != NULL)
 		sched_stop(h->sched);
-	/* Commits every result and requeue handed over, then closes. */
+	/* The workers pass on every result they hold, then the store thread
+	 * commits everything handed over and closes. */
+	work_stop(h->work);
+	h->work = NULL;
 	queue_stop(h->queue);
 	pthread_mutex_lock(&h->hook_lock);
 	notify_stop(h->notify);

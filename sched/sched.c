@@ -20,6 +20,7 @@
 #include "sched/sched.h"
 #include "stats/stats.h"
 #include "util/util.h"
+#include "work/work.h"
 
 #define ROBOTS_ERROR_TTL_S	600.	/* 5xx/unreachable: deny this long */
 #define HOST_IDLE_S		60.	/* forget an idle host after this */
@@ -88,6 +89,7 @@ struct sched {
 	struct ev_loop	*loop;
 	struct queue	*queue;
 	struct fetch	*fetch;
+	struct work	*work;		/* parses pages; may be NULL */
 	struct conf	*conf;		/* a reference */
 
 	struct task	*window;	/* claimed, not started; by key */
@@ -784,6 +786,11 @@ sched_ready(struct sched *s, struct task *t, ev_tstamp now, int64_t *crawl_ms,
 	*crawl_ms = -1;
 	if (slot->limit != JOB_UNSET && slot->in_flight >= slot->limit)
 		return READY_WAIT;
+	/* The workers are behind: pages needing them wait (backpressure);
+	 * the workers wake the loop when they catch up. */
+	if (s->work != NULL && work_wanted(t) &&
+	    work_backlog(s->work) >= WORK_BACKLOG_MAX)
+		return READY_WAIT;
 	if (conf_eff(s->conf, &t->opts, obey_robots)) {
 		if ((rules = sched_robots(s, t, now)) == NULL)
 			return t->origin == NULL ? READY_GO : READY_WAIT;
@@ -1029,7 +1036,12 @@ sched_done_cb(struct task *t, struct result *r, void *arg)
 			sched_autothrottle(s, t, r);
 		if (r->kind != RESULT_CANCELLED && sched_retry(s, t, r))
 			result_free(r);
-		else
+		else if (s->work != NULL && r->kind == RESULT_OK &&
+		    work_wanted(t)) {
+			/* Parsing is a worker's; it passes r on. */
+			work_submit(s->work, t, r);
+			t = NULL;
+		} else
 			queue_result(s->queue, r);
 	}
 	task_free(t);
@@ -1181,10 +1193,12 @@ sched_create(struct ev_loop *loop, struct conf *c)
 }
 
 void
-sched_attach(struct sched *s, struct queue *q, struct fetch *f)
+sched_attach(struct sched *s, struct queue *q, struct fetch *f,
+    struct work *w)
 {
 	s->queue = q;
 	s->fetch = f;
+	s->work = w;
 }
 
 void

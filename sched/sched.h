@@ -25,8 +25,13 @@ struct conf;
 
 /* c: the configuration (a reference is taken); a job's options win. */
 struct sched	*sched_create(struct ev_loop *loop, struct conf *c);
-/* Wires the queue and fetcher (created with sched_tasks_cb/sched_done_cb). */
-void		 sched_attach(struct sched *s, struct queue *q, struct fetch *f);
+/*
+ * Wires the queue, the fetcher (created with sched_tasks_cb and
+ * sched_done_cb) and the workers that parse pages (may be NULL).
+ */
+struct work;
+void		 sched_attach(struct sched *s, struct queue *q, struct fetch *f,
+		    struct work *w);
 /* A reloaded configuration (a reference is taken). */
 void		 sched_set_conf(struct sched *s, struct conf *c);
 /* Starts pulling work. */

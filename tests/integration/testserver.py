@@ -32,6 +32,8 @@ import threading
 import time
 import urllib.parse
 
+import crawlsite  # noqa: E402
+
 # Characters of the text bodies: plain ASCII, what JSON escapes, and
 # UTF-8 of two, three and four bytes.
 _TEXT = ("abcdefghijklmnopqrstuvwxyz0123456789 .,<>&/" * 3 +
@@ -111,6 +113,12 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 srv.in_flight -= 1
 
     def _route(self, path):
+        host = self.headers.get("Host", "").rsplit(":", 1)[0]
+        if host.endswith(".localhost"):
+            with self.server.lock:
+                self.server.site_hits.append((host, path))
+            if crawlsite.route(self, host, path) is not False:
+                return None
         parts = path.strip("/").split("/")
         try:
             arg = int(parts[1]) if len(parts) > 1 else 0
@@ -181,6 +189,7 @@ class TestServer(http.server.ThreadingHTTPServer):
         self.robots_status = 404
         self.redirect_to = "/hello"
         self.posts = []
+        self.site_hits = []     # (host, path) of the crawl test site
         self.requests = []
         self.proxied = []
         self.in_flight = 0
