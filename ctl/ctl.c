@@ -39,6 +39,7 @@ ctl_usage(FILE *fp)
 	    "one)\n"
 	    "  results ID           print results\n"
 	    "      --format jsonl|csv --with-body --failed-only\n"
+	    "      --fields (CSV with a column per extract field)\n"
 	    "  retry ID             submit the failed URLs of a finished job "
 	    "again,\n"
 	    "                       as a new job with the same options\n"
@@ -76,7 +77,7 @@ ctl_int(const char *s, int64_t min, int64_t max, int64_t *out)
 
 enum {
 	O_URL = 256, O_TOKEN, O_JSON, O_WAIT, O_FAIL, O_TIMEOUT, O_PURGE,
-	O_FORMAT, O_BODY, O_FAILED, O_HEADER, O_NOFOLLOW, O_ROBOTS,
+	O_FORMAT, O_BODY, O_FAILED, O_FIELDS, O_HEADER, O_NOFOLLOW, O_ROBOTS,
 	O_THROTTLE, O_INT, O_STR
 };
 
@@ -202,6 +203,7 @@ ctl_parse_args(int argc, char **argv, struct ctl_opts *o, char **err)
 	OPT("format", required_argument, O_FORMAT);
 	OPT("with-body", no_argument, O_BODY);
 	OPT("failed-only", no_argument, O_FAILED);
+	OPT("fields", no_argument, O_FIELDS);
 	OPT("header", required_argument, O_HEADER);
 	OPT("no-follow-redirects", no_argument, O_NOFOLLOW);
 	OPT("obey-robots", no_argument, O_ROBOTS);
@@ -258,6 +260,11 @@ ctl_parse_args(int argc, char **argv, struct ctl_opts *o, char **err)
 			break;
 		case O_FAILED:
 			o->failed_only = 1;
+			break;
+		case O_FIELDS:
+			/* Columns are CSV's. */
+			o->fields = 1;
+			o->format = CTL_CSV;
 			break;
 		case O_HEADER:
 			if (ctl_add_header(o, optarg, err) != 0)
@@ -416,16 +423,55 @@ static const char *const csv_cols[] = { "id", "url", "final_url", "status",
 void
 ctl_csv_header(FILE *fp, int with_body)
 {
+	ctl_csv_header_fields(fp, with_body, NULL, 0);
+}
+
+void
+ctl_csv_header_fields(FILE *fp, int with_body, const char *const *names,
+    size_t n)
+{
 	size_t i;
 
 	for (i = 0; i < NCOLS; i++)
 		fprintf(fp, "%s%s", i > 0 ? "," : "", csv_cols[i]);
+	for (i = 0; i < n; i++) {
+		fputc(',', fp);
+		ctl_csv_field(fp, names[i]);
+	}
 	fputs(with_body ? ",body\n" : "\n", fp);
 }
 
 void
 ctl_csv_row(FILE *fp, json_t *result, int with_body)
 {
+	ctl_csv_row_fields(fp, result, with_body, NULL, 0);
+}
+
+/* One extract field as a CSV cell. */
+static void
+ctl_csv_value(FILE *fp, json_t *v)
+{
+	char *text;
+
+	if (v == NULL || json_is_null(v))
+		return;
+	if (json_is_string(v)) {
+		ctl_csv_field(fp, json_string_value(v));
+		return;
+	}
+	if ((text = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY)) != NULL) {
+		ctl_csv_field(fp, text);
+		free(text);
+	}
+}
+
+void
+ctl_csv_row_fields(FILE *fp, json_t *result, int with_body,
+    const char *const *names, size_t n)
+{
+	json_t *fields = json_object_get(result, "fields");
+	size_t k;
+
 	json_t *v;
 	char num[64];
 	size_t i;
@@ -443,6 +489,10 @@ ctl_csv_row(FILE *fp, json_t *result, int with_body)
 			fputs(num, fp);
 		} else if (json_is_boolean(v))
 			fputs(json_is_true(v) ? "1" : "0", fp);
+	}
+	for (k = 0; k < n; k++) {
+		fputc(',', fp);
+		ctl_csv_value(fp, json_object_get(fields, names[k]));
 	}
 	if (with_body) {
 		fputc(',', fp);

@@ -41,6 +41,7 @@ struct ctl_opts {
 	enum ctl_format	 format;
 	int		 with_body;
 	int		 failed_only;
+	int		 fields;	/* results: extract's fields as columns */
 };
 
 /*
@@ -67,5 +68,14 @@ void	 ctl_csv_field(FILE *fp, const char *s);
 /* The CSV header and one result as a CSV row. */
 void	 ctl_csv_header(FILE *fp, int with_body);
 void	 ctl_csv_row(FILE *fp, json_t *result, int with_body);
+/*
+ * The same with a column for each of the n extract fields named (after
+ * the others, before the body): a string as it is, null empty, anything
+ * else (numbers, lists of "all" fields) as JSON.
+ */
+void	 ctl_csv_header_fields(FILE *fp, int with_body,
+	    const char *const *names, size_t n);
+void	 ctl_csv_row_fields(FILE *fp, json_t *result, int with_body,
+	    const char *const *names, size_t n);
 
 #endif

@@ -525,6 +525,8 @@ cmd_retry(void)
 
 /* The lines of a results page as they arrive. */
 struct ctl_rows {
+	char		**names;	/* --fields: the job's extract fields */
+	size_t		 nnames;
 	size_t		 n;		/* lines */
 	struct buf	 line;		/* CSV: the line being collected */
 	int		 werr;		/* errno of a failed write */
@@ -539,7 +541,8 @@ ctl_csv_line(struct ctl_rows *w)
 	if (w->line.len == 0)
 		return;
 	if ((row = json_loadb(w->line.data, w->line.len, 0, &jerr)) != NULL) {
-		ctl_csv_row(stdout, row, opts->with_body);
+		ctl_csv_row_fields(stdout, row, opts->with_body,
+		    (const char *const *)w->names, w->nnames);
 		json_decref(row);
 	}
 	w->n++;
@@ -586,18 +589,57 @@ nomem:
 	return 0;
 }
 
+/* The names of the job's extract fields, in its options' order. */
+static int
+ctl_field_names(struct ctl_rows *w)
+{
+	struct reply r;
+	char path[64];
+	json_t *doc, *ex, *v;
+	const char *name;
+
+	snprintf(path, sizeof(path), "/v1/jobs/%" PRId64, opts->job_id);
+	if (ctl_call("GET", path, NULL, NULL, 30, &r) != 0)
+		return -1;
+	doc = ctl_json(&r);
+	free(r.body.data);
+	if (doc == NULL)
+		return -1;
+	ex = json_object_get(json_object_get(doc, "options"), "extract");
+	if (!json_is_object(ex) || json_object_size(ex) == 0) {
+		fprintf(stderr, "harvestctl: job %" PRId64 " extracts no "
+		    "fields\n", opts->job_id);
+		json_decref(doc);
+		return -1;
+	}
+	if ((w->names = calloc(json_object_size(ex), sizeof(*w->names))) ==
+	    NULL) {
+		json_decref(doc);
+		return -1;
+	}
+	json_object_foreach(ex, name, v)
+		if ((w->names[w->nnames] = strdup(name)) != NULL)
+			w->nnames++;
+	json_decref(doc);
+	return 0;
+}
+
 /* Pages through the results, printing JSON lines or CSV. */
 static int
 cmd_results(void)
 {
-	struct ctl_rows w = { 0, { NULL, 0, 0 }, 0 };
+	struct ctl_rows w = { NULL, 0, 0, { NULL, 0, 0 }, 0 };
 	struct reply r;
 	char path[160];
 	int64_t after = 0;
+	size_t i;
 	int rc = CTL_EXIT_ERROR;
 
+	if (opts->fields && ctl_field_names(&w) != 0)
+		return CTL_EXIT_ERROR;
 	if (opts->format == CTL_CSV)
-		ctl_csv_header(stdout, opts->with_body);
+		ctl_csv_header_fields(stdout, opts->with_body,
+		    (const char *const *)w.names, w.nnames);
 	for (;;) {
 		snprintf(path, sizeof(path), "/v1/jobs/%" PRId64 "/results?"
 		    "after=%" PRId64 "&limit=1000%s%s", opts->job_id, after,
@@ -632,6 +674,9 @@ out:
 		fprintf(stderr, "harvestctl: writing the results: %s\n",
 		    strerror(w.werr));
 	free(w.line.data);
+	for (i = 0; i < w.nnames; i++)
+		free(w.names[i]);
+	free(w.names);
 	return rc;
 }
 

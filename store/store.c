@@ -255,7 +255,7 @@ store_job_create(struct store *s, const struct job_opts *opts,
 	int rc;
 
 	if ((obj = job_opts_to_json(opts)) == NULL ||
-	    (text = json_dumps(obj, JSON_COMPACT | JSON_SORT_KEYS)) == NULL) {
+	    (text = json_dumps(obj, JSON_COMPACT)) == NULL) {
 		json_decref(obj);
 		*cause = util_asprintf("out of memory");
 		return -1;

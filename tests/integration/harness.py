@@ -24,6 +24,8 @@ from testserver import TestServer  # noqa: E402
 
 HARVESTD = os.environ.get("HARVESTD") or os.path.join(
     os.path.dirname(__file__), "..", "..", "harvestd")
+HARVESTCTL = os.environ.get("HARVESTCTL") or os.path.join(
+    os.path.dirname(HARVESTD), "harvestctl")
 SRCDIR = os.environ.get("HARVESTD_SRCDIR") or os.path.join(
     os.path.dirname(__file__), "..", "..")
 TEST_TIME_LIMIT = int(os.environ.get("HARVESTD_TEST_TIME_LIMIT", "300"))

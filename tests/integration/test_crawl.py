@@ -105,6 +105,24 @@ class CrawlTest(harness.TestCase):
                                  " ORDER BY id" % job["id"])
         self.assertEqual(sorted(out.split()), ["A", "Home"])
 
+    def test_harvestctl_fields(self):
+        import os
+        import subprocess
+        job, rows = self.crawl([self.www + "/", self.www + "/a"], extract={
+            "title": "//title", "n": "count(//a)"})
+        out = subprocess.run([harness.HARVESTCTL, "results", str(job["id"]),
+                              "--fields", "--url",
+                              "http://127.0.0.1:%d" % self.d.port],
+                             capture_output=True, text=True, timeout=60)
+        self.assertEqual(out.returncode, 0, out.stderr)
+        lines = out.stdout.splitlines()
+        self.assertTrue(lines[0].endswith(",title,n"), lines[0])
+        body = sorted(lines[1:])
+        self.assertEqual(len(body), 2)
+        # Home has ten links plus the rel=nofollow one.
+        self.assertTrue(any(l.endswith(",Home,11") for l in body), body)
+        self.assertTrue(any(l.endswith(",A,1") for l in body), body)
+
     def test_bad_fields_are_refused(self):
         r = self.d.submit([self.www + "/"], extract={"title": "//["})
         self.assertEqual(r.status, 400)

@@ -13,8 +13,7 @@ import sys
 import harness
 from testserver import body_for
 
-HARVESTCTL = os.environ.get("HARVESTCTL") or os.path.join(
-    os.path.dirname(harness.HARVESTD), "harvestctl")
+HARVESTCTL = harness.HARVESTCTL
 
 NBODIES = 50
 BODY_BYTES = 4 * 1024 * 1024

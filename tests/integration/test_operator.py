@@ -9,8 +9,7 @@ import time
 
 import harness
 
-HARVESTCTL = os.environ.get("HARVESTCTL") or os.path.join(
-    os.path.dirname(harness.HARVESTD), "harvestctl")
+HARVESTCTL = harness.HARVESTCTL
 
 
 class OperatorTest(harness.TestCase):
