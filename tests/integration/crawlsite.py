@@ -5,11 +5,14 @@ resolves *.localhost to loopback itself: no DNS needed).
 Hosts: www.site.localhost (the seed), blog.site.localhost (same
 registrable domain), other.localhost (another domain). It has links
 relative and absolute, within and across hosts, a <base href>, a
-rel=nofollow link, a fragment, a redirect into another host, a calendar
-trap of endless pages, and a sitemap index pointing at a gzip sitemap,
+rel=nofollow link, an image map's <area href>, a fragment, a redirect
+into another host, a calendar trap of endless pages, a blog archive of
+BLOG_POSTS posts, and a sitemap index pointing at a gzip sitemap,
 announced by robots.txt.
 """
 import gzip
+
+BLOG_POSTS = 26
 
 
 def _page(title, links=(), extra=""):
@@ -82,9 +85,20 @@ def route(handler, host, path):
         return send(404, b"no such page\n")
     if host == "blog.site.localhost":
         if path == "/":
-            return send(200, _page("Blog", ["/post1"]), html)
-        if path == "/post1":
-            return send(200, _page("Post 1"), html)
+            return send(200, _page("Blog", ["/post1"]).replace(
+                b"</body>", b'<map name="m"><area href="/post2" alt="2">'
+                b'</map></body>'), html)
+        if path == "/archive":
+            return send(200, _page("Archive", [
+                "/post%d" % i for i in range(1, BLOG_POSTS + 1)]), html)
+        if path.startswith("/post"):
+            try:
+                n = int(path[5:])
+            except ValueError:
+                n = 0
+            if 1 <= n <= BLOG_POSTS:
+                return send(200, _page("Post %d" % n, ["/archive", "/"]),
+                            html)
         return send(404, b"no such page\n")
     if host == "other.localhost":
         if path == "/":
