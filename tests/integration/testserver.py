@@ -101,16 +101,23 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
         srv = self.server
         path = self._target()
+        host = self.headers.get("Host", "")
         with srv.lock:
+            now = time.monotonic()
             srv.hits[path] += 1
-            srv.log.append((time.monotonic(), self.path))
+            srv.log.append((now, self.path))
+            srv.host_log.append((now, host, self.path))
             srv.in_flight += 1
             srv.max_in_flight = max(srv.max_in_flight, srv.in_flight)
+            srv.host_in_flight[host] += 1
+            srv.host_max_in_flight[host] = max(
+                srv.host_max_in_flight[host], srv.host_in_flight[host])
         try:
             self._route(path)
         finally:
             with srv.lock:
                 srv.in_flight -= 1
+                srv.host_in_flight[host] -= 1
 
     def _route(self, path):
         host = self.headers.get("Host", "").rsplit(":", 1)[0]
@@ -194,6 +201,11 @@ class TestServer(http.server.ThreadingHTTPServer):
         self.proxied = []
         self.in_flight = 0
         self.max_in_flight = 0
+        # By Host header (with port): arrivals, requests in flight and
+        # the most ever in flight at once.
+        self.host_log = []
+        self.host_in_flight = collections.Counter()
+        self.host_max_in_flight = collections.Counter()
         self._thread = threading.Thread(target=self.serve_forever,
                                         kwargs={"poll_interval": 0.05},
                                         daemon=True)
@@ -213,6 +225,11 @@ class TestServer(http.server.ThreadingHTTPServer):
         """Arrival times of the requests whose path starts with prefix."""
         with self.lock:
             return [t for t, p in self.log if p.startswith(prefix)]
+
+    def host_arrivals(self, host):
+        """Arrival times of the requests whose Host header is host."""
+        with self.lock:
+            return [t for t, h, _ in self.host_log if h == host]
 
     def start(self):
         self._thread.start()
