@@ -1836,11 +1836,6 @@ pg_commit_copy(struct pg *s, const struct result *results, char **cause)
 	int64_t seq = 0;
 	int local = 0, failed = 0;
 
-	if (!s->staging) {
-		if (pg_simple(s, pg_staging_sql, cause, "staging table") != 0)
-			return -1;
-		s->staging = 1;
-	}
 	if (pg_copy_begin(s, "COPY harvest_staging FROM STDIN"
 	    " (FORMAT binary)", &b, cause, "stage results") != 0) {
 		buf_free(&b);
@@ -2065,7 +2060,15 @@ pg_commit(struct pg *s, const struct result *results,
 	int i, rows;
 
 	*committed = 0;
-	if (pg_ready(s, cause) != 0 || pg_begin(s, cause) != 0)
+	if (pg_ready(s, cause) != 0)
+		return -1;
+	/* Outside the transaction: a rollback would take it away. */
+	if (results != NULL && !s->staging) {
+		if (pg_simple(s, pg_staging_sql, cause, "staging table") != 0)
+			return -1;
+		s->staging = 1;
+	}
+	if (pg_begin(s, cause) != 0)
 		return -1;
 	if (results != NULL && pg_commit_copy(s, results, cause) != 0)
 		goto fail;

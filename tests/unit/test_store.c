@@ -771,6 +771,49 @@ test_requeue_keeps_attempts(void **state)
 }
 
 
+/*
+ * A commit that fails (here a result whose job does not exist) leaves
+ * everything as it was, and the same batch committed again works.
+ */
+static void
+test_failed_commit_retried(void **state)
+{
+	struct fixture *f = *state;
+	struct task *list;
+	struct result *r1, *r2;
+	struct util_ids finished = { 0 };
+	size_t n, committed;
+	char *cause = NULL;
+	int64_t due, job = fixture_job(f->s, 2);
+
+	assert_int_equal(store_claim(f->s, 2, NULL, &list, &n, &due, &cause),
+	    0);
+	r1 = fixture_ok(list);
+	r2 = fixture_ok(list->next);
+	r1->next = r2;
+	r2->job_id = job + 100;
+	assert_int_equal(store_commit(f->s, r1, NULL, 0, NULL, 0, &committed,
+	    &finished, &cause), -1);
+	assert_non_null(cause);
+	free(cause);
+	cause = NULL;
+	assert_int_equal(committed, 0);
+	assert_int_equal(finished.n, 0);
+	assert_int_equal(fixture_int(f, "SELECT count(*) FROM results"), 0);
+	assert_int_equal(fixture_int(f, "SELECT count(*) FROM tasks"
+	    " WHERE state = 'running'"), 2);
+	r2->job_id = job;
+	if (store_commit(f->s, r1, NULL, 0, NULL, 0, &committed, &finished,
+	    &cause) != 0)
+		fail_msg("commit: %s", cause);
+	assert_int_equal(committed, 2);
+	assert_int_equal(finished.n, 1);
+	assert_int_equal(finished.v[0], job);
+	util_ids_free(&finished);
+	fixture_free_results(r1);
+	fixture_free_tasks(list);
+}
+
 /* Every test, with a fixture of one backend. */
 #define STORE_TESTS(setup) \
 	cmocka_unit_test_setup_teardown(test_schema, setup, fixture_teardown), \
@@ -791,7 +834,8 @@ test_requeue_keeps_attempts(void **state)
 	cmocka_unit_test_setup_teardown(test_job_list, setup, fixture_teardown), \
 	cmocka_unit_test_setup_teardown(test_totals, setup, fixture_teardown), \
 	cmocka_unit_test_setup_teardown(test_shared_calls, setup, fixture_teardown), \
-	cmocka_unit_test_setup_teardown(test_requeue_keeps_attempts, setup, fixture_teardown),
+	cmocka_unit_test_setup_teardown(test_requeue_keeps_attempts, setup, fixture_teardown), \
+	cmocka_unit_test_setup_teardown(test_failed_commit_retried, setup, fixture_teardown),
 
 int
 main(void)
