@@ -79,6 +79,44 @@
 	"  'job cancelled before this task started' FROM c ORDER BY id" \
 	" ON CONFLICT (task_id) DO NOTHING"
 
+/*
+ * The end of both claims, given cand (the tasks, locked). prev: the
+ * hosts of cand this node holds already; those with half a lease or more
+ * to go (fresh) are taken as they are. got: the others, leased to this
+ * node now — a host another node took in a race is not in it, and
+ * neither are its tasks in the UPDATE, which moves the tasks to running
+ * with a fresh token each. Hosts are leased in name order, so two claims
+ * wait for each other in one order only. The last column is the host's
+ * next allowed start when this claim acquired it, else 0.
+ */
+#define PG_CLAIM_LEASE \
+	" prev AS (SELECT h.host, h.lease_until > now() +" \
+	"  $6::float8 / 2 * interval '1 millisecond' AS fresh FROM hosts h" \
+	"  WHERE h.host IN (SELECT host FROM cand) AND h.node = $4::text)," \
+	" got AS (INSERT INTO hosts AS h (host, node, lease_token," \
+	"  lease_until, next_allowed_at)" \
+	"  SELECT d.host, $4::text, nextval('lease_tokens'), " \
+	PG_LEASE("$6") ", 0" \
+	"  FROM (SELECT DISTINCT host FROM cand WHERE host NOT IN" \
+	"   (SELECT host FROM prev WHERE fresh)) d ORDER BY d.host" \
+	"  ON CONFLICT (host) DO UPDATE SET node = excluded.node," \
+	"   lease_until = excluded.lease_until," \
+	"   lease_token = CASE WHEN h.node = excluded.node" \
+	"    THEN h.lease_token ELSE excluded.lease_token END" \
+	"  WHERE h.node IS NULL OR h.node = excluded.node" \
+	"   OR h.lease_until IS NULL OR h.lease_until <= now()" \
+	"  RETURNING h.host, h.next_allowed_at)" \
+	" UPDATE tasks t SET state = 'running', node = $4::text," \
+	"  lease_until = " PG_LEASE("$6") "," \
+	"  lease_token = nextval('lease_tokens')" \
+	" FROM cand c LEFT JOIN prev p ON p.host = c.host" \
+	"  LEFT JOIN got g ON g.host = c.host" \
+	" WHERE t.id = c.id" \
+	"  AND (coalesce(p.fresh, false) OR g.host IS NOT NULL)" \
+	" RETURNING t.id, t.job_id, t.url, t.host, t.attempts," \
+	"  t.lease_token," \
+	"  CASE WHEN p.host IS NOT NULL THEN 0 ELSE g.next_allowed_at END"
+
 enum pg_stmt {
 	PS_LOCK_RESULTS,
 	PS_SCHEMA_VERSION,
@@ -98,6 +136,8 @@ enum pg_stmt {
 	PS_JOB_FAILED,
 	PS_ACTIVE_JOBS,
 	PS_CLAIM,
+	PS_CLAIM_MORE,
+	PS_CLAIM_HOSTS,
 	PS_JOB_RUNNING,
 	PS_NEXT_DUE,
 	PS_FINISH,
@@ -178,47 +218,55 @@ static const char *const pg_sql[PS_MAX] = {
 	    " ORDER BY priority DESC, id",
 	/*
 	 * $1 job, $2 now (unix ms), $3 skipped hosts, $4 this node, $5 how
-	 * many, $6 lease (ms). cand: due tasks of hosts no other live node
-	 * holds, locked without waiting. prev: which of their hosts this
-	 * node held already. got: the hosts leased to this node now — a
-	 * host another node took in a race is not in it, and neither are
-	 * its tasks in the UPDATE. Hosts are leased in name order, so two
-	 * claims wait for each other in one order only.
+	 * many, $6 lease (ms), $7 how many due tasks to look at at most. f:
+	 * the front of the job's due tasks in claim order, read lazily;
+	 * cand: of those, the ones of hosts no other live node holds,
+	 * locked without waiting.
 	 */
 	[PS_CLAIM] =
-	    "WITH cand AS (SELECT t.id, t.host FROM tasks t"
-	    "  WHERE t.job_id = $1::bigint AND t.state = 'queued'"
-	    "  AND t.next_attempt_at <= $2::bigint"
-	    "  AND t.host <> ALL ($3::text[])"
+	    "WITH cand AS (SELECT t.id, t.host FROM (SELECT id, next_attempt_at"
+	    "  FROM tasks WHERE job_id = $1::bigint AND state = 'queued'"
+	    "  AND next_attempt_at <= $2::bigint"
+	    "  ORDER BY next_attempt_at, id LIMIT $7::bigint) f"
+	    "  JOIN tasks t ON t.id = f.id"
+	    "  WHERE t.state = 'queued' AND t.host <> ALL ($3::text[])"
 	    "  AND NOT EXISTS (SELECT 1 FROM hosts h WHERE h.host = t.host"
 	    "   AND h.node <> $4::text AND h.lease_until > now())"
-	    "  ORDER BY t.next_attempt_at, t.id LIMIT $5::bigint"
+	    "  ORDER BY f.next_attempt_at, f.id LIMIT $5::bigint"
 	    "  FOR UPDATE OF t SKIP LOCKED),"
-	    " prev AS (SELECT h.host, h.node = $4::text AND"
-	    "  h.lease_until > now() AS held FROM hosts h"
-	    "  WHERE h.host IN (SELECT host FROM cand)),"
-	    " got AS (INSERT INTO hosts AS h (host, node, lease_token,"
-	    "  lease_until, next_allowed_at)"
-	    "  SELECT d.host, $4::text, nextval('lease_tokens'),"
-	    "   " PG_LEASE("$6") ", 0"
-	    "  FROM (SELECT DISTINCT host FROM cand) d ORDER BY d.host"
-	    "  ON CONFLICT (host) DO UPDATE SET node = excluded.node,"
-	    "   lease_until = excluded.lease_until,"
-	    "   lease_token = CASE WHEN h.node = excluded.node"
-	    "    THEN h.lease_token ELSE excluded.lease_token END"
-	    "  WHERE h.node IS NULL OR h.node = excluded.node"
-	    "   OR h.lease_until IS NULL OR h.lease_until <= now()"
-	    "  RETURNING h.host, h.next_allowed_at)"
-	    " UPDATE tasks t SET state = 'running', node = $4::text,"
-	    "  lease_until = " PG_LEASE("$6") ","
-	    "  lease_token = nextval('lease_tokens')"
-	    " FROM cand c JOIN got g ON g.host = c.host"
-	    "  LEFT JOIN prev p ON p.host = c.host"
-	    " WHERE t.id = c.id"
-	    " RETURNING t.id, t.job_id, t.url, t.host, t.attempts,"
-	    "  t.lease_token,"
-	    "  CASE WHEN coalesce(p.held, false) THEN 0"
-	    "   ELSE g.next_allowed_at END",
+	    PG_CLAIM_LEASE,
+	/* Whether more than $3 due tasks are queued: the front was full. */
+	[PS_CLAIM_MORE] =
+	    "SELECT count(*) FROM (SELECT 1 FROM tasks"
+	    " WHERE job_id = $1::bigint AND state = 'queued'"
+	    " AND next_attempt_at <= $2::bigint LIMIT $3::bigint) q",
+	/*
+	 * When the front of the queue is all of hosts others hold: the job's
+	 * hosts one by one (a loose index scan, read only as far as needed),
+	 * each one no other live node holds giving its earliest due tasks.
+	 */
+	[PS_CLAIM_HOSTS] =
+	    "WITH RECURSIVE hs(host) AS ("
+	    "  (SELECT t.host FROM tasks t WHERE t.job_id = $1::bigint"
+	    "   AND t.state = 'queued' ORDER BY t.host LIMIT 1)"
+	    "  UNION ALL"
+	    "  SELECT (SELECT t.host FROM tasks t WHERE t.job_id = $1::bigint"
+	    "   AND t.state = 'queued' AND t.host > hs.host"
+	    "   ORDER BY t.host LIMIT 1)"
+	    "  FROM hs WHERE hs.host IS NOT NULL),"
+	    " pick AS (SELECT p.id FROM hs CROSS JOIN LATERAL"
+	    "  (SELECT t.id FROM tasks t WHERE t.job_id = $1::bigint"
+	    "   AND t.state = 'queued' AND t.host = hs.host"
+	    "   AND t.next_attempt_at <= $2::bigint"
+	    "   ORDER BY t.next_attempt_at, t.id LIMIT $5::bigint) p"
+	    "  WHERE hs.host IS NOT NULL AND hs.host <> ALL ($3::text[])"
+	    "  AND NOT EXISTS (SELECT 1 FROM hosts h WHERE h.host = hs.host"
+	    "   AND h.node <> $4::text AND h.lease_until > now())"
+	    "  LIMIT $5::bigint),"
+	    " cand AS (SELECT t.id, t.host FROM tasks t"
+	    "  WHERE t.id IN (SELECT id FROM pick) AND t.state = 'queued'"
+	    "  ORDER BY t.id FOR UPDATE OF t SKIP LOCKED),"
+	    PG_CLAIM_LEASE,
 	[PS_JOB_RUNNING] =
 	    "UPDATE jobs SET state = 'running'"
 	    " WHERE id = $1::bigint AND state = 'queued'",
@@ -1708,42 +1756,18 @@ pg_claim_jobs(struct pg *s, struct store_claim_job **jobs, size_t *njobs,
 	return 0;
 }
 
+/* Runs one of the claim statements; appends its tasks to *v. */
 static int
-pg_claim_tasks(struct pg *s, int64_t job_id, size_t max, int64_t now,
-    char *const *skip, size_t nskip, struct task ***v, size_t *n,
+pg_claim_run(struct pg *s, enum pg_stmt id, int nparams,
+    const char *const *params, size_t max, struct task ***v, size_t *n,
     size_t *cap, char **cause)
 {
-	struct pg_buf hosts = { 0 };
-	const char *params[6];
-	char a[24], b[24], c[24], d[24];
 	struct task *t, **nv;
-	PGresult *res = NULL;
+	PGresult *res;
 	int i, rows;
 
-	buf_str(&hosts, "{");
-	for (i = 0; i < (int)nskip; i++) {
-		if (i > 0)
-			buf_str(&hosts, ",");
-		buf_text_elem(&hosts, skip[i]);
-	}
-	buf_str(&hosts, "}");
-	if (hosts.oom)
-		return pg_nomem(cause);
-	params[0] = pg_i64(a, job_id);
-	params[1] = pg_i64(b, now);
-	params[2] = hosts.p;
-	params[3] = s->node;
-	params[4] = pg_i64(c, (int64_t)max);
-	params[5] = pg_i64(d, s->lease_ms);
-	if (pg_task_move(0, TASK_QUEUED, TASK_RUNNING, cause) != 0) {
-		buf_free(&hosts);
+	if ((res = pg_run(s, id, nparams, params, cause, "claim")) == NULL)
 		return -1;
-	}
-	if ((res = pg_run(s, PS_CLAIM, 6, params, cause, "claim")) == NULL) {
-		buf_free(&hosts);
-		return -1;
-	}
-	buf_free(&hosts);
 	rows = PQntuples(res);
 	for (i = 0; i < rows; i++) {
 		if (*n == *cap) {
@@ -1768,6 +1792,70 @@ pg_claim_tasks(struct pg *s, int64_t job_id, size_t max, int64_t now,
 nomem:
 	PQclear(res);
 	return pg_nomem(cause);
+}
+
+/*
+ * Up to max due tasks of a job, of hosts no other live node holds. The
+ * claim order (earliest due, then oldest) is read from the front of
+ * the job's queue, a bounded number of tasks; when that front is full
+ * and gave too few — its hosts are held elsewhere, or skipped — the
+ * rest comes host by host, so one node working through a big host
+ * never makes the others scan its tasks on every claim.
+ */
+static int
+pg_claim_tasks(struct pg *s, int64_t job_id, size_t max, int64_t now,
+    char *const *skip, size_t nskip, struct task ***v, size_t *n,
+    size_t *cap, char **cause)
+{
+	struct pg_buf hosts = { 0 };
+	const char *params[7];
+	char a[24], b[24], c[24], d[24], e[24];
+	size_t i, before = *n, front = max * 8 < 256 ? 256 : max * 8, got;
+	PGresult *res;
+	int full, rc = -1;
+
+	if (pg_task_move(0, TASK_QUEUED, TASK_RUNNING, cause) != 0)
+		return -1;
+	buf_str(&hosts, "{");
+	for (i = 0; i < nskip; i++) {
+		if (i > 0)
+			buf_str(&hosts, ",");
+		buf_text_elem(&hosts, skip[i]);
+	}
+	buf_str(&hosts, "}");
+	if (hosts.oom) {
+		buf_free(&hosts);
+		return pg_nomem(cause);
+	}
+	params[0] = pg_i64(a, job_id);
+	params[1] = pg_i64(b, now);
+	params[2] = hosts.p;
+	params[3] = s->node;
+	params[4] = pg_i64(c, (int64_t)max);
+	params[5] = pg_i64(d, s->lease_ms);
+	params[6] = pg_i64(e, (int64_t)front);
+	if (pg_claim_run(s, PS_CLAIM, 7, params, max, v, n, cap, cause) != 0)
+		goto out;
+	if ((got = *n - before) >= max) {
+		rc = 0;
+		goto out;
+	}
+	/* More due tasks than the front held? Then look host by host. */
+	params[2] = pg_i64(e, (int64_t)(front - got + 1));
+	if ((res = pg_run(s, PS_CLAIM_MORE, 3, params, cause,
+	    "claim")) == NULL)
+		goto out;
+	full = pg_get_i64(res, 0, 0) == (int64_t)(front - got + 1);
+	PQclear(res);
+	params[2] = hosts.p;
+	params[4] = pg_i64(c, (int64_t)(max - got));
+	if (full && pg_claim_run(s, PS_CLAIM_HOSTS, 6, params, max - got, v,
+	    n, cap, cause) != 0)
+		goto out;
+	rc = 0;
+out:
+	buf_free(&hosts);
+	return rc;
 }
 
 static int

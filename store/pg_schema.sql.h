@@ -53,6 +53,10 @@ static const char *const pg_migrations[] = {
 	"  WHERE state = 'queued';"
 	"CREATE INDEX tasks_due ON tasks(next_attempt_at)"
 	"  WHERE state = 'queued';"
+	/* A job's queued tasks host by host: claims past a front of hosts
+	 * that other nodes hold. */
+	"CREATE INDEX tasks_job_host ON tasks(job_id, host, next_attempt_at, id)"
+	"  WHERE state = 'queued';"
 	/* A node's running tasks (renewals, host releases) ... */
 	"CREATE INDEX tasks_node ON tasks(node, host) WHERE state = 'running';"
 	/* ... and every node's, by expiry (the reaper). */

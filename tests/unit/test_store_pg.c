@@ -86,6 +86,53 @@ test_two_nodes_claim_apart(void **state)
 	store_close(b);
 }
 
+/*
+ * A job sorted by host, its front all of a host node-a holds: node-b
+ * still gets the other host's tasks (host by host, past the front).
+ */
+static void
+test_claim_past_foreign_front(void **state)
+{
+	struct fixture *f = *state;
+	struct store *b = fixture_open(f, "node-b");
+	struct store_url urls[600];
+	struct job_opts o;
+	struct task *la, *lb, *t;
+	char (*bufs)[48] = calloc(600, sizeof(*bufs)), *cause = NULL;
+	size_t i, n;
+	int64_t id, due;
+
+	assert_non_null(bufs);
+	job_opts_init(&o);
+	for (i = 0; i < 600; i++) {
+		snprintf(bufs[i], sizeof(bufs[i]), "http://%s/%zu",
+		    i < 500 ? "a.test" : "b.test", i);
+		urls[i].url = bufs[i];
+		urls[i].host = i < 500 ? "a.test" : "b.test";
+	}
+	assert_int_equal(store_job_create(f->s, &o, urls, 600, &id, &cause),
+	    0);
+	assert_int_equal(store_claim(f->s, 1, NULL, &la, &n, &due, &cause),
+	    0);
+	assert_string_equal(la->host, "a.test");
+	assert_int_equal(store_claim(b, 10, NULL, &lb, &n, &due, &cause), 0);
+	assert_int_equal(n, 10);
+	for (t = lb; t != NULL; t = t->next)
+		assert_string_equal(t->host, "b.test");
+	/* And again, now that it holds b.test. */
+	fixture_free_tasks(lb);
+	assert_int_equal(store_claim(b, 10, NULL, &lb, &n, &due, &cause), 0);
+	assert_int_equal(n, 10);
+	for (t = lb; t != NULL; t = t->next) {
+		assert_string_equal(t->host, "b.test");
+		assert_int_equal(t->host_next_ms, 0);
+	}
+	fixture_free_tasks(la);
+	fixture_free_tasks(lb);
+	free(bufs);
+	store_close(b);
+}
+
 /* Two threads, two nodes, claiming at the same time until all is done. */
 #define RACE_TASKS	64
 #define RACE_HOSTS	8
@@ -791,6 +838,7 @@ main(void)
 	fixture_teardown)
 	const struct CMUnitTest tests[] = {
 		PG_TEST(test_two_nodes_claim_apart),
+		PG_TEST(test_claim_past_foreign_front),
 		PG_TEST(test_claim_race),
 		PG_TEST(test_stale_commit_fenced),
 		PG_TEST(test_heartbeat_renews_and_reaps),
