@@ -463,6 +463,7 @@ struct pg_listener {
 	PGconn			*conn;
 	char			*name;
 	int			 fatal;	/* the server is closing it */
+	int			 missed; /* reconnected: events were lost */
 };
 
 /* A growable byte buffer: COPY data and array literals. */
@@ -2591,6 +2592,11 @@ pg_listener_read(struct pg_listener *l, store_event_cb cb, void *arg,
 		free(text);
 		return -1;
 	}
+	/* Work sent while it was away is found by looking again. */
+	if (l->missed) {
+		l->missed = 0;
+		cb(STORE_EV_WORK, 0, arg);
+	}
 	/* What arrived before the end is still delivered. */
 	while ((n = PQnotifies(l->conn)) != NULL) {
 		id = pg_payload_id(n->extra);
@@ -2627,7 +2633,10 @@ pg_listener_reset(struct pg_listener *l, char **cause)
 		free(text);
 		return -1;
 	}
-	return pg_listen_all(l->conn, l->name, cause);
+	if (pg_listen_all(l->conn, l->name, cause) != 0)
+		return -1;
+	l->missed = 1;
+	return 0;
 }
 
 /* --- the operations table ------------------------------------------------ */
