@@ -2132,8 +2132,8 @@ out:
 
 /*
  * The group commit, one transaction: results are staged first (COPY,
- * no lock held), then the results lock, the fenced finish, requeues and
- * retries, and the jobs that ended. Retrying a commit whose outcome was
+ * no lock held), then the results lock (when there are results), the
+ * fenced finish, requeues and retries, and the jobs that ended. Retrying a commit whose outcome was
  * lost is harmless: the fence finds the tasks finished and writes
  * nothing twice.
  */
@@ -2161,10 +2161,10 @@ pg_commit(struct pg *s, const struct result *results,
 		return -1;
 	if (results != NULL && pg_commit_copy(s, results, cause) != 0)
 		goto fail;
-	if (pg_run_n(s, PS_LOCK_RESULTS, 0, NULL, NULL, cause,
-	    "commit") != 0)
-		goto fail;
 	if (results != NULL) {
+		if (pg_run_n(s, PS_LOCK_RESULTS, 0, NULL, NULL, cause,
+		    "commit") != 0)
+			goto fail;
 		if ((res = pg_run(s, PS_FINISH, 0, NULL, cause,
 		    "write results")) == NULL)
 			goto fail;
@@ -2217,6 +2217,8 @@ pg_results_page(struct pg *s, int64_t job_id, int64_t after, int64_t limit,
 
 	if (pg_ready(s, cause) != 0)
 		return -1;
+	if (limit < 0)
+		limit = INT64_MAX;	/* as SQLite's LIMIT -1 */
 	snprintf(sql, sizeof(sql),
 	    "SELECT id, task_id, job_id, url, final_url, status, content_type,"
 	    " %s, %s, body_size, truncated, content_length, redirect_count,"

@@ -19,12 +19,13 @@ now_ms() {
 }
 
 start=$(now_ms)
-if ! uri=$("$srcdir/tests/pgserver.sh" start); then
+if ! uri=$(sh "$srcdir/tests/pgserver.sh" start); then
 	echo "test_store_pg.sh: could not start PostgreSQL" >&2
 	exit 1
 fi
-dir=$("$srcdir/tests/pgserver.sh" dir "$uri")
-trap '"$srcdir/tests/pgserver.sh" stop "$dir"' EXIT INT TERM
+dir=$(sh "$srcdir/tests/pgserver.sh" dir "$uri")
+trap 'sh "$srcdir/tests/pgserver.sh" stop "$dir"' EXIT
+trap 'exit 1' INT TERM
 echo "PostgreSQL: $uri (started in $(( $(now_ms) - start )) ms)"
 
 HARVESTD_TEST_PG=$uri
