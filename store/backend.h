@@ -125,8 +125,6 @@ struct store_listener {
 extern const struct store_ops store_sqlite_ops;
 #ifdef HAVE_LIBPQ
 extern const struct store_ops store_pg_ops;
-/* store_db_display for a postgresql:// URI. */
-char		*store_pg_display(const char *db);
 #endif
 
 /* Appends a failed task's url and host to f; -1 on ENOMEM. */

@@ -742,14 +742,6 @@ pg_display(const char *db)
 	return b.p;
 }
 
-char *
-store_pg_display(const char *db)
-{
-	char *name = pg_display(db);
-
-	return name != NULL ? name : strdup("(not a valid PostgreSQL URI)");
-}
-
 /*
  * The server's notices go to the log, not to stderr. A FATAL one means
  * the server is about to close the connection (it was terminated, or is

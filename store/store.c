@@ -68,19 +68,6 @@ store_db_is_shared(const char *db)
 	    strncasecmp(db, "postgres://", 11) == 0;
 }
 
-char *
-store_db_display(const char *db)
-{
-	if (!store_db_is_shared(db))
-		return strdup(db);
-#ifdef HAVE_LIBPQ
-	return store_pg_display(db);
-#else
-	/* Unparsed, so nothing of it is shown. */
-	return strdup("(a PostgreSQL URI)");
-#endif
-}
-
 struct store *
 store_open(const char *db, const struct store_opts *o, char **cause)
 {

@@ -18,8 +18,6 @@
 #include "util/util.h"
 
 #define STORE_SCHEMA_VERSION 3
-/* The PostgreSQL schema's version (its own migrations: store/pg.c). */
-#define STORE_PG_SCHEMA_VERSION 1
 
 struct store;
 
@@ -45,12 +43,6 @@ void		 store_opts_init(struct store_opts *o, const struct conf *c,
 void		 store_global_init(void);
 /* Whether db names a shared database (a postgresql:// URI). */
 int		 store_db_is_shared(const char *db);
-/*
- * How db may be shown in logs and messages (allocated; NULL on ENOMEM):
- * a path as it is, a URI as its host, port, database and user — never
- * its password.
- */
-char		*store_db_display(const char *db);
 /* Opens (creating and migrating as needed) the database db names. */
 struct store	*store_open(const char *db, const struct store_opts *o,
 		    char **cause);
@@ -272,6 +264,9 @@ struct store_totals {
 };
 int		 store_totals(struct store *s, struct store_totals *t,
 		    char **cause);
+
+/* The PostgreSQL schema's version (its own migrations: store/pg.c). */
+#define STORE_PG_SCHEMA_VERSION 1
 
 /*
  * A shared database (PostgreSQL) is used by several nodes at once; the
