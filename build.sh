@@ -15,7 +15,8 @@ cd "$(dirname "$0")"
 PACKAGES="gcc make autoconf automake pkg-config libev-dev
 libcurl4-openssl-dev libmicrohttpd-dev libsqlite3-dev libcmocka-dev
 libjansson-dev libinih-dev libsystemd-dev libxml2-dev libpsl-dev
-publicsuffix libpcre2-dev zlib1g-dev sqlite3 python3 curl openssl"
+publicsuffix libpcre2-dev zlib1g-dev sqlite3 python3 curl openssl
+libpq-dev postgresql"
 
 install_deps() {
 	missing=""

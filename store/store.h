@@ -306,6 +306,9 @@ struct store_totals {
 int		 store_totals(struct store *s, struct store_totals *t,
 		    char **cause);
 
+/* The PostgreSQL schema's version (its own migrations: store/pg.c). */
+#define STORE_PG_SCHEMA_VERSION 1
+
 /*
  * A shared database (PostgreSQL) is used by several nodes at once; the
  * calls below are how they share it. On SQLite each does nothing and
@@ -373,7 +376,10 @@ int		 store_listener_fd(const struct store_listener *l);
 /*
  * Reads what arrived and calls cb for each event. -1 with *cause when the
  * connection is lost: then store_listener_reset (with a backoff) until it
- * succeeds.
+ * succeeds. The socket may change with a reset; events sent meanwhile
+ * are lost, so the first read after a reset reports STORE_EV_WORK.
+ * libpq may hold events it read along with a reply: read once after
+ * store_listen and after each reset, not only when the socket is ready.
  */
 int		 store_listener_read(struct store_listener *l, store_event_cb cb,
 		    void *arg, char **cause);
