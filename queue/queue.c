@@ -49,6 +49,7 @@ struct want {
 	char		**hosts;
 	int64_t		*host_jobs;
 	size_t		 nhosts;
+	int64_t		 new_hosts;	/* < 0: any */
 };
 
 /* A write run for another thread (queue_call). */
@@ -306,7 +307,7 @@ static int
 queue_claim(struct queue *q, const struct want *w)
 {
 	struct store_skip skip = { w->jobs, w->njobs, w->hosts, w->nhosts,
-	    w->host_jobs };
+	    w->host_jobs, w->new_hosts >= 0, w->new_hosts };
 	struct task *list = NULL, *t;
 	size_t n = 0;
 	int64_t next_due = 0;
@@ -713,13 +714,15 @@ fail:
 
 void
 queue_want(struct queue *q, size_t n, const int64_t *jobs, size_t njobs,
-    char *const *hosts, const int64_t *host_jobs, size_t nhosts)
+    char *const *hosts, const int64_t *host_jobs, size_t nhosts,
+    int64_t new_hosts)
 {
 	struct want w;
 	size_t i;
 
 	memset(&w, 0, sizeof(w));
 	w.n = n;
+	w.new_hosts = new_hosts;
 	if (njobs > 0) {
 		if ((w.jobs = calloc(njobs, sizeof(*w.jobs))) == NULL)
 			fatalx("queue: out of memory asking for tasks");

@@ -36,11 +36,13 @@ struct queue	*queue_start(struct ev_loop *loop, struct conf *c,
 /*
  * Asks for up to n more tasks, none of the njobs jobs, nor of host[i]
  * for job host_jobs[i] (0: for any job), all copied: the loop holds
- * enough of those. Replaces any request not yet answered (loop thread).
+ * enough of those; of at most new_hosts hosts this node does not hold
+ * yet (a shared database; < 0: any). Replaces any request not yet
+ * answered (loop thread).
  */
 void		 queue_want(struct queue *q, size_t n, const int64_t *jobs,
 		    size_t njobs, char *const *hosts, const int64_t *host_jobs,
-		    size_t nhosts);
+		    size_t nhosts, int64_t new_hosts);
 /* Hands over a finished result to be committed (takes ownership). */
 void		 queue_result(struct queue *q, struct result *r);
 /*

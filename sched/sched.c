@@ -19,6 +19,7 @@
 #include "robots/robots.h"
 #include "sched/sched.h"
 #include "stats/stats.h"
+#include "store/store.h"
 #include "util/util.h"
 #include "work/work.h"
 
@@ -83,6 +84,7 @@ struct skipset {
 	char		**hosts;	/* owned copies */
 	int64_t		*host_jobs;	/* the job each host is skipped for */
 	size_t		 nhosts;
+	int64_t		 new_hosts;	/* hosts not held it may add; < 0: any */
 };
 
 struct sched {
@@ -102,6 +104,7 @@ struct sched {
 	struct skipset	 dry;		/* skipped by the empty answer */
 	struct skipset	 pending;	/* what the outstanding claim skips */
 	int		 running;
+	int		 shared;	/* the database is shared by nodes */
 	void		(*idle)(void *);	/* draining: nothing in flight */
 	void		*idle_arg;
 
@@ -465,6 +468,10 @@ skipset_covers(const struct skipset *big, const struct skipset *small)
 		if (j == big->nhosts)
 			return 0;
 	}
+	/* Room for more new hosts than the empty answer had may find some. */
+	if (small->new_hosts >= 0 && (big->new_hosts < 0 ||
+	    big->new_hosts > small->new_hosts))
+		return 0;
 	return 1;
 }
 
@@ -492,8 +499,31 @@ skipset_add_host(struct skipset *k, size_t *cap, const char *h, int64_t job)
 }
 
 /*
+ * How many hosts it does not hold yet a claim may add (a shared
+ * database; -1: any). Transfer slots the window cannot fill now, each new
+ * host taking up to per_host_concurrency of them: a node takes on hosts
+ * as fast as it can fetch from them (more while per-host delays keep its
+ * slots idle), and leaves the rest to the other nodes instead of leasing
+ * every host of a job at its first claim.
+ */
+static int64_t
+sched_new_hosts(const struct sched *s)
+{
+	int64_t idle, per = s->conf->per_host_concurrency;
+
+	if (!s->shared)
+		return -1;
+	idle = s->conf->concurrency - (int64_t)s->in_flight;
+	if (idle <= 0)
+		return 0;
+	if (per < 1)
+		per = 1;
+	return (idle + per - 1) / per;
+}
+
+/*
  * The saturated jobs, and each job's saturated hosts, which a claim now
- * should skip.
+ * should skip, and how many new hosts it may take on.
  */
 static void
 sched_skipset(struct sched *s, struct skipset *k)
@@ -503,6 +533,7 @@ sched_skipset(struct sched *s, struct skipset *k)
 	size_t i, j, cap = 0;
 
 	memset(k, 0, sizeof(*k));
+	k->new_hosts = sched_new_hosts(s);
 	if (s->nslots > 0 && (k->jobs = calloc(s->nslots,
 	    sizeof(*k->jobs))) == NULL)
 		fatalx("sched: out of memory asking for tasks");
@@ -615,7 +646,7 @@ sched_refill(struct sched *s)
 		return;
 	}
 	queue_want(s->queue, cap - held, k.jobs, k.njobs, k.hosts, k.host_jobs,
-	    k.nhosts);
+	    k.nhosts, k.new_hosts);
 	skipset_clear(&s->pending);
 	s->pending = k;
 }
@@ -1177,6 +1208,7 @@ sched_create(struct ev_loop *loop, struct conf *c)
 		return NULL;
 	s->loop = loop;
 	s->conf = conf_ref(c);
+	s->shared = store_db_is_shared(c->db);
 	s->window_tail = &s->window;
 	pthread_mutex_init(&s->lock, NULL);
 	ev_async_init(&s->wake, sched_wake_cb);

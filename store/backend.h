@@ -76,12 +76,14 @@ struct store_ops {
 	 * none of the nskip hosts, earliest due first, then oldest: each
 	 * moved to running and appended to *v (grown with realloc; *n and
 	 * *cap count it). Tasks come with id, job, url, host, attempts and,
-	 * where the backend leases, their lease token.
+	 * where the backend leases, their lease token. new_hosts (NULL: no
+	 * limit): how many hosts not held yet the claim may start holding,
+	 * lowered by those it took (backends without host leases ignore it).
 	 */
 	int		 (*claim_tasks)(struct store *s, int64_t job_id,
 			    size_t max, int64_t now_ms, char *const *skip_hosts,
-			    size_t nskip, struct task ***v, size_t *n,
-			    size_t *cap, char **cause);
+			    size_t nskip, int64_t *new_hosts, struct task ***v,
+			    size_t *n, size_t *cap, char **cause);
 	/* The job's options as JSON text (allocated); the job is running. */
 	int		 (*claim_options)(struct store *s, int64_t job_id,
 			    char **options, char **cause);

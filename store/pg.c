@@ -118,7 +118,7 @@
 	" RETURNING t.id, t.job_id, t.url, t.host, t.attempts," \
 	"  t.lease_token," \
 	"  CASE WHEN p.host IS NOT NULL THEN 0 ELSE g.next_allowed_at END," \
-	"  t.kind, t.depth"
+	"  t.kind, t.depth, p.host IS NULL"
 
 enum pg_stmt {
 	PS_LOCK_RESULTS,
@@ -141,6 +141,7 @@ enum pg_stmt {
 	PS_ACTIVE_JOBS,
 	PS_CLAIM,
 	PS_CLAIM_MORE,
+	PS_CLAIM_MINE,
 	PS_CLAIM_HOSTS,
 	PS_JOB_RUNNING,
 	PS_NEXT_DUE,
@@ -227,21 +228,47 @@ static const char *const pg_sql[PS_MAX] = {
 	    " ORDER BY priority DESC, id",
 	/*
 	 * $1 job, $2 now (unix ms), $3 skipped hosts, $4 this node, $5 how
-	 * many, $6 lease (ms), $7 how many due tasks to look at at most. f:
-	 * the front of the job's due tasks in claim order, read lazily;
-	 * cand: of those, the ones of hosts no other live node holds,
-	 * locked without waiting.
+	 * many, $6 lease (ms), $7 how many due tasks to look at at most, $8
+	 * how many hosts this node does not hold it may take. f: the front
+	 * of the job's due tasks in claim order, read lazily; c: of those,
+	 * the ones of hosts no other live node holds; nh: the first $8
+	 * hosts of c this node does not hold; cand: the tasks of c of hosts
+	 * it holds or of nh, locked without waiting.
 	 */
 	[PS_CLAIM] =
-	    "WITH cand AS (SELECT t.id, t.host FROM (SELECT id, next_attempt_at"
+	    "WITH c AS (SELECT t.id, t.host, f.next_attempt_at AS due,"
+	    "  EXISTS (SELECT 1 FROM hosts h WHERE h.host = t.host"
+	    "   AND h.node = $4::text) AS mine"
+	    "  FROM (SELECT id, next_attempt_at"
 	    "  FROM tasks WHERE job_id = $1::bigint AND state = 'queued'"
 	    "  AND next_attempt_at <= $2::bigint"
 	    "  ORDER BY next_attempt_at, id LIMIT $7::bigint) f"
 	    "  JOIN tasks t ON t.id = f.id"
 	    "  WHERE t.state = 'queued' AND t.host <> ALL ($3::text[])"
 	    "  AND NOT EXISTS (SELECT 1 FROM hosts h WHERE h.host = t.host"
-	    "   AND h.node <> $4::text AND h.lease_until > now())"
-	    "  ORDER BY f.next_attempt_at, f.id LIMIT $5::bigint"
+	    "   AND h.node <> $4::text AND h.lease_until > now())),"
+	    " nh AS (SELECT host FROM c WHERE NOT mine GROUP BY host"
+	    "  ORDER BY min(due), min(id) LIMIT $8::bigint),"
+	    " cand AS (SELECT t.id, t.host FROM tasks t JOIN c ON c.id = t.id"
+	    "  WHERE t.state = 'queued'"
+	    "  AND (c.mine OR c.host IN (SELECT host FROM nh))"
+	    "  ORDER BY c.due, c.id LIMIT $5::bigint"
+	    "  FOR UPDATE OF t SKIP LOCKED),"
+	    PG_CLAIM_LEASE,
+	/*
+	 * The due tasks of the hosts this node holds, wherever they are in
+	 * the job's queue (host by host: the index on job and host).
+	 */
+	[PS_CLAIM_MINE] =
+	    "WITH cand AS (SELECT t.id, t.host FROM tasks t WHERE t.id IN"
+	    "  (SELECT p.id FROM hosts h CROSS JOIN LATERAL"
+	    "   (SELECT id, next_attempt_at FROM tasks"
+	    "    WHERE job_id = $1::bigint AND state = 'queued'"
+	    "    AND host = h.host AND next_attempt_at <= $2::bigint"
+	    "    ORDER BY next_attempt_at, id LIMIT $5::bigint) p"
+	    "   WHERE h.node = $4::text AND h.host <> ALL ($3::text[])"
+	    "   ORDER BY p.next_attempt_at, p.id LIMIT $5::bigint)"
+	    "  AND t.state = 'queued' ORDER BY t.id"
 	    "  FOR UPDATE OF t SKIP LOCKED),"
 	    PG_CLAIM_LEASE,
 	/* Whether more than $3 due tasks are queued: the front was full. */
@@ -252,7 +279,8 @@ static const char *const pg_sql[PS_MAX] = {
 	/*
 	 * When the front of the queue is all of hosts others hold: the job's
 	 * hosts one by one (a loose index scan, read only as far as needed),
-	 * each one no other live node holds giving its earliest due tasks.
+	 * each of the first $7 that no node holds (this one's come from
+	 * PS_CLAIM_MINE) giving its earliest due tasks.
 	 */
 	[PS_CLAIM_HOSTS] =
 	    "WITH RECURSIVE hs(host) AS ("
@@ -263,14 +291,15 @@ static const char *const pg_sql[PS_MAX] = {
 	    "   AND t.state = 'queued' AND t.host > hs.host"
 	    "   ORDER BY t.host LIMIT 1)"
 	    "  FROM hs WHERE hs.host IS NOT NULL),"
-	    " pick AS (SELECT p.id FROM hs CROSS JOIN LATERAL"
-	    "  (SELECT t.id FROM tasks t WHERE t.job_id = $1::bigint"
-	    "   AND t.state = 'queued' AND t.host = hs.host"
-	    "   AND t.next_attempt_at <= $2::bigint"
-	    "   ORDER BY t.next_attempt_at, t.id LIMIT $5::bigint) p"
+	    " pick AS (SELECT p.id FROM (SELECT hs.host FROM hs"
 	    "  WHERE hs.host IS NOT NULL AND hs.host <> ALL ($3::text[])"
 	    "  AND NOT EXISTS (SELECT 1 FROM hosts h WHERE h.host = hs.host"
-	    "   AND h.node <> $4::text AND h.lease_until > now())"
+	    "   AND (h.node = $4::text OR h.lease_until > now()))"
+	    "  LIMIT $7::bigint) hh CROSS JOIN LATERAL"
+	    "  (SELECT t.id FROM tasks t WHERE t.job_id = $1::bigint"
+	    "   AND t.state = 'queued' AND t.host = hh.host"
+	    "   AND t.next_attempt_at <= $2::bigint"
+	    "   ORDER BY t.next_attempt_at, t.id LIMIT $5::bigint) p"
 	    "  LIMIT $5::bigint),"
 	    " cand AS (SELECT t.id, t.host FROM tasks t"
 	    "  WHERE t.id IN (SELECT id FROM pick) AND t.state = 'queued'"
@@ -1827,15 +1856,18 @@ pg_claim_jobs(struct pg *s, struct store_claim_job **jobs, size_t *njobs,
 	return 0;
 }
 
-/* Runs one of the claim statements; appends its tasks to *v. */
+/*
+ * Runs one of the claim statements; appends its tasks to *v and adds to
+ * *newh the hosts it started holding.
+ */
 static int
 pg_claim_run(struct pg *s, enum pg_stmt id, int nparams,
     const char *const *params, size_t max, struct task ***v, size_t *n,
-    size_t *cap, char **cause)
+    size_t *cap, int64_t *newh, char **cause)
 {
 	struct task *t, **nv;
 	PGresult *res;
-	int i, rows;
+	int i, k, rows;
 
 	if ((res = pg_run(s, id, nparams, params, cause, "claim")) == NULL)
 		return -1;
@@ -1857,6 +1889,14 @@ pg_claim_run(struct pg *s, enum pg_stmt id, int nparams,
 		if (task_kind_parse(PQgetvalue(res, i, 7), &t->kind) != 0)
 			t->kind = TASK_KIND_PAGE;	/* the CHECK forbids it */
 		t->depth = pg_get_i64(res, i, 8);
+		/* A new host counts once, at its first row. */
+		if (strcmp(PQgetvalue(res, i, 9), "t") == 0) {
+			for (k = 0; k < i; k++)
+				if (strcmp(PQgetvalue(res, k, 3),
+				    PQgetvalue(res, i, 3)) == 0)
+					break;
+			*newh += k == i;
+		}
 		(*v)[(*n)++] = t;
 		if (pg_leases_add(&s->claimed, t->id, t->lease) != 0)
 			goto nomem;
@@ -1878,13 +1918,14 @@ nomem:
  */
 static int
 pg_claim_tasks(struct pg *s, int64_t job_id, size_t max, int64_t now,
-    char *const *skip, size_t nskip, struct task ***v, size_t *n,
-    size_t *cap, char **cause)
+    char *const *skip, size_t nskip, int64_t *new_hosts, struct task ***v,
+    size_t *n, size_t *cap, char **cause)
 {
 	struct pg_buf hosts = { 0 };
-	const char *params[7];
-	char a[24], b[24], c[24], d[24], e[24];
+	const char *params[8];
+	char a[24], b[24], c[24], d[24], e[24], f[24];
 	size_t i, before = *n, front = max * 8 < 256 ? 256 : max * 8, got;
+	int64_t budget = new_hosts != NULL ? *new_hosts : INT64_MAX, newh = 0;
 	PGresult *res;
 	int full, rc = -1;
 
@@ -1908,13 +1949,16 @@ pg_claim_tasks(struct pg *s, int64_t job_id, size_t max, int64_t now,
 	params[4] = pg_i64(c, (int64_t)max);
 	params[5] = pg_i64(d, s->lease_ms);
 	params[6] = pg_i64(e, (int64_t)front);
-	if (pg_claim_run(s, PS_CLAIM, 7, params, max, v, n, cap, cause) != 0)
+	params[7] = pg_i64(f, budget);
+	if (pg_claim_run(s, PS_CLAIM, 8, params, max, v, n, cap, &newh,
+	    cause) != 0)
 		goto out;
 	if ((got = *n - before) >= max) {
 		rc = 0;
 		goto out;
 	}
-	/* More due tasks than the front held? Then look host by host. */
+	/* More due tasks than the front held? Then look host by host: those
+	 * of the hosts this node holds, then of hosts nobody holds. */
 	params[2] = pg_i64(e, (int64_t)(front - got + 1));
 	if ((res = pg_run(s, PS_CLAIM_MORE, 3, params, cause,
 	    "claim")) == NULL)
@@ -1922,12 +1966,24 @@ pg_claim_tasks(struct pg *s, int64_t job_id, size_t max, int64_t now,
 	full = pg_get_i64(res, 0, 0) == (int64_t)(front - got + 1);
 	PQclear(res);
 	params[2] = hosts.p;
-	params[4] = pg_i64(c, (int64_t)(max - got));
-	if (full && pg_claim_run(s, PS_CLAIM_HOSTS, 6, params, max - got, v,
-	    n, cap, cause) != 0)
-		goto out;
+	if (full) {
+		params[4] = pg_i64(c, (int64_t)(max - got));
+		if (pg_claim_run(s, PS_CLAIM_MINE, 6, params, max - got, v, n,
+		    cap, &newh, cause) != 0)
+			goto out;
+		got = *n - before;
+	}
+	if (full && got < max && budget - newh > 0) {
+		params[4] = pg_i64(c, (int64_t)(max - got));
+		params[6] = pg_i64(e, budget - newh);
+		if (pg_claim_run(s, PS_CLAIM_HOSTS, 7, params, max - got, v,
+		    n, cap, &newh, cause) != 0)
+			goto out;
+	}
 	rc = 0;
 out:
+	if (rc == 0 && new_hosts != NULL)
+		*new_hosts = budget > newh ? budget - newh : 0;
 	buf_free(&hosts);
 	return rc;
 }
@@ -3006,11 +3062,11 @@ op_claim_jobs(struct store *b, struct store_claim_job **jobs, size_t *n,
 
 static int
 op_claim_tasks(struct store *b, int64_t job_id, size_t max, int64_t now,
-    char *const *skip, size_t nskip, struct task ***v, size_t *n,
-    size_t *cap, char **cause)
+    char *const *skip, size_t nskip, int64_t *new_hosts, struct task ***v,
+    size_t *n, size_t *cap, char **cause)
 {
-	return pg_claim_tasks(PG(b), job_id, max, now, skip, nskip, v, n, cap,
-	    cause);
+	return pg_claim_tasks(PG(b), job_id, max, now, skip, nskip, new_hosts,
+	    v, n, cap, cause);
 }
 
 static int

@@ -1533,9 +1533,10 @@ op_claim_jobs(struct store *b, struct store_claim_job **jobs, size_t *n,
 
 static int
 op_claim_tasks(struct store *b, int64_t job_id, size_t max, int64_t now,
-    char *const *skip, size_t nskip, struct task ***v, size_t *n,
-    size_t *cap, char **cause)
+    char *const *skip, size_t nskip, int64_t *new_hosts, struct task ***v,
+    size_t *n, size_t *cap, char **cause)
 {
+	(void)new_hosts;	/* one process: no host leases */
 	return sq_claim_tasks(SQ(b), job_id, max, now, skip, nskip, v, n, cap,
 	    cause);
 }

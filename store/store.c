@@ -636,15 +636,15 @@ store_claim_jobs(struct store *s, const struct store_skip *skip,
 	return 0;
 }
 
-/* Claims up to n due tasks of one job. */
+/* Claims up to n due tasks of one job (new_hosts: see struct store_skip). */
 static int
 store_claim_one(struct store *s, struct claim_job *j, size_t n, int64_t now,
-    char **cause)
+    int64_t *new_hosts, char **cause)
 {
 	size_t before = j->ngot;
 
-	if (s->ops->claim_tasks(s, j->id, n, now, j->skip, j->nskip, &j->got,
-	    &j->ngot, &j->cap, cause) != 0)
+	if (s->ops->claim_tasks(s, j->id, n, now, j->skip, j->nskip,
+	    new_hosts, &j->got, &j->ngot, &j->cap, cause) != 0)
 		return -1;
 	if (j->ngot - before < n)
 		j->dry = 1;
@@ -658,7 +658,7 @@ store_claim_one(struct store *s, struct claim_job *j, size_t n, int64_t now,
  */
 static int
 store_claim_share(struct store *s, struct claim_job *jobs, size_t njobs,
-    size_t max, int64_t now, char **cause)
+    size_t max, int64_t now, int64_t *new_hosts, char **cause)
 {
 	size_t left = max, first = 0, last, i, live, share, before;
 
@@ -677,7 +677,7 @@ store_claim_share(struct store *s, struct claim_job *jobs, size_t njobs,
 					continue;
 				before = jobs[i].ngot;
 				if (store_claim_one(s, &jobs[i], share < left ?
-				    share : left, now, cause) != 0)
+				    share : left, now, new_hosts, cause) != 0)
 					return -1;
 				left -= jobs[i].ngot - before;
 			}
@@ -773,7 +773,8 @@ store_claim(struct store *s, size_t max, const struct store_skip *skip,
 {
 	struct claim_job *jobs = NULL;
 	size_t njobs = 0, i, k;
-	int64_t now = job_now_ms();
+	int64_t now = job_now_ms(), budget = 0;
+	int64_t *new_hosts = NULL;
 	int rc = -1;
 
 	*list = NULL;
@@ -783,7 +784,12 @@ store_claim(struct store *s, size_t max, const struct store_skip *skip,
 		return -1;
 	if (store_claim_jobs(s, skip, &jobs, &njobs, cause) != 0)
 		goto out;
-	if (max > 0 && store_claim_share(s, jobs, njobs, max, now, cause) != 0)
+	if (skip != NULL && skip->limit_hosts) {
+		budget = skip->new_hosts > 0 ? skip->new_hosts : 0;
+		new_hosts = &budget;
+	}
+	if (max > 0 && store_claim_share(s, jobs, njobs, max, now, new_hosts,
+	    cause) != 0)
 		goto out;
 	if (s->ops->claim_next_due(s, now, next_due_ms, cause) != 0)
 		goto out;

@@ -188,6 +188,14 @@ struct store_skip {
 	char *const	*hosts;
 	size_t		 nhosts;
 	const int64_t	*host_jobs;
+	/*
+	 * A shared database: with limit_hosts, the claim starts holding at
+	 * most new_hosts hosts this node does not hold yet (tasks of hosts
+	 * it holds come whatever the limit), so one node cannot take every
+	 * host while the others idle. Ignored by SQLite.
+	 */
+	int		 limit_hosts;
+	int64_t		 new_hosts;
 };
 
 /*

@@ -5,6 +5,9 @@
 #                              prints its connection URI (database
 #                              "harvest", user "postgres") on stdout
 #   tests/pgserver.sh stop DIR stops the server of DIR and removes DIR
+#   tests/pgserver.sh restart DIR
+#                              restarts the server of DIR (pg_ctl restart:
+#                              every connection is cut)
 #   tests/pgserver.sh dir URI  prints the DIR of a URI start printed
 #
 # The server listens on a Unix socket in its own directory only
@@ -102,6 +105,18 @@ stop() {
 	rm -rf "$dir"
 }
 
+restart() {
+	dir=$1
+	case $dir in
+	*/harvestd-pg.*) ;;
+	*) die "restart: $dir is not a directory start made" ;;
+	esac
+	bin=$(bindir)
+	as_server "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -m fast \
+	    -w -t 60 restart >"$dir/pg_ctl.log" 2>&1 ||
+	    { cat "$dir/pg_ctl.log" >&2; die "restart failed"; }
+}
+
 cmd=${1:-}
 case $cmd in
 start)
@@ -111,12 +126,16 @@ stop)
 	[ $# -eq 2 ] || die "usage: pgserver.sh stop DIR"
 	stop "$2"
 	;;
+restart)
+	[ $# -eq 2 ] || die "usage: pgserver.sh restart DIR"
+	restart "$2"
+	;;
 dir)
 	[ $# -eq 2 ] || die "usage: pgserver.sh dir URI"
 	echo "$2" | sed -n 's/.*[?&]host=\([^&]*\).*/\1/p'
 	;;
 *)
-	echo "usage: pgserver.sh start | stop DIR | dir URI" >&2
+	echo "usage: pgserver.sh start | stop DIR | restart DIR | dir URI" >&2
 	exit 2
 	;;
 esac

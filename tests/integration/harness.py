@@ -183,9 +183,12 @@ class Daemon:
         deadline = time.monotonic() + timeout * SLOW
         job = None
         while time.monotonic() < deadline:
-            job = self.get("/v1/jobs/%d" % job_id).json()
-            if job["state"] in states:
-                return job
+            r = self.get("/v1/jobs/%d" % job_id)
+            # 503: the database is out of reach for now (shared ones).
+            if r.status != 503:
+                job = r.json()
+                if job["state"] in states:
+                    return job
             time.sleep(0.05)
         raise AssertionError("job %d not finished in %ds: %s\n%s" % (
             job_id, timeout, job, self.log()[-4000:]))

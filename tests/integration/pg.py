@@ -66,6 +66,15 @@ class Server:
                            capture_output=True, timeout=self.timeout)
             self.dir = None
 
+    def restart(self):
+        """pg_ctl restart: every connection is cut, the data stays."""
+        out = subprocess.run(["sh", SCRIPT, "restart", self.dir],
+                             capture_output=True, text=True,
+                             timeout=self.timeout)
+        if out.returncode != 0:
+            raise RuntimeError("tests/pgserver.sh restart failed:\n" +
+                               out.stderr)
+
     def __enter__(self):
         return self.start()
 
