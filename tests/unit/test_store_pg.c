@@ -87,6 +87,56 @@ test_two_nodes_claim_apart(void **state)
 }
 
 /*
+ * A claim limited to new hosts takes on no more hosts than it may, but
+ * the tasks of hosts the node holds come whatever the limit.
+ */
+static void
+test_claim_new_hosts_limit(void **state)
+{
+	static const char *const hosts[] = { "x.test", "y.test", "z.test",
+	    "w.test" };
+	struct fixture *f = *state;
+	struct store_skip one = { NULL, 0, NULL, 0, NULL, 1, 1 };
+	struct store_skip none = { NULL, 0, NULL, 0, NULL, 1, 0 };
+	struct task *l1, *l2, *l3, *t;
+	size_t n;
+	int64_t due;
+	char *cause = NULL;
+
+	fixture_job_hosts(f->s, 16, hosts, 4);
+	/* One new host: its four tasks only, though ten were asked for. */
+	assert_int_equal(store_claim(f->s, 10, &one, &l1, &n, &due, &cause),
+	    0);
+	assert_int_equal(n, 4);
+	for (t = l1; t != NULL; t = t->next)
+		assert_string_equal(t->host, "x.test");
+	assert_int_equal(fixture_int(f, "SELECT count(*) FROM hosts"
+	    " WHERE node = 'node-a'"), 1);
+	/* None new: nothing, since x.test has no task left. */
+	assert_int_equal(store_claim(f->s, 10, &none, &l2, &n, &due, &cause),
+	    0);
+	assert_int_equal(n, 0);
+	/* Another: y.test's. */
+	assert_int_equal(store_claim(f->s, 2, &one, &l3, &n, &due, &cause),
+	    0);
+	assert_int_equal(n, 2);
+	for (t = l3; t != NULL; t = t->next)
+		assert_string_equal(t->host, "y.test");
+	fixture_free_tasks(l3);
+	/* y.test is held now: the rest of its tasks come with none new. */
+	assert_int_equal(store_claim(f->s, 10, &none, &l3, &n, &due, &cause),
+	    0);
+	assert_int_equal(n, 2);
+	for (t = l3; t != NULL; t = t->next)
+		assert_string_equal(t->host, "y.test");
+	assert_int_equal(fixture_int(f, "SELECT count(*) FROM hosts"
+	    " WHERE node = 'node-a'"), 2);
+	fixture_free_tasks(l1);
+	fixture_free_tasks(l2);
+	fixture_free_tasks(l3);
+}
+
+/*
  * A job sorted by host, its front all of a host node-a holds: node-b
  * still gets the other host's tasks (host by host, past the front).
  */
@@ -842,6 +892,7 @@ main(void)
 	fixture_teardown)
 	const struct CMUnitTest tests[] = {
 		PG_TEST(test_two_nodes_claim_apart),
+		PG_TEST(test_claim_new_hosts_limit),
 		PG_TEST(test_claim_past_foreign_front),
 		PG_TEST(test_claim_race),
 		PG_TEST(test_stale_commit_fenced),
