@@ -125,19 +125,29 @@ def machine():
 
 class Noise:
     """CPU the rest of the machine used while a contender ran: all busy
-    CPU minus the contender's and the server's."""
+    CPU minus the contender's, the server's and the bench's own."""
 
     def __init__(self, nginx):
         self.nginx = nginx
         self.busy0 = sys_busy()
         self.ngx0 = nginx.cpu()
+        self.self0 = self.own()
         self.t0 = time.monotonic()
 
+    @staticmethod
+    def own():
+        t = os.times()
+        return t.user + t.system
+
     def other(self, contender_cpu):
+        """(cores used by other processes on average, nginx CPU s); the
+        bench's own CPU (its prober, its client) is not counted."""
         wall = time.monotonic() - self.t0
         busy = sys_busy() - self.busy0
         ngx = self.nginx.cpu() - self.ngx0
-        return max(0.0, busy - ngx - contender_cpu) / max(wall, 1e-9), ngx
+        own = self.own() - self.self0
+        return max(0.0, busy - ngx - contender_cpu - own) / \
+            max(wall, 1e-9), ngx
 
 
 def gen_tls(root):
@@ -277,7 +287,7 @@ http { access_log off; keepalive_requests 1000000; keepalive_timeout 60;
                 for line in f:
                     if line.startswith("r "):
                         resumed += 1
-                    elif line.startswith(". "):
+                    elif line.strip():     # ". ", or "- " over plain HTTP
                         full += 1
         except OSError:
             pass
@@ -348,7 +358,7 @@ class PgTemp:
 
 class Harvestd:
     def __init__(self, a, work, concurrency, per_host=None, settings=(),
-                 db=None):
+                 db=None, env=None):
         self.port = free_port()
         self.a = a
         self.pg = getattr(a, "pg", None)
@@ -371,9 +381,15 @@ class Harvestd:
                "--set", "max_attempts=1",
                "--set", "max_request_bytes=400000000",
                "--log-level", "warn"]
-        for s in settings:
+        for s in list(getattr(a, "harvestd_set", None) or []) + \
+                list(settings):
             cmd += ["--set", s]
-        self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=self.log)
+        penv = None
+        if env:
+            penv = dict(os.environ)
+            penv.update(env)
+        self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=self.log,
+                                     env=penv)
         self.jobs = []
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -575,8 +591,9 @@ def bench_httpx(a, urls, work, conc, nginx):
 
 
 def bench_harvestd(a, urls, work, conc, nginx, per_host=None, settings=(),
-                   probe_paths=None, probe_n=0):
-    h = Harvestd(a, work, conc, per_host=per_host, settings=settings)
+                   probe_paths=None, probe_n=0, env=None):
+    h = Harvestd(a, work, conc, per_host=per_host, settings=settings,
+                 env=env)
     try:
         mark = nginx.hs_mark()
         th0 = h.threads()
@@ -687,9 +704,21 @@ def section_main(a, nginx, work):
     urls = [nginx.url(a.page, i) for i in range(a.urls)]
     hurls = urls[:a.httpx_urls]
     res = {"curl": [], "harvestd": [], "httpx": []}
+    variants = {}
+    for v in a.variant or []:
+        settings, env = [], {}
+        for kv in v.split(","):
+            if kv.startswith("env:"):
+                k, val = kv[4:].split("=", 1)
+                env[k] = val
+            else:
+                settings.append(kv)
+        variants["harvestd " + v] = (settings, env)
+        res["harvestd " + v] = []
     ceiling = 0.0 if a.smoke else bench_wrk(nginx.url(a.page),
                                             a.concurrency)
-    names = ["curl", "harvestd"] + (["httpx"] if HTTPX_OK else [])
+    names = ["curl", "harvestd"] + list(variants) + \
+        (["httpx"] if HTTPX_OK else [])
     for r in range(a.runs):
         order = names[r % len(names):] + names[:r % len(names)]
         for name in order:
@@ -699,6 +728,11 @@ def section_main(a, nginx, work):
             elif name == "harvestd":
                 m = finish(bench_harvestd(a, urls, work, a.concurrency,
                                           nginx), len(urls))
+            elif name in variants:
+                m = finish(bench_harvestd(
+                    a, urls, work, a.concurrency, nginx,
+                    settings=variants[name][0], env=variants[name][1]),
+                    len(urls))
             else:
                 m = finish(bench_httpx(a, hurls, work, a.concurrency, nginx),
                            len(hurls))
@@ -717,12 +751,17 @@ def section_main(a, nginx, work):
     for name, label in (("curl", "curl --parallel (fetch only)"),
                         ("harvestd", "harvestd end to end (rows "
                          "committed)"),
-                        ("httpx", "asyncio + httpx + SQLite")):
+                        ("httpx", "asyncio + httpx + SQLite")) + tuple(
+                            (v, v.replace("harvestd ", "harvestd with "))
+                            for v in variants):
         if res[name]:
             out.append(row(label, res[name], curl_rate, [
                 "%d" % med([m["hs"][0] + m["hs"][1] for m in res[name]])]))
     h = res["harvestd"]
     out.append("\n- harvestd CPU ms per URL by thread: %s" % thread_split(h))
+    for v in variants:
+        out.append("- %s: CPU ms per URL by thread: %s" % (
+            v, thread_split(res[v])))
     if res["httpx"]:
         ratios = [hm["rate"] / xm["rate"] for hm, xm in
                   zip(res["harvestd"], res["httpx"])]
@@ -928,14 +967,22 @@ def section_status(a, nginx, work):
     return out, allm
 
 
-def fetch_for(h, seconds):
-    """Fetches for seconds: (URLs/s, max RSS MiB seen)."""
+def fetch_for(h, seconds, series=None):
+    """Fetches for seconds: (URLs/s, max RSS MiB seen). With a list as
+    series, appends the rate of every 5 s to it. Polls /v1/status once a
+    second (its own cost is in the figures)."""
     st = h.get("/v1/status")
     n0, t1, rss = st["totals"]["results"], time.monotonic(), 0.0
+    last_n, last_t = n0, t1
     while time.monotonic() - t1 < seconds:
-        time.sleep(0.5)
+        time.sleep(1 if series is not None else 0.5)
         rss = max(rss, proc_mem(h.proc.pid, "VmRSS"))
         st = h.get("/v1/status")
+        now = time.monotonic()
+        if series is not None and now - last_t >= 5:
+            series.append((st["totals"]["results"] - last_n) /
+                          (now - last_t))
+            last_n, last_t = st["totals"]["results"], now
         if st["queue_depth"] == 0 and st["in_flight"] == 0:
             break
     return (st["totals"]["results"] - n0) / (time.monotonic() - t1), rss
@@ -1005,14 +1052,16 @@ def section_big_queue(a, nginx, work):
             del urls
             t_queue = time.monotonic() - t0
             post_hwm = proc_hwm(h.proc.pid)
-            rate, rss = fetch_for(h, a.big_seconds)
+            series = []
+            rate, rss = fetch_for(h, a.big_seconds, series)
             hwm = proc_hwm(h.proc.pid)
             dbsize = h.db_size()
         finally:
             h.stop(timeout=600)
         h.cleanup()
         res[n] = {"accs": accs, "t_queue": t_queue, "post_hwm": post_hwm,
-                  "rate": rate, "rss": rss, "hwm": hwm, "db": dbsize}
+                  "rate": rate, "rss": rss, "hwm": hwm, "db": dbsize,
+                  "series": series}
         log("  queue %d: queued in %.0f s, %.0f URLs/s, RSS fetching %.1f, "
             "peak %.1f MiB, DB %.0f MiB" % (n, t_queue, rate, rss, hwm,
                                              dbsize / 2**20))
@@ -1039,6 +1088,9 @@ def section_big_queue(a, nginx, work):
     for i in range(0, len(accs), per):
         out.append("| %d | %s |" % (big["accs"][i][0], " | ".join(
             "%.2f" % s for s in accs[i:i + per])))
+    for n in sorted(res):
+        out.append("\n- %d queued: URLs/s in each 5 s: %s" % (
+            n, ", ".join("%.0f" % x for x in res[n]["series"])))
     ratio = big["rate"] / small["rate"] if small["rate"] else 0
     out.append("\n- peak RSS %.1f MiB with %d queued (goal ≤ 64 MiB: %s)" % (
         big["hwm"], a.big_queue, "met" if big["hwm"] <= 64 else "NOT met"))
@@ -1074,6 +1126,12 @@ def main():
                     "throwaway local PostgreSQL server, a database per run)")
     ap.add_argument("--no-main", action="store_true",
                     help="skip the plain-HTTP comparison")
+    ap.add_argument("--harvestd-set", action="append", metavar="KEY=VALUE",
+                    help="a setting for every harvestd the bench starts")
+    ap.add_argument("--variant", action="append", metavar="K=V[,K=V]",
+                    help="one more harvestd contender in the plain-HTTP "
+                    "comparison, with these settings (env:NAME=VALUE: an "
+                    "environment variable), e.g. window_size=4096")
     ap.add_argument("--no-scaling", action="store_true")
     ap.add_argument("--scaling-sizes", default="10000,100000,1000000")
     ap.add_argument("--scaling-seconds", type=float, default=10)
@@ -1100,7 +1158,7 @@ def main():
     ap.add_argument("--big-queue", type=int, nargs="?", const=10000000,
                     default=0, help="queue this many URLs (10M) in POSTs "
                     "of 100k; slow")
-    ap.add_argument("--big-seconds", type=float, default=15)
+    ap.add_argument("--big-seconds", type=float, default=30)
     ap.add_argument("--smoke", action="store_true",
                     help="every part on a few URLs; times nothing")
     a = ap.parse_args()

@@ -97,7 +97,7 @@ def annotate(path, inclusive, n=25):
     out = subprocess.run(
         ["callgrind_annotate", "--inclusive=%s" % ("yes" if inclusive
                                                    else "no"),
-         "--threshold=100", path], capture_output=True, text=True,
+         "--auto=no", "--threshold=100", path], capture_output=True, text=True,
         timeout=600).stdout
     return out
 
@@ -111,17 +111,29 @@ def parse_annotate(text):
     total = 0
     for line in text.splitlines():
         if "PROGRAM TOTALS" in line:
-            total = int(line.split()[0].replace(",", ""))
+            v = line.split()[0].replace(",", "")
+            total = int(v) if v.isdigit() else 0
             continue
-        if line.startswith("--") and "file:function" in line:
+        if "file:function" in line:
             started = True
             continue
-        if not started or not line.strip() or line.startswith("--"):
+        if not started or line.startswith("--"):
+            continue
+        if not line.strip():
+            if rows:
+                break
             continue
         m = LINE.match(line)
         if m:
             rows.append((int(m.group(1).replace(",", "")), m.group(2)))
     return total, rows
+
+
+def self_rows(total, rows):
+    """Self costs, less the thread's entry frames: a dump taken while a
+    thread runs charges them (main, clone, start_thread) with the whole
+    thread."""
+    return [(ir, fn) for ir, fn in rows if ir < total * 0.99]
 
 
 def short(fn):
@@ -149,25 +161,29 @@ def section_callgrind(a, nginx, work, outdir):
     urls = [nginx.url("2k.html", i) for i in range(n)]
     out = ["\n## callgrind: %d URLs of the 2 KiB page, concurrency %d\n" %
            (n, a.concurrency)]
-    # harvestd: collection on from just before the POST to the job's end.
+    # harvestd: counters zeroed just before the POST, dumped at the job's
+    # end (part 1: the job only; start-up and shutdown are left out).
     for old in glob.glob(os.path.join(outdir, "callgrind.harvestd.*")):
         os.unlink(old)
     prefix = ["valgrind", "--tool=callgrind", "--separate-threads=yes",
-              "--collect-atstart=no", "--callgrind-out-file=%s" %
+              "--callgrind-out-file=%s" %
               os.path.join(outdir, "callgrind.harvestd.%p")]
     d = Daemon(a, work, a.concurrency, prefix=prefix, ready=300)
-    subprocess.run(["callgrind_control", "-i", "on", str(d.pid())],
+    subprocess.run(["callgrind_control", "-z", str(d.pid())],
                    capture_output=True, timeout=120)
     t0 = time.monotonic()
     j = d.run_job(urls)
     wall = time.monotonic() - t0
-    subprocess.run(["callgrind_control", "-i", "off", str(d.pid())],
-                   capture_output=True, timeout=120)
+    subprocess.run(["callgrind_control", "-d", str(d.pid())],
+                   capture_output=True, timeout=300)
     d.stop()
     bench.log("callgrind harvestd: %d URLs in %.0f s, %s" % (
         n, wall, j["counts"]))
-    files = sorted(glob.glob(os.path.join(outdir, "callgrind.harvestd.*-*")),
-                   key=lambda p: int(p.rsplit("-", 1)[1]))
+    files = sorted(glob.glob(os.path.join(
+        outdir, "callgrind.harvestd.%d.1-*" % d.pid())),
+        key=lambda p: int(p.rsplit("-", 1)[1]))
+    if not files:
+        raise SystemExit("callgrind: no dump of the job")
     threads = []
     for path in files:
         tno = int(path.rsplit("-", 1)[1])
@@ -178,6 +194,7 @@ def section_callgrind(a, nginx, work, outdir):
         with open(path + ".incl.txt", "w") as f:
             f.write(txt_incl)
         total, rows_self = parse_annotate(txt_self)
+        rows_self = self_rows(total, rows_self)
         _, rows_incl = parse_annotate(txt_incl)
         threads.append((tno, total, rows_self, rows_incl))
     # curl on the same URLs
@@ -193,6 +210,7 @@ def section_callgrind(a, nginx, work, outdir):
     with open(cpath + ".incl.txt", "w") as f:
         f.write(c_incl)
     ctotal, crows = parse_annotate(c_self)
+    crows = self_rows(ctotal, crows)
     _, crows_incl = parse_annotate(c_incl)
 
     # totals per thread and per URL
