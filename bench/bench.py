@@ -29,6 +29,8 @@ import urllib.request
 CLK = os.sysconf("SC_CLK_TCK")
 TLS_HOSTS = 100             # 127.0.0.2 ... 127.0.0.101
 POST_CHUNK = 100000         # URLs per POST when queueing big numbers
+# Debian installs nginx in /usr/sbin, which a user's PATH may lack.
+NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 HTTPX_OK = True
 try:
     import httpx  # noqa: F401
@@ -115,7 +117,7 @@ def machine():
                                   timeout=10).stdout.splitlines()[0]
         except (OSError, IndexError, subprocess.SubprocessError):
             return "?"
-    nginx = subprocess.run(["nginx", "-v"], capture_output=True,
+    nginx = subprocess.run([NGINX, "-v"], capture_output=True,
                            text=True).stderr.strip()
     return "%d vCPU (%s), %.0f GiB; %s; %s; %s; Python %s" % (
         os.cpu_count(), model, mem, ver(["curl", "--version"]).split(
@@ -235,7 +237,7 @@ http { access_log off; keepalive_requests 1000000; keepalive_timeout 60;
   %(t)s
 }
 """ % {"r": self.root, "p": self.port, "t": tls, "h": self.hslog})
-        self.proc = subprocess.Popen(["nginx", "-c", conf, "-p", self.root],
+        self.proc = subprocess.Popen([NGINX, "-c", conf, "-p", self.root],
                                      stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
@@ -1052,6 +1054,7 @@ def section_big_queue(a, nginx, work):
             del urls
             t_queue = time.monotonic() - t0
             post_hwm = proc_hwm(h.proc.pid)
+            db_queued = h.db_size()
             series = []
             rate, rss = fetch_for(h, a.big_seconds, series)
             hwm = proc_hwm(h.proc.pid)
@@ -1061,6 +1064,7 @@ def section_big_queue(a, nginx, work):
         h.cleanup()
         res[n] = {"accs": accs, "t_queue": t_queue, "post_hwm": post_hwm,
                   "rate": rate, "rss": rss, "hwm": hwm, "db": dbsize,
+                  "db_queued": db_queued,
                   "series": series}
         log("  queue %d: queued in %.0f s, %.0f URLs/s, RSS fetching %.1f, "
             "peak %.1f MiB, DB %.0f MiB" % (n, t_queue, rate, rss, hwm,
@@ -1071,13 +1075,13 @@ def section_big_queue(a, nginx, work):
                                                           POST_CHUNK)]
     out.append("| URLs queued | time to queue | URLs/s over %.0f s after | "
                "RSS while fetching MiB | peak RSS MiB (incl. POSTs) | "
-               "database |" % a.big_seconds)
+               "database queued / after fetching |" % a.big_seconds)
     out.append("|---|---|---|---|---|---|")
     for n in sorted(res):
         x = res[n]
-        out.append("| %d | %.0f s | %.0f | %.1f | %.1f | %.0f MiB |" % (
-            n, x["t_queue"], x["rate"], x["rss"], x["hwm"],
-            x["db"] / 2**20))
+        out.append("| %d | %.0f s | %.0f | %.1f | %.1f | %.0f / %.0f MiB |"
+                   % (n, x["t_queue"], x["rate"], x["rss"], x["hwm"],
+                      x["db_queued"] / 2**20, x["db"] / 2**20))
     accs = [s for _, s in big["accs"]]
     out.append("\nEach POST's accept time (s), by the number of URLs "
                "already queued (%d POSTs):\n" % len(accs))
@@ -1103,9 +1107,11 @@ def section_big_queue(a, nginx, work):
                              "met" if max(accs) < 1 else "NOT met (%d of "
                              "%d over)" % (sum(s >= 1 for s in accs),
                                            len(accs))))
-    out.append("- the whole section took %.0f s; database %.0f MiB (%.0f "
-               "bytes per queued URL)" % (took, big["db"] / 2**20,
-                                          big["db"] / a.big_queue))
+    out.append("- the whole section took %.0f s; database %.0f MiB with "
+               "%d queued (%.0f bytes per queued URL), %.0f MiB after "
+               "fetching" % (took, big["db_queued"] / 2**20, a.big_queue,
+                             big["db_queued"] / a.big_queue,
+                             big["db"] / 2**20))
     return out
 
 
