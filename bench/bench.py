@@ -186,9 +186,10 @@ class Nginx:
     on 127.0.0.1 ... 127.0.0.101, port tls_port, logging each connection's
     first request with $ssl_session_reused ("r": resumed, ".": full)."""
 
-    def __init__(self, root, tls=False):
+    def __init__(self, root, tls=False, protocols="TLSv1.2 TLSv1.3"):
         self.root = root
         self.tls = tls
+        self.protocols = protocols  # nginx before 1.23.4: 1.2 by default
         self.ca = None
         with open(os.path.join(root, "2k.html"), "wb") as f:
             f.write(b"x" * 2048)
@@ -216,13 +217,16 @@ class Nginx:
             one = """server {
 %(l)s  root %(r)s;
   ssl_certificate %(c)s; ssl_certificate_key %(k)s;
+  ssl_protocols %(v)s;
   ssl_session_cache shared:SSL:10m; ssl_session_timeout 1h;
   access_log %(h)s hs if=$first_request;%(x)s
 }"""
             tls = one % {"l": listens, "r": self.root, "c": crt, "k": key,
-                         "h": self.hslog, "x": ""} + "\n" + one % {
+                         "h": self.hslog, "x": "", "v": self.protocols} + \
+                "\n" + one % {
                 "l": listens_close, "r": self.root, "c": crt, "k": key,
-                "h": self.hslog, "x": "\n  keepalive_timeout 0;"}
+                "h": self.hslog, "x": "\n  keepalive_timeout 0;",
+                "v": self.protocols}
         with open(conf, "w") as f:
             f.write("""daemon off; worker_processes 1; pid %(r)s/nginx.pid;
 error_log %(r)s/error.log;
@@ -278,6 +282,20 @@ http { access_log off; keepalive_requests 1000000; keepalive_timeout 60;
             return os.path.getsize(self.hslog)
         except OSError:
             return 0
+
+    def protocols_seen(self, mark):
+        """{protocol: connections} logged since mark."""
+        seen = {}
+        try:
+            with open(self.hslog) as f:
+                f.seek(mark)
+                for line in f:
+                    p = line.split()
+                    if len(p) >= 2 and p[1] != "-":
+                        seen[p[1]] = seen.get(p[1], 0) + 1
+        except OSError:
+            pass
+        return seen
 
     def handshakes(self, mark):
         """(full, resumed) TLS handshakes logged since mark: over plain
@@ -800,6 +818,7 @@ def section_tls(a, nginx, work):
             [nginx.tls_url(a.page, i, host=2 + i % hosts, close=True)
              for i in range(a.tls_close_urls)]))
     res = {(v, c): [] for v in range(len(variants)) for c in ("curl", "h")}
+    mark0 = nginx.hs_mark()
     for r in range(a.runs):
         for v, (label, per_host, urls) in enumerate(variants):
             for c in (("curl", "h") if (r + v) % 2 == 0 else ("h", "curl")):
@@ -814,12 +833,15 @@ def section_tls(a, nginx, work):
                 allm.append(m)
     out.append("\n## HTTPS (%s, concurrency %d, %d runs, medians)\n" % (
         a.page, a.concurrency, a.runs))
-    out.append("ECDSA P-256 certificate from a CA made at run time, TLS "
-               "1.3, HTTP/1.1, nginx one worker with a shared session "
-               "cache; harvestd `--set ca_file=`, curl `--cacert`; URLs "
-               "spread round-robin over the hosts (127.0.0.2 …). Handshakes "
-               "counted from nginx's `$ssl_session_reused` on each "
-               "connection's first request.\n")
+    seen = nginx.protocols_seen(mark0)
+    out.append("ECDSA P-256 certificate from a CA made at run time, nginx "
+               "`ssl_protocols %s` (connections by protocol: %s), HTTP/1.1, "
+               "one worker with a shared session cache; harvestd `--set "
+               "ca_file=`, curl `--cacert`; URLs spread round-robin over "
+               "the hosts (127.0.0.2 …). Handshakes counted from nginx's "
+               "`$ssl_session_reused` on each connection's first request.\n"
+               % (a.tls_protocols, ", ".join("%s %d" % kv for kv in
+                                            sorted(seen.items()))))
     out.append("| run | contender | URLs/s (median, spread) | CPU s / 1000 "
                "URLs | peak RSS MiB | vs curl | TLS handshakes full / "
                "resumed (median) |")
@@ -1148,6 +1170,9 @@ def main():
                     help="URLs in the run whose server closes every "
                     "connection (one handshake per URL)")
     ap.add_argument("--no-tls-close", action="store_true")
+    ap.add_argument("--tls-protocols", default="TLSv1.2 TLSv1.3",
+                    help="nginx's ssl_protocols (the clients pick the "
+                    "newest)")
     ap.add_argument("--tls-per-host", type=int, default=0,
                     help="harvestd's per_host_concurrency in the one-host "
                     "HTTPS run (default: the concurrency)")
@@ -1186,7 +1211,7 @@ def main():
     try:
         if a.db == "pg-temp":
             a.pg = PgTemp(work)
-        nginx = Nginx(work, tls=a.tls)
+        nginx = Nginx(work, tls=a.tls, protocols=a.tls_protocols)
         print("# harvestd bench, %s\n" % time.strftime("%Y-%m-%d %H:%M "
                                                          "UTC", time.gmtime()))
         print("Machine: %s. Database: %s. Load average at start: %.2f.\n" % (

@@ -157,17 +157,26 @@ def by_object(rows):
 
 
 def section_callgrind(a, nginx, work, outdir):
-    n = a.callgrind_urls
-    urls = [nginx.url("2k.html", i) for i in range(n)]
-    out = ["\n## callgrind: %d URLs of the 2 KiB page, concurrency %d\n" %
-           (n, a.concurrency)]
+    out = []
+    for page in a.callgrind_pages.split(","):
+        out += callgrind_page(a, nginx, work, outdir, page)
+    return out
+
+
+def callgrind_page(a, nginx, work, outdir, page):
+    tag = page.split(".")[0]
+    n = a.callgrind_urls if tag == "2k" else a.callgrind_urls_100k
+    urls = [nginx.url(page, i) for i in range(n)]
+    out = ["\n## callgrind: %d URLs of %s, concurrency %d\n" %
+           (n, page, a.concurrency)]
     # harvestd: counters zeroed just before the POST, dumped at the job's
     # end (part 1: the job only; start-up and shutdown are left out).
-    for old in glob.glob(os.path.join(outdir, "callgrind.harvestd.*")):
+    base = "callgrind.harvestd-%s" % tag
+    for old in glob.glob(os.path.join(outdir, base + ".*")):
         os.unlink(old)
     prefix = ["valgrind", "--tool=callgrind", "--separate-threads=yes",
               "--callgrind-out-file=%s" %
-              os.path.join(outdir, "callgrind.harvestd.%p")]
+              os.path.join(outdir, base + ".%p")]
     d = Daemon(a, work, a.concurrency, prefix=prefix, ready=300)
     subprocess.run(["callgrind_control", "-z", str(d.pid())],
                    capture_output=True, timeout=120)
@@ -180,7 +189,7 @@ def section_callgrind(a, nginx, work, outdir):
     bench.log("callgrind harvestd: %d URLs in %.0f s, %s" % (
         n, wall, j["counts"]))
     files = sorted(glob.glob(os.path.join(
-        outdir, "callgrind.harvestd.%d.1-*" % d.pid())),
+        outdir, base + ".%d.1-*" % d.pid())),
         key=lambda p: int(p.rsplit("-", 1)[1]))
     if not files:
         raise SystemExit("callgrind: no dump of the job")
@@ -198,7 +207,7 @@ def section_callgrind(a, nginx, work, outdir):
         _, rows_incl = parse_annotate(txt_incl)
         threads.append((tno, total, rows_self, rows_incl))
     # curl on the same URLs
-    cpath = os.path.join(outdir, "callgrind.curl")
+    cpath = os.path.join(outdir, "callgrind.curl-%s" % tag)
     subprocess.run(["valgrind", "--tool=callgrind",
                     "--callgrind-out-file=%s" % cpath] +
                    curl_cmd(urls, work, a.concurrency),
@@ -503,6 +512,8 @@ def main():
     ap.add_argument("--out", default=os.path.join(here, "profiles"))
     ap.add_argument("--concurrency", type=int, default=64)
     ap.add_argument("--callgrind-urls", type=int, default=5000)
+    ap.add_argument("--callgrind-urls-100k", type=int, default=1000)
+    ap.add_argument("--callgrind-pages", default="2k.html,100k.html")
     ap.add_argument("--strace-urls", type=int, default=5000)
     ap.add_argument("--perf-urls", type=int, default=20000)
     ap.add_argument("--perf-urls-100k", type=int, default=5000)
