@@ -772,8 +772,8 @@ pg_job_move(int64_t id, enum job_state from, enum job_state to,
  * never its password. NULL when it cannot be parsed (libpq's message
  * is not shown either: it may quote the password).
  */
-static char *
-pg_display(const char *db)
+char *
+store_pg_display(const char *db)
 {
 	static const char *const keys[] = { "host", "hostaddr", "port",
 	    "dbname", "user" };
@@ -854,7 +854,7 @@ pg_connect(const char *db, int *fatal, char **name, char **cause)
 	char *text;
 
 	*name = NULL;
-	if ((*name = pg_display(db)) == NULL) {
+	if ((*name = store_pg_display(db)) == NULL) {
 		*cause = util_asprintf("the database is not a valid PostgreSQL "
 		    "connection URI (not shown: it may hold a password)");
 		return NULL;

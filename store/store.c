@@ -72,41 +72,18 @@ store_db_is_shared(const char *db)
 char *
 store_db_display(const char *db)
 {
-	CURLU *u;
-	char *query = NULL, *out = NULL, *p, *q, *kept;
-	size_t n = 0;
+	char *out;
 
 	if (!store_db_is_shared(db))
 		return strdup(db);
-	if ((u = curl_url()) == NULL)
-		return NULL;
-	if (curl_url_set(u, CURLUPART_URL, db, CURLU_NON_SUPPORT_SCHEME |
-	    CURLU_NO_AUTHORITY | CURLU_PATH_AS_IS) != CURLUE_OK) {
-		curl_url_cleanup(u);
-		return strdup("postgresql://(unparsable)");
-	}
-	curl_url_set(u, CURLUPART_PASSWORD, NULL, 0);
-	/* password=... among the parameters goes too. */
-	if (curl_url_get(u, CURLUPART_QUERY, &query, 0) == CURLUE_OK &&
-	    (kept = calloc(1, strlen(query) + 1)) != NULL) {
-		for (p = query; p != NULL && *p != '\0'; p = q) {
-			if ((q = strchr(p, '&')) != NULL)
-				*q++ = '\0';
-			if (strncmp(p, "password=", 9) == 0)
-				continue;
-			n += (size_t)sprintf(kept + n, "%s%s", n > 0 ? "&" : "",
-			    p);
-		}
-		curl_url_set(u, CURLUPART_QUERY, n > 0 ? kept : NULL, 0);
-		free(kept);
-	}
-	curl_free(query);
-	if (curl_url_get(u, CURLUPART_URL, &p, 0) == CURLUE_OK) {
-		out = strdup(p);
-		curl_free(p);
-	}
-	curl_url_cleanup(u);
-	return out;
+#ifdef HAVE_LIBPQ
+	/* libpq's own reading: empty or several hosts, socket paths. */
+	if ((out = store_pg_display(db)) != NULL)
+		return out;
+#else
+	(void)out;
+#endif
+	return strdup("postgresql://(unparsable)");
 }
 
 struct store *

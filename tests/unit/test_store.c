@@ -228,8 +228,8 @@ test_claim_skips_jobs_and_hosts(void **state)
 	char *cause = NULL;
 	int64_t a = fixture_job(f->s, 4), b = fixture_job(f->s, 2), due;
 	char *const hosts[] = { "h.test" };
-	struct store_skip skip_a = { &a, 1, NULL, 0, NULL };
-	struct store_skip skip_host = { NULL, 0, hosts, 1, NULL };
+	struct store_skip skip_a = { &a, 1, NULL, 0, NULL, 0, 0 };
+	struct store_skip skip_host = { NULL, 0, hosts, 1, NULL, 0, 0 };
 
 	/* Every task of make_job is on h.test: skipping it claims nothing. */
 	assert_int_equal(store_claim(f->s, 10, &skip_host, &list, &n, &due,
@@ -1084,6 +1084,37 @@ test_crawl_links(void **state)
 	fixture_free_tasks(list);
 }
 
+/* How a database is named in logs and /v1/status: never a password. */
+static void
+test_db_display(void **state)
+{
+	static const struct {
+		const char	*db;
+		const char	*want;
+	} cases[] = {
+		{ "/var/lib/harvestd/harvestd.db", "/var/lib/harvestd/harvestd.db" },
+		{ "postgresql://harvestd:s3cret@db.example:5433/harvest",
+		    "host=db.example port=5433 dbname=harvest user=harvestd" },
+		{ "postgres://db.example/harvest?password=s3cret&user=h",
+		    "host=db.example dbname=harvest user=h" },
+		{ "postgresql:///harvest?host=%2Ftmp%2Fpg&user=postgres",
+		    "host=/tmp/pg dbname=harvest user=postgres" },
+		{ "postgresql://a,b:5433/x", "host=a,b port=,5433 dbname=x" },
+		{ "postgresql://[", "postgresql://(unparsable)" },
+	};
+	size_t i;
+	char *got;
+
+	(void)state;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		got = store_db_display(cases[i].db);
+		assert_non_null(got);
+		assert_string_equal(got, cases[i].want);
+		assert_null(strstr(got, "s3cret"));
+		free(got);
+	}
+}
+
 /* Every test, with a fixture of one backend. */
 #define STORE_TESTS(setup) \
 	cmocka_unit_test_setup_teardown(test_schema, setup, fixture_teardown), \
@@ -1117,7 +1148,10 @@ main(void)
 	const struct CMUnitTest pg[] = { STORE_TESTS(fixture_setup_pg) };
 	int failed;
 
-	failed = cmocka_run_group_tests_name("sqlite", sqlite, NULL, NULL);
+	const struct CMUnitTest plain[] = { cmocka_unit_test(test_db_display) };
+
+	failed = cmocka_run_group_tests_name("any", plain, NULL, NULL);
+	failed += cmocka_run_group_tests_name("sqlite", sqlite, NULL, NULL);
 	if (fixture_pg_uri() != NULL)
 		failed += cmocka_run_group_tests_name("postgresql", pg, NULL,
 		    NULL);
