@@ -137,10 +137,29 @@ fetch_classify(CURLcode code, long status, int too_large)
 	return RESULT_INTERNAL;
 }
 
+/*
+ * The connection cache. libcurl's default keeps 4 x the transfers in
+ * flight, so each time the window ran low it closed connections that the
+ * next transfers had to open again (and handshake again): keep as many as
+ * twice the concurrency whatever is in flight.
+ */
+static void
+fetch_maxconnects(struct fetch *f)
+{
+	long n = (long)f->conf->concurrency * 2;
+
+	if (n < 64)
+		n = 64;
+	if (curl_multi_setopt(f->multi, CURLMOPT_MAXCONNECTS, n) != CURLM_OK)
+		log_warnx("fetch: could not set the connection cache to %ld",
+		    n);
+}
+
 void
 fetch_set_conf(struct fetch *f, struct conf *c)
 {
 	conf_replace(&f->conf, NULL, c);
+	fetch_maxconnects(f);
 }
 
 static size_t fetch_write_cb(char *, size_t, size_t, void *);
@@ -336,6 +355,7 @@ fetch_create(struct ev_loop *loop, struct conf *c, fetch_done_cb cb,
 		*cause = strdup("curl_multi_setopt failed");
 		goto fail;
 	}
+	fetch_maxconnects(f);
 	return f;
 nomem:
 	*cause = strdup("out of memory");

@@ -16,6 +16,9 @@
 /* What every backend's connection starts with. */
 struct store {
 	const struct store_ops	*ops;
+	/* The claim policy's: the job a claim served last, so the next
+	 * starts after it (jobs of equal priority take turns). */
+	int64_t			 claim_after;
 };
 
 /* An active job as a claim sees it. */

@@ -628,35 +628,54 @@ store_claim_one(struct store *s, struct claim_job *j, size_t n, int64_t now,
 	return 0;
 }
 
+/* Jobs one claim shares out among at most: a statement each. */
+#define STORE_CLAIM_JOBS	8
+
 /*
  * Shares max among the jobs of the highest priority that have due tasks,
  * evenly, handing what one job cannot use to the others; only what is left
- * goes to the next priority.
+ * goes to the next priority. With many jobs of one priority a claim serves
+ * STORE_CLAIM_JOBS of them, starting after the one the previous claim
+ * served last: they take turns, and a claim costs a few statements however
+ * many jobs are active.
  */
 static int
 store_claim_share(struct store *s, struct claim_job *jobs, size_t njobs,
     size_t max, int64_t now, int64_t *new_hosts, char **cause)
 {
-	size_t left = max, first = 0, last, i, live, share, before;
+	size_t left = max, first = 0, last, i, k, n, start, live, share;
+	size_t before, picked;
 
 	while (left > 0 && first < njobs) {
 		for (last = first; last < njobs &&
 		    jobs[last].priority == jobs[first].priority; last++)
 			;
+		n = last - first;
+		for (start = first; start < last &&
+		    jobs[start].id <= s->claim_after; start++)
+			;
+		if (start == last)
+			start = first;
 		for (;;) {
 			for (live = 0, i = first; i < last; i++)
 				live += !jobs[i].dry;
 			if (live == 0 || left == 0)
 				break;
+			if (live > STORE_CLAIM_JOBS)
+				live = STORE_CLAIM_JOBS;
 			share = (left + live - 1) / live;
-			for (i = first; i < last && left > 0; i++) {
+			for (k = 0, picked = 0; k < n && left > 0 &&
+			    picked < live; k++) {
+				i = first + (start - first + k) % n;
 				if (jobs[i].dry)
 					continue;
+				picked++;
 				before = jobs[i].ngot;
 				if (store_claim_one(s, &jobs[i], share < left ?
 				    share : left, now, new_hosts, cause) != 0)
 					return -1;
 				left -= jobs[i].ngot - before;
+				s->claim_after = jobs[i].id;
 			}
 		}
 		first = last;

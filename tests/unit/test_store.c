@@ -256,6 +256,7 @@ test_claim_fair_and_by_priority(void **state)
 	int64_t a, b, hi, due;
 	size_t n, i;
 
+	memset(urls, 0, sizeof(urls));
 	a = fixture_job(f->s, 6);
 	b = fixture_job(f->s, 6);
 	/* a and b share evenly, interleaved: a b a b ... */
@@ -280,6 +281,44 @@ test_claim_fair_and_by_priority(void **state)
 	assert_int_equal(list->opts.priority, 5);
 	assert_true(list->next->next->job_id == a ||
 	    list->next->next->job_id == b);
+	fixture_free_tasks(list);
+}
+
+/*
+ * Many jobs of one priority: a claim serves a few of them, the next
+ * claim the ones after, so every job gets its turn and a claim stays a
+ * few statements.
+ */
+static void
+test_claim_jobs_take_turns(void **state)
+{
+	struct fixture *f = *state;
+	int64_t ids[12], due;
+	struct task *list, *t;
+	size_t n, i, seen[12];
+	char *cause = NULL;
+
+	for (i = 0; i < 12; i++)
+		ids[i] = fixture_job(f->s, 4);
+	memset(seen, 0, sizeof(seen));
+	/* 16 tasks: two of each of the first eight jobs. */
+	assert_int_equal(store_claim(f->s, 16, NULL, &list, &n, &due, &cause),
+	    0);
+	assert_int_equal(n, 16);
+	for (t = list; t != NULL; t = t->next)
+		seen[t->job_id - ids[0]]++;
+	for (i = 0; i < 12; i++)
+		assert_int_equal(seen[i], i < 8 ? 2 : 0);
+	fixture_free_tasks(list);
+	/* The next: the last four jobs, then the first four again. */
+	memset(seen, 0, sizeof(seen));
+	assert_int_equal(store_claim(f->s, 16, NULL, &list, &n, &due, &cause),
+	    0);
+	assert_int_equal(n, 16);
+	for (t = list; t != NULL; t = t->next)
+		seen[t->job_id - ids[0]]++;
+	for (i = 0; i < 12; i++)
+		assert_int_equal(seen[i], i < 4 || i >= 8 ? 2 : 0);
 	fixture_free_tasks(list);
 }
 
@@ -1124,6 +1163,7 @@ test_db_display(void **state)
 	cmocka_unit_test_setup_teardown(test_recover, setup, fixture_teardown), \
 	cmocka_unit_test_setup_teardown(test_claim_skips_jobs_and_hosts, setup, fixture_teardown), \
 	cmocka_unit_test_setup_teardown(test_claim_fair_and_by_priority, setup, fixture_teardown), \
+	cmocka_unit_test_setup_teardown(test_claim_jobs_take_turns, setup, fixture_teardown), \
 	cmocka_unit_test_setup_teardown(test_retry_is_delayed, setup, fixture_teardown), \
 	cmocka_unit_test_setup_teardown(test_cancel, setup, fixture_teardown), \
 	cmocka_unit_test_setup_teardown(test_job_failed, setup, fixture_teardown), \
