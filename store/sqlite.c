@@ -325,6 +325,80 @@ sq_schema_version(struct sq *s)
 	return v;
 }
 
+/* Runs one statement with text parameters; -1 (with *cause) on error. */
+static int
+sq_exec3(struct sq *s, const char *sql, const char *a, const char *b,
+    const char *c, int *changes, char **cause)
+{
+	sqlite3_stmt *st = NULL;
+
+	if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK ||
+	    (a != NULL && sqlite3_bind_text(st, 1, a, -1, SQLITE_STATIC) !=
+	    SQLITE_OK) || (b != NULL && sqlite3_bind_text(st, 2, b, -1,
+	    SQLITE_STATIC) != SQLITE_OK) || (c != NULL &&
+	    sqlite3_bind_text(st, 3, c, -1, SQLITE_STATIC) != SQLITE_OK) ||
+	    sqlite3_step(st) != SQLITE_DONE) {
+		sq_fail(s, cause, "migration 5");
+		sqlite3_finalize(st);
+		return -1;
+	}
+	if (changes != NULL)
+		*changes = sqlite3_changes(s->db);
+	sqlite3_finalize(st);
+	return 0;
+}
+
+/*
+ * Migration 5 (schema.sql.h: store_checks_rewrite), inside the migration's
+ * transaction: the CHECK texts replaced in sqlite_schema, and the schema
+ * cookie raised so every connection reads the schema again.
+ */
+static int
+sq_checks_rewrite(struct sq *s, char **cause)
+{
+	sqlite3_stmt *st = NULL;
+	char pragma[64];
+	size_t i;
+	int cookie = -1, changed, rc = -1;
+
+	if (sqlite3_prepare_v2(s->db, "PRAGMA schema_version", -1, &st,
+	    NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+		cookie = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	if (cookie < 0) {
+		sq_fail(s, cause, "read schema_version");
+		return -1;
+	}
+	if (sqlite3_exec(s->db, "PRAGMA writable_schema = ON", NULL, NULL,
+	    NULL) != SQLITE_OK) {
+		sq_fail(s, cause, "writable_schema");
+		return -1;
+	}
+	for (i = 0; i < sizeof(store_checks_rewrite) /
+	    sizeof(store_checks_rewrite[0]); i++) {
+		if (sq_exec3(s, "UPDATE sqlite_schema SET sql = replace(sql,"
+		    " ?2, ?3) WHERE type = 'table' AND name = ?1 AND"
+		    " instr(sql, ?2) > 0", store_checks_rewrite[i].table,
+		    store_checks_rewrite[i].from, store_checks_rewrite[i].to,
+		    &changed, cause) != 0)
+			goto out;
+		if (changed == 0)	/* not ours as written: left alone */
+			log_warnx("store: migration 5: %s has no CHECK \"%s\"",
+			    store_checks_rewrite[i].table,
+			    store_checks_rewrite[i].from);
+	}
+	snprintf(pragma, sizeof(pragma), "PRAGMA schema_version = %d",
+	    cookie + 1);
+	if (sqlite3_exec(s->db, pragma, NULL, NULL, NULL) != SQLITE_OK) {
+		sq_fail(s, cause, "schema_version");
+		goto out;
+	}
+	rc = 0;
+out:
+	sqlite3_exec(s->db, "PRAGMA writable_schema = OFF", NULL, NULL, NULL);
+	return rc;
+}
+
 /* Brings the schema to STORE_SCHEMA_VERSION, one transaction per step. */
 static int
 sq_migrate(struct sq *s, char **cause)
@@ -352,6 +426,8 @@ sq_migrate(struct sq *s, char **cause)
 			sqlite3_free(err);
 			goto fail;
 		}
+		if (version + 1 == 5 && sq_checks_rewrite(s, cause) != 0)
+			goto fail;
 		snprintf(pragma, sizeof(pragma), "PRAGMA user_version = %d",
 		    version + 1);
 		if (sqlite3_exec(s->db, pragma, NULL, NULL, NULL) != SQLITE_OK) {
