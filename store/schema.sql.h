@@ -143,6 +143,12 @@ static const char *const store_migrations[] = {
 	/* 5: the CHECKs on states and kinds as OR chains (sqlite.c does it:
 	 * sq_checks_rewrite); nothing here. */
 	"",
+	/* 6: the counts by state are kept by the statements that move tasks
+	 * (sqlite.c: sq_counted), a sum per job per transaction instead of
+	 * an UPDATE of jobs per task; running tasks are found at start-up
+	 * through their jobs, not by an index every claim and commit keeps. */
+	"DROP TRIGGER tasks_counts;"
+	"DROP INDEX tasks_running;",
 };
 
 /*

@@ -45,8 +45,10 @@ enum store_stmt_id {
 	ST_TASK_FINISH,
 	ST_RESULT_INSERT,
 	ST_TASK_REQUEUE,
+	ST_JOB_COUNTS,
 	ST_JOB_DONE,
 	ST_RECOVER,
+	ST_RECOVER_COUNTS,
 	ST_TOTALS,
 	ST_JOB_ACTIVE,
 	ST_JOB_DELETE,
@@ -54,6 +56,7 @@ enum store_stmt_id {
 	ST_PURGE_TASKS,
 	ST_RECOVER_CANCELS,
 	ST_RECOVER_CANCEL_TASKS,
+	ST_RECOVER_CANCEL_COUNTS,
 	ST_JOB_FAILED,
 	ST_JOB_EXPIRED,
 	ST_MAX
@@ -118,7 +121,8 @@ static const char *const store_sql[ST_MAX] = {
 	    " WHERE state = 'queued' AND next_attempt_at > ?1",
 	[ST_TASK_RETRY] =
 	    "UPDATE tasks SET state = 'queued', attempts = ?2,"
-	    "  next_attempt_at = ?3 WHERE id = ?1 AND state = 'running'",
+	    "  next_attempt_at = ?3 WHERE id = ?1 AND state = 'running'"
+	    " RETURNING job_id",
 	[ST_JOB_OPTIONS] = "SELECT options FROM jobs WHERE id = ?1",
 	[ST_JOB_RUNNING] =
 	    "UPDATE jobs SET state = 'running'"
@@ -138,15 +142,26 @@ static const char *const store_sql[ST_MAX] = {
 	    " ON CONFLICT (task_id) DO NOTHING",
 	[ST_TASK_REQUEUE] =
 	    "UPDATE tasks SET state = 'queued'"
-	    " WHERE id = ?1 AND state = 'running'",
+	    " WHERE id = ?1 AND state = 'running' RETURNING job_id",
+	/* The counts by state a transaction changed, per job. */
+	[ST_JOB_COUNTS] =
+	    "UPDATE jobs SET queued = queued + ?2, running = running + ?3,"
+	    "  done = done + ?4, failed = failed + ?5,"
+	    "  cancelled = cancelled + ?6 WHERE id = ?1",
 	[ST_JOB_DONE] =
 	    "UPDATE jobs SET state = 'done',"
 	    "  finished_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
 	    " WHERE id = ?1 AND state IN ('queued', 'running')"
 	    " AND NOT EXISTS (SELECT 1 FROM tasks WHERE job_id = ?1"
 	    "  AND state IN ('queued', 'running'))",
+	/* Running tasks are found by their jobs' counts and the index on
+	 * (job_id, state): no scan of the table. */
 	[ST_RECOVER] =
-	    "UPDATE tasks SET state = 'queued' WHERE state = 'running'",
+	    "UPDATE tasks SET state = 'queued' WHERE state = 'running'"
+	    " AND job_id IN (SELECT id FROM jobs WHERE running > 0)",
+	[ST_RECOVER_COUNTS] =
+	    "UPDATE jobs SET queued = queued + running, running = 0"
+	    " WHERE running > 0",
 	[ST_TOTALS] =
 	    "SELECT coalesce(sum(queued), 0), coalesce(sum(running), 0),"
 	    "  count(*) FROM jobs WHERE state IN ('queued', 'running')",
@@ -176,11 +191,20 @@ static const char *const store_sql[ST_MAX] = {
 	[ST_RECOVER_CANCEL_TASKS] =
 	    "UPDATE tasks SET state = 'cancelled' WHERE state = 'queued'"
 	    " AND job_id IN (SELECT id FROM jobs WHERE state = 'cancelled')",
+	[ST_RECOVER_CANCEL_COUNTS] =
+	    "UPDATE jobs SET cancelled = cancelled + queued, queued = 0"
+	    " WHERE state = 'cancelled' AND queued > 0",
 	[ST_JOB_EXPIRED] =
 	    "SELECT id FROM jobs WHERE state IN ('done', 'cancelled')"
 	    " AND finished_at < strftime('%Y-%m-%dT%H:%M:%fZ', 'now',"
 	    "  '-' || ?1 || ' days')"
 	    " ORDER BY id LIMIT 1",
+};
+
+/* How a transaction changed one job's counts by state (not yet written). */
+struct sq_count {
+	int64_t		 job_id;
+	int64_t		 d[TASK_NSTATES];
 };
 
 struct sq {
@@ -189,6 +213,10 @@ struct sq {
 	char		*path;
 	int		 busy_timeout_ms;
 	sqlite3_stmt	*stmt[ST_MAX];
+	struct sq_count	*counts;	/* of the open transaction */
+	size_t		 ncounts;
+	size_t		 counts_cap;
+	int		 counts_oom;
 };
 
 /* Sets *cause from the connection's last error, prefixed with what. */
@@ -259,9 +287,96 @@ sq_exec_stmt(struct sq *s, enum store_stmt_id id)
 	return rc == SQLITE_DONE ? 0 : -1;
 }
 
+/*
+ * A job's counts by state (jobs.queued ... cancelled) are kept by the
+ * statements that move its tasks: each move is noted here (n tasks of job
+ * from -> to) and the transaction writes the sums once per job before it
+ * commits. A trigger did it row by row: an UPDATE of jobs per task state
+ * change.
+ */
+static void
+sq_counted(struct sq *s, int64_t job_id, enum task_state from,
+    enum task_state to, int64_t n)
+{
+	struct sq_count *c, *nc;
+	size_t i, ncap;
+
+	if (n == 0 || from == to)
+		return;
+	for (i = 0; i < s->ncounts; i++)
+		if (s->counts[i].job_id == job_id)
+			break;
+	if (i == s->ncounts) {
+		if (s->ncounts == s->counts_cap) {
+			ncap = s->counts_cap == 0 ? 8 : s->counts_cap * 2;
+			if ((nc = realloc(s->counts, ncap * sizeof(*nc))) ==
+			    NULL) {
+				s->counts_oom = 1;
+				return;
+			}
+			s->counts = nc;
+			s->counts_cap = ncap;
+		}
+		memset(&s->counts[i], 0, sizeof(s->counts[i]));
+		s->counts[i].job_id = job_id;
+		s->ncounts++;
+	}
+	c = &s->counts[i];
+	c->d[from] -= n;
+	c->d[to] += n;
+}
+
+/*
+ * Steps a statement that moved tasks from -> to and returns the job_id of
+ * each (RETURNING job_id), noting the moves; resets it. 0 when done.
+ */
+static int
+sq_step_moved(struct sq *s, sqlite3_stmt *st, enum task_state from,
+    enum task_state to)
+{
+	int rc;
+
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		sq_counted(s, sqlite3_column_int64(st, 0), from, to, 1);
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
+/* Writes the counts noted so far (before a commit, or a read of them). */
+static int
+sq_counts_flush(struct sq *s, char **cause)
+{
+	sqlite3_stmt *st;
+	size_t i;
+	int k;
+
+	if (s->counts_oom) {
+		*cause = util_asprintf("out of memory");
+		return -1;
+	}
+	for (i = 0; i < s->ncounts; i++) {
+		if ((st = sq_stmt(s, ST_JOB_COUNTS)) == NULL ||
+		    sqlite3_bind_int64(st, 1, s->counts[i].job_id) != SQLITE_OK)
+			return sq_fail(s, cause, "job counts");
+		for (k = 0; k < TASK_NSTATES; k++)
+			if (sqlite3_bind_int64(st, 2 + k, s->counts[i].d[k]) !=
+			    SQLITE_OK)
+				return sq_fail(s, cause, "job counts");
+		if (sqlite3_step(st) != SQLITE_DONE) {
+			sqlite3_reset(st);
+			return sq_fail(s, cause, "job counts");
+		}
+		sqlite3_reset(st);
+	}
+	s->ncounts = 0;
+	return 0;
+}
+
 static int
 sq_begin(struct sq *s, char **cause)
 {
+	s->ncounts = 0;
+	s->counts_oom = 0;
 	if (sq_exec_stmt(s, ST_BEGIN) != 0)
 		return sq_fail(s, cause, "begin");
 	return 0;
@@ -270,6 +385,8 @@ sq_begin(struct sq *s, char **cause)
 static int
 sq_commit_txn(struct sq *s, char **cause)
 {
+	if (sq_counts_flush(s, cause) != 0)
+		return -1;
 	if (sq_exec_stmt(s, ST_COMMIT) != 0)
 		return sq_fail(s, cause, "commit");
 	return 0;
@@ -279,6 +396,8 @@ sq_commit_txn(struct sq *s, char **cause)
 static void
 sq_rollback(struct sq *s)
 {
+	s->ncounts = 0;
+	s->counts_oom = 0;
 	if (!sqlite3_get_autocommit(s->db) &&
 	    sq_exec_stmt(s, ST_ROLLBACK) != 0)
 		log_warnx("store: rollback: %s", sqlite3_errmsg(s->db));
@@ -539,6 +658,7 @@ sq_close(struct sq *s)
 	if (s->db != NULL && sqlite3_close(s->db) != SQLITE_OK)
 		log_warnx("store: close %s: %s", s->path,
 		    sqlite3_errmsg(s->db));
+	free(s->counts);
 	free(s->path);
 	free(s);
 }
@@ -550,11 +670,15 @@ sq_recover(struct sq *s, int64_t *n, char **cause)
 
 	if (sq_begin(s, cause) != 0)
 		return -1;
+	/* Every running task goes back, so every job's running count
+	 * joins its queued one. */
 	if ((st = sq_task_move(s, ST_RECOVER, 0, TASK_RUNNING,
 	    TASK_QUEUED)) == NULL || sqlite3_step(st) != SQLITE_DONE)
 		goto fail;
 	*n = sqlite3_changes64(s->db);
 	sqlite3_reset(st);
+	if (sq_exec_stmt(s, ST_RECOVER_COUNTS) != 0)
+		goto fail;
 	if ((st = sq_stmt(s, ST_RECOVER_CANCELS)) == NULL ||
 	    sqlite3_step(st) != SQLITE_DONE)
 		goto fail;
@@ -563,6 +687,8 @@ sq_recover(struct sq *s, int64_t *n, char **cause)
 	    TASK_CANCELLED)) == NULL || sqlite3_step(st) != SQLITE_DONE)
 		goto fail;
 	sqlite3_reset(st);
+	if (sq_exec_stmt(s, ST_RECOVER_CANCEL_COUNTS) != 0)
+		goto fail;
 	return sq_commit_txn(s, cause);
 fail:
 	sq_fail(s, cause, "recover");
@@ -756,6 +882,8 @@ sq_job_cancel_step(struct sq *s, int64_t id, int64_t max, int *changed,
 	    sqlite3_step(st) != SQLITE_DONE)
 		goto fail;
 	*more = sqlite3_changes64(s->db) == max;
+	sq_counted(s, id, TASK_QUEUED, TASK_CANCELLED,
+	    sqlite3_changes64(s->db));
 	if ((st = sq_job_move(s, ST_JOB_CANCEL, id, JOB_RUNNING,
 	    JOB_CANCELLED)) == NULL ||
 	    sqlite3_bind_int64(st, 1, id) != SQLITE_OK ||
@@ -1001,6 +1129,7 @@ sq_finish_task(struct sq *s, const struct result *r, int *written,
 		    (long long)r->task_id);
 		return 0;
 	}
+	sq_counted(s, r->job_id, TASK_RUNNING, result_task_end(r->kind), 1);
 	if (sq_insert_result(s, r) != 0 || sq_add_links(s, r, added) != 0)
 		return -1;
 	*written = 1;
@@ -1054,11 +1183,10 @@ sq_commit(struct sq *s, const struct result *results,
 		if ((st = sq_task_move(s, ST_TASK_REQUEUE, requeue[i].task_id,
 		    TASK_RUNNING, TASK_QUEUED)) == NULL ||
 		    sqlite3_bind_int64(st, 1, requeue[i].task_id) != SQLITE_OK ||
-		    sqlite3_step(st) != SQLITE_DONE) {
+		    sq_step_moved(s, st, TASK_RUNNING, TASK_QUEUED) != 0) {
 			sq_fail(s, cause, "requeue task");
 			goto fail;
 		}
-		sqlite3_reset(st);
 	}
 	for (i = 0; i < nretries; i++) {
 		if ((st = sq_task_move(s, ST_TASK_RETRY, retries[i].task_id,
@@ -1066,12 +1194,14 @@ sq_commit(struct sq *s, const struct result *results,
 		    sqlite3_bind_int64(st, 1, retries[i].task_id) != SQLITE_OK ||
 		    sqlite3_bind_int64(st, 2, retries[i].attempts) != SQLITE_OK ||
 		    sqlite3_bind_int64(st, 3, retries[i].due_ms) != SQLITE_OK ||
-		    sqlite3_step(st) != SQLITE_DONE) {
+		    sq_step_moved(s, st, TASK_RUNNING, TASK_QUEUED) != 0) {
 			sq_fail(s, cause, "schedule retry");
 			goto fail;
 		}
-		sqlite3_reset(st);
 	}
+	/* The checks below read the counts. */
+	if (sq_counts_flush(s, cause) != 0)
+		goto fail;
 	/* Each job once: a batch is usually long runs of one job. */
 	for (r = results; r != NULL; r = r->next) {
 		for (q = results; q != r; q = q->next)
@@ -1448,6 +1578,7 @@ sq_claim_tasks(struct sq *s, int64_t job_id, size_t max, int64_t now,
 		    &t->kind);
 		t->depth = sqlite3_column_int64(st, 6);
 		(*v)[(*n)++] = t;
+		sq_counted(s, job_id, TASK_QUEUED, TASK_RUNNING, 1);
 	}
 	sqlite3_reset(st);
 	free(hosts);

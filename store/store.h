@@ -17,7 +17,7 @@
 #include "job/job.h"
 #include "util/util.h"
 
-#define STORE_SCHEMA_VERSION 5
+#define STORE_SCHEMA_VERSION 6
 
 struct store;
 

@@ -322,6 +322,77 @@ test_claim_jobs_take_turns(void **state)
 	fixture_free_tasks(list);
 }
 
+/* The job's counts by state, as job_get says, against the tasks table. */
+static void
+assert_counts(struct fixture *f, int64_t job)
+{
+	static const char *const names[TASK_NSTATES] = { "queued",
+	    "running", "done", "failed", "cancelled" };
+	struct store_job j;
+	char sql[160], *cause = NULL;
+	int k;
+
+	assert_int_equal(store_job_get(f->s, job, &j, &cause), 0);
+	for (k = 0; k < TASK_NSTATES; k++) {
+		snprintf(sql, sizeof(sql), "SELECT count(*) FROM tasks WHERE"
+		    " job_id = %lld AND state = '%s'", (long long)job,
+		    names[k]);
+		if (j.counts[k] != fixture_int(f, sql))
+			fail_msg("%s: job says %lld, tasks %lld", names[k],
+			    (long long)j.counts[k], fixture_int(f, sql));
+	}
+	store_job_clear(&j);
+}
+
+/*
+ * The counts by state follow every move: claims, results of each end
+ * state, requeues, retries, a cancel, a recovery.
+ */
+static void
+test_counts_kept(void **state)
+{
+	struct fixture *f = *state;
+	struct task *list, *t;
+	struct result *r1, *r2;
+	struct store_ref requeue;
+	struct store_retry retry;
+	size_t n, committed;
+	char *cause = NULL;
+	int64_t id = fixture_job(f->s, 8), due, back;
+	int changed;
+
+	assert_counts(f, id);
+	assert_int_equal(store_claim(f->s, 6, NULL, &list, &n, &due, &cause),
+	    0);
+	assert_int_equal(n, 6);
+	assert_counts(f, id);
+	t = list;
+	r1 = fixture_ok(t);
+	r2 = result_new_error(t->next, RESULT_HTTP_STATUS, "404");
+	r1->next = r2;
+	requeue.task_id = t->next->next->id;
+	requeue.lease = t->next->next->lease;
+	memset(&retry, 0, sizeof(retry));
+	retry.task_id = t->next->next->next->id;
+	retry.lease = t->next->next->next->lease;
+	retry.attempts = 1;
+	retry.due_ms = 1;
+	assert_int_equal(store_commit(f->s, r1, &requeue, 1, &retry, 1,
+	    &committed, NULL, NULL, &cause), 0);
+	assert_int_equal(committed, 2);
+	assert_counts(f, id);
+	fixture_free_results(r1);
+	/* A cancel: the queued ones; two stay running. */
+	assert_int_equal(store_job_cancel(f->s, id, &changed, &cause), 0);
+	assert_counts(f, id);
+	/* A restart puts the running ones back (and cancels them). */
+	assert_int_equal(store_recover(f->s, &back, &cause), 0);
+	assert_counts(f, id);
+	assert_int_equal(fixture_int(f, "SELECT count(*) FROM tasks WHERE"
+	    " state IN ('queued', 'running')"), 0);
+	fixture_free_tasks(list);
+}
+
 static void
 test_retry_is_delayed(void **state)
 {
@@ -1164,6 +1235,7 @@ test_db_display(void **state)
 	cmocka_unit_test_setup_teardown(test_claim_skips_jobs_and_hosts, setup, fixture_teardown), \
 	cmocka_unit_test_setup_teardown(test_claim_fair_and_by_priority, setup, fixture_teardown), \
 	cmocka_unit_test_setup_teardown(test_claim_jobs_take_turns, setup, fixture_teardown), \
+	cmocka_unit_test_setup_teardown(test_counts_kept, setup, fixture_teardown), \
 	cmocka_unit_test_setup_teardown(test_retry_is_delayed, setup, fixture_teardown), \
 	cmocka_unit_test_setup_teardown(test_cancel, setup, fixture_teardown), \
 	cmocka_unit_test_setup_teardown(test_job_failed, setup, fixture_teardown), \
