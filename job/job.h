@@ -146,6 +146,8 @@ struct task {
 	char		*origin;	/* scheme://host[:port], for robots */
 	char		*path;		/* path and query, for robots */
 	int64_t		 seq;		/* its place among its priority (sched) */
+	void		*sched_host;	/* sched's host entry, while it holds
+					   or runs the task (a cache) */
 	struct task	*next;		/* list link for whoever holds it */
 };
 

@@ -67,6 +67,15 @@ struct host {
 	size_t		 njobs;
 	size_t		 jobs_cap;
 	int		 released;	/* shared db: its lease given up */
+	/* A dispatch walk (sched.walk) that found it waiting for its delay,
+	 * or full for tasks allowing up to walk_cap transfers to it: the
+	 * rest of that walk skips its tasks at once. */
+	uint64_t	 walk_delay;
+	uint64_t	 walk_full;
+	int64_t		 walk_cap;
+	uint64_t	 walk_counted;	/* counted in walk_blocked */
+	int64_t		 cap_max;	/* highest limit of the tasks held
+					   since it last held none */
 };
 
 struct robots_entry {
@@ -98,6 +107,9 @@ struct sched {
 	struct task	**window_tail;
 	size_t		 nwindow;
 	size_t		 in_flight;
+	uint64_t	 walk;		/* dispatch walks so far */
+	size_t		 walk_blocked;	/* hosts this walk found waiting */
+	size_t		 hosts_held;	/* hosts with tasks in the window */
 	int64_t		 sat_held;	/* held by saturated jobs and hosts */
 	int64_t		 vtime;		/* seq of the latest task started */
 	enum sched_claim claim;		/* the claim protocol's state */
@@ -295,12 +307,27 @@ sched_host(struct sched *s, const char *name)
 }
 
 /* Applies a change to a task's job and host counts. */
+/*
+ * A task's host entry, found once per task: an entry lives while it has
+ * tasks held or in flight, so the pointer stays good while the task is
+ * the scheduler's. (A cache in the task: const for everything else.)
+ */
+static struct host *
+sched_task_host(struct sched *s, const struct task *t)
+{
+	struct task *w = (struct task *)(uintptr_t)t;
+
+	if (w->sched_host == NULL)
+		w->sched_host = sched_host(s, t->host);
+	return w->sched_host;
+}
+
 static void
 sched_count(struct sched *s, const struct task *t, int64_t dheld,
     int64_t dflight)
 {
 	struct job_slot *slot = sched_slot(s, t);
-	struct host *h = sched_host(s, t->host);
+	struct host *h = sched_task_host(s, t);
 	struct host_job *hj = host_job_get(h, t->job_id, dheld != 0);
 	int was_slot = slot_saturated(slot);
 	int was_hj = hj != NULL && host_job_saturated(h, hj);
@@ -308,10 +335,18 @@ sched_count(struct sched *s, const struct task *t, int64_t dheld,
 	s->sat_held -= (was_slot ? slot->held : 0) + (was_hj ? hj->held : 0);
 	slot->held += dheld;
 	slot->in_flight += dflight;
+	if (h->held == 0 && dheld > 0) {
+		s->hosts_held++;
+		h->cap_max = 0;
+	} else if (h->held > 0 && h->held + dheld == 0)
+		s->hosts_held--;
 	h->held += dheld;
 	h->in_flight += dflight;
-	if (dheld > 0)
+	if (dheld > 0) {
 		h->cap = conf_eff(s->conf, &t->opts, per_host_concurrency);
+		if (h->cap > h->cap_max)
+			h->cap_max = h->cap;
+	}
 	if (hj != NULL)
 		hj->held += dheld;
 	assert(slot->held >= 0 && slot->in_flight >= 0);
@@ -373,7 +408,7 @@ sched_window_key(struct sched *s, struct task *t)
 static void
 sched_host_leased(struct sched *s, const struct task *t)
 {
-	struct host *h = sched_host(s, t->host);
+	struct host *h = sched_task_host(s, t);
 	double next = (double)t->host_next_ms / 1000.0;
 
 	h->released = 0;
@@ -807,15 +842,32 @@ enum ready { READY_WAIT, READY_GO, READY_DENIED };
  * Whether t may start now. *crawl_ms gets robots.txt's Crawl-delay (-1 if
  * none); *wake the earliest time a host delay ends.
  */
+/* Counts a host the walk found waiting for all its tasks, once. */
+static void
+sched_walk_blocked(struct sched *s, struct host *h)
+{
+	if (h->walk_counted == s->walk)
+		return;
+	h->walk_counted = s->walk;
+	s->walk_blocked++;
+}
+
 static enum ready
 sched_ready(struct sched *s, struct task *t, ev_tstamp now, int64_t *crawl_ms,
     ev_tstamp *wake)
 {
-	const struct job_slot *slot = sched_slot(s, t);
-	struct host *h = sched_host(s, t->host);
+	struct host *h = sched_task_host(s, t);
+	int64_t cap = conf_eff(s->conf, &t->opts, per_host_concurrency);
+	const struct job_slot *slot;
 	struct robots *rules;
 
 	*crawl_ms = -1;
+	/* Known to wait this walk: a window of one busy host's tasks costs
+	 * a comparison each, not a lookup. */
+	if (h->walk_delay == s->walk ||
+	    (h->walk_full == s->walk && cap <= h->walk_cap))
+		return READY_WAIT;
+	slot = sched_slot(s, t);
 	if (slot->limit != JOB_UNSET && slot->in_flight >= slot->limit)
 		return READY_WAIT;
 	/* The workers are behind: pages needing them wait (backpressure);
@@ -830,11 +882,20 @@ sched_ready(struct sched *s, struct task *t, ev_tstamp now, int64_t *crawl_ms,
 			return READY_DENIED;
 		*crawl_ms = robots_crawl_delay_ms(rules);
 	}
-	if (h->in_flight >= conf_eff(s->conf, &t->opts, per_host_concurrency))
+	if (h->in_flight >= cap) {
+		if (h->walk_full != s->walk || cap > h->walk_cap)
+			h->walk_cap = cap;
+		h->walk_full = s->walk;
+		/* Full for every task it holds. */
+		if (cap >= h->cap_max)
+			sched_walk_blocked(s, h);
 		return READY_WAIT;
+	}
 	if (now < h->next_start) {
 		if (*wake == 0 || h->next_start < *wake)
 			*wake = h->next_start;
+		h->walk_delay = s->walk;
+		sched_walk_blocked(s, h);
 		return READY_WAIT;
 	}
 	return READY_GO;
@@ -861,7 +922,7 @@ sched_gap_ms(struct sched *s, const struct task *t, const struct host *h,
 static void
 sched_start(struct sched *s, struct task *t, int64_t crawl_ms, ev_tstamp now)
 {
-	struct host *h = sched_host(s, t->host);
+	struct host *h = sched_task_host(s, t);
 	char *cause = NULL;
 
 	if (conf_eff(s->conf, &t->opts, autothrottle) &&
@@ -894,9 +955,13 @@ sched_dispatch(struct sched *s)
 	if (!s->running)
 		return;
 	now = ev_now(s->loop);
+	s->walk++;		/* what waits, waits for the whole walk */
+	s->walk_blocked = 0;
 	pp = &s->window;
+	/* Ends early once every host with tasks here is known to wait. */
 	while ((t = *pp) != NULL &&
-	    s->in_flight < (size_t)s->conf->concurrency) {
+	    s->in_flight < (size_t)s->conf->concurrency &&
+	    s->walk_blocked < s->hosts_held) {
 		switch (sched_ready(s, t, now, &crawl_ms, &wake)) {
 		case READY_GO:
 			sched_start(s, sched_window_take(s, pp), crawl_ms, now);
@@ -964,7 +1029,7 @@ static void
 sched_autothrottle(struct sched *s, const struct task *t,
     const struct result *r)
 {
-	struct host *h = sched_host(s, t->host);
+	struct host *h = sched_task_host(s, t);
 	double floor = (double)conf_eff(s->conf, &t->opts, per_host_delay_ms);
 	double ceil = (double)s->conf->autothrottle_max_delay_ms;
 	double target = r->time_ttfb_ms /
