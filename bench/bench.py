@@ -181,6 +181,21 @@ def gen_tls(root):
     return ca, crt, key
 
 
+def html_page(name, size):
+    """A page to scrape: a title, a heading, a price, links back to the
+    same page (the seeds of a job: a crawl finds nothing new), and
+    paragraphs up to size bytes."""
+    head = ("<!doctype html><html><head><title>Bench page</title></head>"
+            "<body><h1>Heading</h1><p class=\"price\">12.50</p><ul>" +
+            "".join('<li><a href="%s?i=%d">item %d</a></li>' % (name, i, i)
+                    for i in range(40)) + "</ul>")
+    para = "<p>" + "lorem ipsum dolor sit amet " * 10 + "</p>\n"
+    body = head
+    while len(body) + len(para) + 16 < size:
+        body += para
+    return (body + "</body></html>").encode()
+
+
 class Nginx:
     """One nginx worker: plain HTTP on 127.0.0.1:port and, with tls, HTTPS
     on 127.0.0.1 ... 127.0.0.101, port tls_port, logging each connection's
@@ -195,6 +210,10 @@ class Nginx:
             f.write(b"x" * 2048)
         with open(os.path.join(root, "100k.html"), "wb") as f:
             f.write(b"y" * 102400)
+        for name, size in (("page-2k.html", 2048),
+                           ("page-100k.html", 102400)):
+            with open(os.path.join(root, name), "wb") as f:
+                f.write(html_page(name, size))
         self.hslog = os.path.join(root, "handshakes.log")
         if tls:
             self.ca, crt, key = gen_tls(root)
@@ -457,14 +476,24 @@ class Harvestd:
         raise SystemExit("job did not finish")
 
     def threads(self):
-        """CPU s of the loop thread (the main one), the store thread (the
-        first one started) and everything else (API, notify)."""
-        tids = sorted(int(t) for t in os.listdir("/proc/%d/task" %
-                                                 self.proc.pid))
-        total = proc_cpu(self.proc.pid)
-        loop = proc_cpu(self.proc.pid, tids[0])
-        store = proc_cpu(self.proc.pid, tids[1]) if len(tids) > 1 else 0.0
-        return {"loop": loop, "store": store, "api": total - loop - store}
+        """CPU s of the loop thread (the main one), the store thread, the
+        workers (extract, follow) and everything else (API, notify), by
+        the names harvestd gives its threads."""
+        pid = self.proc.pid
+        tids = sorted(int(t) for t in os.listdir("/proc/%d/task" % pid))
+        total = proc_cpu(pid)
+        out = {"loop": proc_cpu(pid, tids[0]), "store": 0.0, "work": 0.0}
+        for tid in tids[1:]:
+            try:
+                with open("/proc/%d/task/%d/comm" % (pid, tid)) as f:
+                    name = f.read().strip()
+            except OSError:
+                continue
+            for k in ("store", "work"):
+                if name == "harvestd-" + k:
+                    out[k] += proc_cpu(pid, tid)
+        out["api"] = total - out["loop"] - out["store"] - out["work"]
+        return out
 
     def db_size(self):
         if self.sqlite:
@@ -611,7 +640,7 @@ def bench_httpx(a, urls, work, conc, nginx):
 
 
 def bench_harvestd(a, urls, work, conc, nginx, per_host=None, settings=(),
-                   probe_paths=None, probe_n=0, env=None):
+                   probe_paths=None, probe_n=0, env=None, job=None):
     h = Harvestd(a, work, conc, per_host=per_host, settings=settings,
                  env=env)
     try:
@@ -620,7 +649,7 @@ def bench_harvestd(a, urls, work, conc, nginx, per_host=None, settings=(),
         cpu0 = proc_cpu(h.proc.pid)
         noise = Noise(nginx)
         t0 = time.monotonic()
-        job = h.post(urls)
+        job = h.post(urls, **(job or {}))
         t_accept = time.monotonic() - t0
         pr = None
         if probe_paths:
@@ -706,9 +735,9 @@ def thread_split(ms):
     ts = [m["threads"] for m in ms if m.get("threads")]
     if not ts:
         return ""
-    return "loop %.3f, store %.3f, API %.3f" % tuple(
-        med([t[k] / m["n"] * 1000 for t, m in zip(ts, ms)])
-        for k in ("loop", "store", "api"))
+    return "loop %.3f, store %.3f, workers %.3f, API %.3f" % tuple(
+        med([t.get(k, 0.0) / m["n"] * 1000 for t, m in zip(ts, ms)])
+        for k in ("loop", "store", "work", "api"))
 
 
 def noise_note(all_ms):
@@ -795,6 +824,49 @@ def section_main(a, nginx, work):
     out.append("- noise: " + noise_note([m for ms in res.values()
                                           for m in ms]))
     return out, [m for ms in res.values() for m in ms]
+
+
+SCRAPE_EXTRACT = {"title": "//title", "price": "//p[@class='price']",
+                  "links": {"xpath": "//a/@href", "all": True}}
+
+
+def section_scrape(a, nginx, work):
+    """Issue 14: the same HTML pages fetched plainly, with three XPath
+    fields (extract), and with follow (links parsed, resolved, checked
+    against the job's seen URLs: they are the job's own seeds, so the job
+    does not grow), alternated run by run."""
+    out = []
+    allms = []
+    for page, n in (("page-2k.html", a.urls), ("page-100k.html",
+                                                max(a.urls // 4, 100))):
+        if a.smoke:
+            n = 40  # the 40 links of a page are seeds too
+        urls = [nginx.url(page, i) for i in range(n)]
+        kinds = (("plain", None),
+                 ("extract (3 XPath fields)", {"extract": SCRAPE_EXTRACT}),
+                 ("follow (scope host)", {"follow": {"scope": "host",
+                                                     "max_depth": 1}}))
+        res = {k: [] for k, _ in kinds}
+        for r in range(a.runs):
+            order = kinds[r % len(kinds):] + kinds[:r % len(kinds)]
+            for name, job in order:
+                m = finish(bench_harvestd(a, urls, work, a.concurrency,
+                                          nginx, job=job), len(urls))
+                res[name].append(m)
+                allms.append(m)
+                show("%s %s" % (page, name), r, m)
+        base = med([m["rate"] for m in res["plain"]])
+        out.append("\n## Scraping: %s, %d URLs, concurrency %d, %d runs "
+                   "(medians)\n" % (page, n, a.concurrency, a.runs))
+        out.append("| job | URLs/s (median, spread) | CPU s / 1000 URLs | "
+                   "peak RSS MiB | vs plain |")
+        out.append("|---|---|---|---|---|")
+        for name, _ in kinds:
+            out.append(row(name, res[name], base))
+        for name, _ in kinds:
+            out.append("- %s: CPU ms per URL by thread: %s" % (
+                name, thread_split(res[name])))
+    return out, allms
 
 
 def section_tls(a, nginx, work):
@@ -1176,6 +1248,8 @@ def main():
     ap.add_argument("--tls-per-host", type=int, default=0,
                     help="harvestd's per_host_concurrency in the one-host "
                     "HTTPS run (default: the concurrency)")
+    ap.add_argument("--scrape", action="store_true",
+                    help="HTML pages plain, with extract and with follow")
     ap.add_argument("--status", action="store_true",
                     help="API latency under load, with and without a big "
                     "idle job")
@@ -1199,7 +1273,7 @@ def main():
     if a.smoke:
         a.urls, a.httpx_urls, a.runs, a.concurrency = 40, 20, 1, 8
         a.no_scaling = True
-        a.tls = a.status = True
+        a.tls = a.status = a.scrape = True
         a.tls_hosts, a.tls_per_host, a.tls_close_urls = 4, 8, 20
         a.status_urls, a.status_big, a.status_n, a.status_runs = 300, 50, 5, 1
         a.big_queue, a.big_seconds = 30, 0.5
@@ -1223,6 +1297,8 @@ def main():
             sections.append(lambda: section_tls(a, nginx, work))
         if a.status:
             sections.append(lambda: section_status(a, nginx, work))
+        if a.scrape:
+            sections.append(lambda: section_scrape(a, nginx, work))
         for s in sections:
             lines, ms = s()
             allm += ms

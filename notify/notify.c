@@ -215,6 +215,7 @@ notify_start(struct conf *c, char **cause)
 		*cause = strdup(strerror(rc));
 		goto fail;
 	}
+	(void)pthread_setname_np(n->thread, "harvestd-notify");
 	return n;
 fail:
 	store_close(n->store);

@@ -701,6 +701,7 @@ queue_start(struct ev_loop *loop, struct conf *c, queue_tasks_cb cb,
 		goto fail;
 	}
 	q->started = 1;
+	(void)pthread_setname_np(q->thread, "harvestd-store");
 	return q;
 fail:
 	store_close(q->store);

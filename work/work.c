@@ -330,6 +330,8 @@ work_start(size_t nthreads, struct queue *q, void (*ready)(void *),
 			return NULL;
 		}
 		w->nthreads++;
+		/* For top -H and the journal: which thread is busy. */
+		(void)pthread_setname_np(w->threads[i], "harvestd-work");
 	}
 	return w;
 }

@@ -27,6 +27,7 @@ class BenchSmokeTest(unittest.TestCase):
         self.assertEqual(out.returncode, 0)
         self.assertIn("all runs correct: True", out.stdout)
         for title in ("## Plain HTTP", "## HTTPS", "## API latency",
+                      "## Scraping",
                       "## A big queue"):
             self.assertIn(title, out.stdout)
 
