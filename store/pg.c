@@ -1924,7 +1924,9 @@ pg_claim_tasks(struct pg *s, int64_t job_id, size_t max, int64_t now,
 	struct pg_buf hosts = { 0 };
 	const char *params[8];
 	char a[24], b[24], c[24], d[24], e[24], f[24];
-	size_t i, before = *n, front = max * 8 < 256 ? 256 : max * 8, got;
+	/* The front: enough to fill the claim past a few hosts held
+	 * elsewhere; beyond it, host by host. */
+	size_t i, before = *n, front = max * 2 < 256 ? 256 : max * 2, got;
 	int64_t budget = new_hosts != NULL ? *new_hosts : INT64_MAX, newh = 0;
 	PGresult *res;
 	int full, rc = -1;
