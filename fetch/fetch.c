@@ -27,6 +27,7 @@
 
 #define FETCH_HEADERS_MAX	(64 * 1024)
 #define FETCH_BODY_INITIAL	(16 * 1024)
+#define FETCH_BODY_PREALLOC_MAX	((curl_off_t)1 << 20)
 #define FETCH_POOL_MAX		256
 
 struct fetch_sock;
@@ -376,6 +377,7 @@ fetch_write_cb(char *data, size_t size, size_t nmemb, void *userp)
 {
 	struct xfer *x = userp;
 	size_t len = size * nmemb, room, cap;
+	curl_off_t declared = -1;
 	unsigned char *nb;
 
 	stats_add_bytes(len);
@@ -387,6 +389,17 @@ fetch_write_cb(char *data, size_t size, size_t nmemb, void *userp)
 	}
 	if (x->body_len + len > x->body_cap) {
 		cap = x->body_cap == 0 ? FETCH_BODY_INITIAL : x->body_cap;
+		/* The declared length, when there is one, is the first size:
+		 * a body copied once, not once per doubling. (Encoded bytes:
+		 * a compressed body still grows from there.) Up to 1 MiB: a
+		 * server's word is not worth more memory than that. */
+		if (x->body_cap == 0 && curl_easy_getinfo(x->easy,
+		    CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &declared) ==
+		    CURLE_OK && declared > (curl_off_t)cap)
+			cap = declared > FETCH_BODY_PREALLOC_MAX ?
+			    FETCH_BODY_PREALLOC_MAX : (size_t)declared;
+		if (cap > x->body_max)
+			cap = x->body_max;
 		while (cap < x->body_len + len)
 			cap *= 2;
 		if (cap > x->body_max)
