@@ -74,8 +74,13 @@ struct queue {
 	double		 next_checkpoint;	/* store thread only */
 	queue_finished_cb finished_cb;
 	void		*finished_arg;
-	void		(*work_cb)(void *);	/* a commit added tasks */
+	void		(*work_cb)(void *);	/* a commit added tasks, or
+						   results drained */
 	void		*work_arg;
+	/* Bytes of the results handed over and not yet committed, and
+	 * whether the loop found them too many (it waits for work_cb). */
+	_Atomic int64_t	 pending_bytes;
+	atomic_int	 pending_full;
 	double		 next_wal_warning;	/* store thread only */
 	int		 shared;	/* a shared database: heartbeats */
 	atomic_int	 healthy;	/* the last write went through */
@@ -270,6 +275,14 @@ queue_heartbeat(struct queue *q)
 	return 0;
 }
 
+/* What a result weighs while it waits for its commit. */
+static int64_t
+result_bytes(const struct result *r)
+{
+	return (int64_t)r->body_len + (int64_t)(r->headers != NULL ?
+	    strlen(r->headers) : 0) + (int64_t)sizeof(*r);
+}
+
 /* Store thread, lock not held: one group commit. Returns -1 on failure. */
 static int
 queue_flush(struct queue *q, struct batch *b)
@@ -277,6 +290,7 @@ queue_flush(struct queue *q, struct batch *b)
 	const struct result *r;
 	struct util_ids finished = { NULL, 0, 0 };
 	size_t committed, added = 0;
+	int64_t bytes = 0;
 	char *cause = NULL;
 
 	if (store_commit(q->store, b->results, b->requeue, b->nrequeue,
@@ -291,6 +305,13 @@ queue_flush(struct queue *q, struct batch *b)
 	}
 	if (finished.n > 0 && q->finished_cb != NULL)
 		q->finished_cb(finished.v, finished.n, q->finished_arg);
+	/* Written: their bytes no longer hold the loop back. */
+	for (r = b->results; r != NULL; r = r->next)
+		bytes += result_bytes(r);
+	if (atomic_fetch_sub(&q->pending_bytes, bytes) - bytes <
+	    QUEUE_RESULT_BYTES_MAX / 2 && atomic_exchange(&q->pending_full,
+	    0) != 0)
+		added++;	/* wake the loop as for new work */
 	/* A crawl's pages added tasks: the loop may claim them. */
 	if (added > 0 && q->work_cb != NULL)
 		q->work_cb(q->work_arg);
@@ -748,9 +769,19 @@ queue_want(struct queue *q, size_t n, const int64_t *jobs, size_t njobs,
 	pthread_mutex_unlock(&q->lock);
 }
 
+int
+queue_results_full(struct queue *q)
+{
+	if (atomic_load(&q->pending_bytes) < QUEUE_RESULT_BYTES_MAX)
+		return 0;
+	atomic_store(&q->pending_full, 1);
+	return 1;
+}
+
 void
 queue_result(struct queue *q, struct result *r)
 {
+	atomic_fetch_add(&q->pending_bytes, result_bytes(r));
 	r->next = NULL;
 	pthread_mutex_lock(&q->lock);
 	if (q->in.nresults == 0)

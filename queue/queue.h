@@ -43,6 +43,16 @@ struct queue	*queue_start(struct ev_loop *loop, struct conf *c,
 void		 queue_want(struct queue *q, size_t n, const int64_t *jobs,
 		    size_t njobs, char *const *hosts, const int64_t *host_jobs,
 		    size_t nhosts, int64_t new_hosts);
+/*
+ * Results handed over and not yet committed may hold this many bytes
+ * (bodies, headers): past it the loop starts no transfer, so a store
+ * slower than the network (big bodies) holds memory to this, not to the
+ * window's worth of bodies.
+ */
+#define QUEUE_RESULT_BYTES_MAX	((int64_t)32 << 20)
+/* Whether they do now (loop thread); the work callback (queue_on_work)
+ * runs once they are down to half. */
+int		 queue_results_full(struct queue *q);
 /* Hands over a finished result to be committed (takes ownership). */
 void		 queue_result(struct queue *q, struct result *r);
 /*

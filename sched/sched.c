@@ -958,10 +958,13 @@ sched_dispatch(struct sched *s)
 	s->walk++;		/* what waits, waits for the whole walk */
 	s->walk_blocked = 0;
 	pp = &s->window;
-	/* Ends early once every host with tasks here is known to wait. */
+	/* Ends early once every host with tasks here is known to wait, and
+	 * starts nothing while the results not yet committed weigh too much
+	 * (the queue says when they are down again). */
 	while ((t = *pp) != NULL &&
 	    s->in_flight < (size_t)s->conf->concurrency &&
-	    s->walk_blocked < s->hosts_held) {
+	    s->walk_blocked < s->hosts_held &&
+	    (s->queue == NULL || !queue_results_full(s->queue))) {
 		switch (sched_ready(s, t, now, &crawl_ms, &wake)) {
 		case READY_GO:
 			sched_start(s, sched_window_take(s, pp), crawl_ms, now);
