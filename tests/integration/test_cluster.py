@@ -7,6 +7,7 @@ whatever failed.
 Needs PostgreSQL (.ci/run installs it): without it these tests fail,
 they do not skip."""
 import signal
+import threading
 import time
 
 import harness
@@ -88,7 +89,24 @@ class ClusterTest(harness.TestCase):
                              "--set", "concurrency=4")
         urls = self.urls(3000, 30, "/slow/5")
         job = self.submit(a, urls)
+        # A long poll on B answers when the job ends, whoever ended it.
+        polled = {}
+
+        def poll():
+            t0 = time.monotonic()
+            r = b.request("GET", "/v1/jobs/%d?wait=170" % job, timeout=180)
+            polled.update(status=r.status, job=r.json(),
+                          at=time.monotonic(), took=time.monotonic() - t0)
+        th = threading.Thread(target=poll)
+        th.start()
         done = c.wait_job(job, timeout=180)
+        seen_done = time.monotonic()
+        th.join(timeout=30)
+        self.assertEqual(polled.get("status"), 200, polled)
+        self.assertEqual(polled["job"]["state"], "done")
+        # Within a second of the end (the NOTIFY), not at the 170 s cap.
+        self.assertLess(polled["at"] - seen_done, 1.0 * harness.SLOW)
+        self.assertLess(polled["took"], 170)
         self.assertEqual(done["state"], "done")
         self.assertEqual(done["total"], 3000)
         self.assertEqual(done["counts"]["done"], 3000)
