@@ -117,7 +117,7 @@ static const struct {
 };
 
 enum result_kind
-fetch_classify(CURLcode code, long status, int too_large)
+fetch_classify(CURLcode code, long status, int too_large, const char *url)
 {
 	size_t i;
 
@@ -126,9 +126,12 @@ fetch_classify(CURLcode code, long status, int too_large)
 	if (code == CURLE_OK)
 		return status >= 400 ? RESULT_HTTP_STATUS : RESULT_OK;
 	/* Two codes that mean something else once a server has spoken:
-	 * "unsupported protocol" for a reply that is not HTTP (HTTP/0.9),
-	 * and "out of memory" for a header over libcurl's size limit. */
-	if (code == CURLE_UNSUPPORTED_PROTOCOL && status == 0)
+	 * "unsupported protocol" on an http(s) URL is a reply that is not
+	 * HTTP (HTTP/0.9; on another scheme it is a redirect there), and
+	 * "out of memory" a header over libcurl's size limit. */
+	if (code == CURLE_UNSUPPORTED_PROTOCOL && (url == NULL ||
+	    strncasecmp(url, "http://", 7) == 0 ||
+	    strncasecmp(url, "https://", 8) == 0))
 		return RESULT_PROTOCOL;
 	if (code == CURLE_OUT_OF_MEMORY && status > 0)
 		return RESULT_PROTOCOL;
@@ -740,7 +743,7 @@ fetch_result(struct xfer *x, CURLcode code)
 	r->time_ttfb_ms = info_ms(x->easy, CURLINFO_STARTTRANSFER_TIME_T);
 	r->time_total_ms = info_ms(x->easy, CURLINFO_TOTAL_TIME_T);
 	r->kind = fetch_classify(code, status, x->too_large ||
-	    code == CURLE_FILESIZE_EXCEEDED);
+	    code == CURLE_FILESIZE_EXCEEDED, r->final_url);
 	if (x->gc.why[0] != '\0' && (code == CURLE_COULDNT_CONNECT ||
 	    code == CURLE_ABORTED_BY_CALLBACK))
 		r->kind = RESULT_BLOCKED_ADDRESS;

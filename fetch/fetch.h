@@ -67,9 +67,11 @@ void		 fetch_free(struct fetch *f);
 
 /*
  * The one mapping from libcurl's outcome to an error kind: code is the
- * transfer's CURLcode, status the final HTTP status (0 if none) and
- * too_large whether the body limit stopped the transfer.
+ * transfer's CURLcode, status the final HTTP status (0 if none),
+ * too_large whether the body limit stopped the transfer and url the URL
+ * it ended on (after redirects; NULL: the one asked for, http or https).
  */
-enum result_kind fetch_classify(CURLcode code, long status, int too_large);
+enum result_kind fetch_classify(CURLcode code, long status, int too_large,
+		    const char *url);
 
 #endif

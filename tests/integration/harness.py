@@ -249,9 +249,22 @@ class TestCase(unittest.TestCase):
         self.addCleanup(self.server.stop)
         self.daemons = []
 
+    def _failed(self):
+        """Whether this test has failed so far. Python 3.11 records a
+        failure in the result at once and leaves _outcome.success alone;
+        earlier versions set success."""
+        outcome = getattr(self, "_outcome", None)
+        if outcome is None:
+            return False
+        result = getattr(outcome, "result", None)
+        if result is not None and any(
+                t is self for t, _ in result.errors + result.failures):
+            return True
+        return not getattr(outcome, "success", True)
+
     def _cleanup_workdir(self):
         # Logs are shown only when the test failed.
-        if not getattr(self._outcome, "success", True):
+        if self._failed():
             for d in self.daemons:
                 sys.stderr.write("--- harvestd log %s ---\n%s\n" % (
                     d.log_path, d.log()[-8000:]))

@@ -83,7 +83,9 @@ class StoreFaultsTest(harness.TestCase):
                          [("ok",)])
 
     def test_locked_database(self):
-        d = self.daemon("--concurrency", "8", "--set", "busy_timeout_ms=100")
+        # A window smaller than the job, so the backpressure shows.
+        d = self.daemon("--concurrency", "8", "--set", "busy_timeout_ms=100",
+                        "--set", "window_size=64")
         # Slow enough (300 x 100 ms at 8 at once: about 4 s) that the lock
         # below lands well before the job could finish, even under ASan.
         urls = [self.server.url("/slow/100?i=%d" % i) for i in range(300)]

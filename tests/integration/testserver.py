@@ -60,9 +60,14 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         pass
 
     def _send(self, status, body, ctype="text/plain", headers=None):
+        # 204 and 304 have no body (RFC 9110): sending one would be read
+        # as the start of the next response on the connection.
+        if status in (204, 304):
+            body = b""
         self.send_response(status)
         self.send_header("Content-Type", ctype)
-        self.send_header("Content-Length", str(len(body)))
+        if status not in (204, 304):
+            self.send_header("Content-Length", str(len(body)))
         for k, v in (headers or {}).items():
             self.send_header(k, v)
         self.end_headers()
