@@ -153,6 +153,7 @@ test_claim_past_foreign_front(void **state)
 	int64_t id, due;
 
 	assert_non_null(bufs);
+	memset(urls, 0, sizeof(urls));
 	job_opts_init(&o);
 	for (i = 0; i < 600; i++) {
 		snprintf(bufs[i], sizeof(bufs[i]), "http://%s/%zu",
