@@ -532,6 +532,10 @@ struct pg_listener {
 	int			 missed; /* reconnected: events were lost */
 };
 
+/* A backend handle (the first member) as the backend's own. */
+#define PG(b)	((struct pg *)(void *)(b))
+#define PGL(b)	((struct pg_listener *)(void *)(b))
+
 /* A growable byte buffer: COPY data and array literals. */
 struct pg_buf {
 	char	*p;
@@ -1131,8 +1135,9 @@ pg_ready(struct pg *s, char **cause)
 }
 
 static int
-pg_schema_version(struct pg *s)
+pg_schema_version(struct store *base)
 {
+	struct pg *s = PG(base);
 	PGresult *res;
 	int v = -1;
 
@@ -1270,8 +1275,9 @@ pg_node_up(struct pg *s, int64_t in_flight, int fresh, char **cause)
  * finished. Tasks other live nodes hold are theirs.
  */
 static int
-pg_recover(struct pg *s, int64_t *n, char **cause)
+pg_recover(struct store *base, int64_t *n, char **cause)
 {
+	struct pg *s = PG(base);
 	const char *params[1] = { s->node };
 
 	*n = 0;
@@ -1448,10 +1454,11 @@ pg_seen_seeds(struct pg *s, int64_t job_id, const struct store_url *urls,
 }
 
 static int
-pg_job_create(struct pg *s, const char *text, int64_t priority,
+pg_job_create(struct store *base, const char *text, int64_t priority,
     const struct store_url *urls, size_t n, int crawl, int64_t *job_id,
     char **cause)
 {
+	struct pg *s = PG(base);
 	struct pg_buf b = { 0 };
 	const char *params[3];
 	char a[24], c[24];
@@ -1536,8 +1543,10 @@ pg_job_row(const PGresult *res, int row, struct store_job *out)
 
 /* One statement: the job and its counts come from one snapshot. */
 static int
-pg_job_get(struct pg *s, int64_t id, struct store_job *out, char **cause)
+pg_job_get(struct store *base, int64_t id, struct store_job *out,
+    char **cause)
 {
+	struct pg *s = PG(base);
 	const char *params[1];
 	PGresult *res;
 	char a[24];
@@ -1559,9 +1568,10 @@ pg_job_get(struct pg *s, int64_t id, struct store_job *out, char **cause)
 }
 
 static int
-pg_job_list(struct pg *s, int64_t after, int64_t limit, store_job_cb cb,
+pg_job_list(struct store *base, int64_t after, int64_t limit, store_job_cb cb,
     void *arg, char **cause)
 {
+	struct pg *s = PG(base);
 	const char *params[2];
 	struct store_job j;
 	PGresult *res;
@@ -1600,9 +1610,10 @@ pg_job_list(struct pg *s, int64_t after, int64_t limit, store_job_cb cb,
  * first step also cancels the job and tells the other nodes.
  */
 static int
-pg_job_cancel_step(struct pg *s, int64_t id, int64_t max, int *changed,
+pg_job_cancel_step(struct store *base, int64_t id, int64_t max, int *changed,
     int64_t *written, int *more, char **cause)
 {
+	struct pg *s = PG(base);
 	const char *params[2];
 	PGresult *res;
 	char a[24], b[24];
@@ -1665,9 +1676,10 @@ pg_job_active(struct pg *s, const char *const *params, char **cause,
 }
 
 static int
-pg_job_purge_step(struct pg *s, int64_t id, int64_t max, int *more,
+pg_job_purge_step(struct store *base, int64_t id, int64_t max, int *more,
     char **cause)
 {
+	struct pg *s = PG(base);
 	const char *params[2];
 	char a[24], b[24];
 	int64_t n = 0, m = 0;
@@ -1712,8 +1724,9 @@ fail:
 }
 
 static int
-pg_job_expired(struct pg *s, int64_t days, int64_t *id, char **cause)
+pg_job_expired(struct store *base, int64_t days, int64_t *id, char **cause)
 {
+	struct pg *s = PG(base);
 	const char *params[1];
 	PGresult *res;
 	char a[24];
@@ -1735,9 +1748,10 @@ pg_job_expired(struct pg *s, int64_t days, int64_t *id, char **cause)
 
 /* A job's options and failed tasks, from one snapshot. */
 static int
-pg_job_failed(struct pg *s, int64_t id, char **options,
+pg_job_failed(struct store *base, int64_t id, char **options,
     struct store_failed *out, char **cause)
 {
+	struct pg *s = PG(base);
 	const char *params[1];
 	PGresult *res;
 	size_t cap = 0;
@@ -1791,8 +1805,10 @@ fail:
 /* --- claims: the primitives the policy in store.c runs ------------------- */
 
 static int
-pg_claim_begin(struct pg *s, char **cause)
+pg_claim_begin(struct store *base, char **cause)
 {
+	struct pg *s = PG(base);
+
 	s->claimed.n = 0;
 	if (pg_ready(s, cause) != 0)
 		return -1;
@@ -1805,8 +1821,9 @@ pg_claim_begin(struct pg *s, char **cause)
  * the connection is back, instead of being renewed by every heartbeat.
  */
 static int
-pg_claim_end(struct pg *s, int ok, char **cause)
+pg_claim_end(struct store *base, int ok, char **cause)
 {
+	struct pg *s = PG(base);
 	size_t i;
 
 	if (!ok) {
@@ -1831,9 +1848,10 @@ pg_claim_end(struct pg *s, int ok, char **cause)
 }
 
 static int
-pg_claim_jobs(struct pg *s, struct store_claim_job **jobs, size_t *njobs,
+pg_claim_jobs(struct store *base, struct store_claim_job **jobs, size_t *njobs,
     char **cause)
 {
+	struct pg *s = PG(base);
 	PGresult *res;
 	int i, n;
 
@@ -1917,10 +1935,11 @@ nomem:
  * never makes the others scan its tasks on every claim.
  */
 static int
-pg_claim_tasks(struct pg *s, int64_t job_id, size_t max, int64_t now,
+pg_claim_tasks(struct store *base, int64_t job_id, size_t max, int64_t now,
     char *const *skip, size_t nskip, int64_t *new_hosts, struct task ***v,
     size_t *n, size_t *cap, char **cause)
 {
+	struct pg *s = PG(base);
 	struct pg_buf hosts = { 0 };
 	const char *params[8];
 	char a[24], b[24], c[24], d[24], e[24], f[24];
@@ -1991,9 +2010,10 @@ out:
 }
 
 static int
-pg_claim_options(struct pg *s, int64_t job_id, char **options,
+pg_claim_options(struct store *base, int64_t job_id, char **options,
     char **cause)
 {
+	struct pg *s = PG(base);
 	const char *params[1];
 	PGresult *res;
 	char a[24];
@@ -2023,9 +2043,10 @@ pg_claim_options(struct pg *s, int64_t job_id, char **options,
 }
 
 static int
-pg_claim_next_due(struct pg *s, int64_t now, int64_t *next_due_ms,
+pg_claim_next_due(struct store *base, int64_t now, int64_t *next_due_ms,
     char **cause)
 {
+	struct pg *s = PG(base);
 	const char *params[1];
 	PGresult *res;
 	char a[24];
@@ -2345,11 +2366,12 @@ out:
  * nothing twice.
  */
 static int
-pg_commit(struct pg *s, const struct result *results,
+pg_commit(struct store *base, const struct result *results,
     const struct store_ref *requeue, size_t nrequeue,
     const struct store_retry *retries, size_t nretries, size_t *committed,
     struct util_ids *finished, size_t *added, char **cause)
 {
+	struct pg *s = PG(base);
 	size_t nfinished = finished != NULL ? finished->n : 0, n = 0, nres = 0;
 	const struct result *r;
 	char *written = NULL;
@@ -2428,9 +2450,10 @@ out:
  * all in memory.
  */
 static int
-pg_results_page(struct pg *s, int64_t job_id, int64_t after, int64_t limit,
-    int flags, store_row_cb cb, void *arg, char **cause)
+pg_results_page(struct store *base, int64_t job_id, int64_t after,
+    int64_t limit, int flags, store_row_cb cb, void *arg, char **cause)
 {
+	struct pg *s = PG(base);
 	const char *params[3];
 	struct store_row row;
 	char sql[1024], a[24], b[24], c[24];
@@ -2518,9 +2541,10 @@ pg_results_page(struct pg *s, int64_t job_id, int64_t after, int64_t limit,
 }
 
 static int
-pg_results_last(struct pg *s, int64_t job_id, int64_t after, int64_t limit,
-    int flags, int64_t *last, char **cause)
+pg_results_last(struct store *base, int64_t job_id, int64_t after,
+    int64_t limit, int flags, int64_t *last, char **cause)
 {
+	struct pg *s = PG(base);
 	const char *params[3];
 	char sql[256], a[24], b[24], c[24];
 	PGresult *res;
@@ -2556,9 +2580,10 @@ pg_results_last(struct pg *s, int64_t job_id, int64_t after, int64_t limit,
 #define PG_BODY_SLICE	(4 * 1024 * 1024)
 
 static int
-pg_result_body(struct pg *s, int64_t id, int64_t off, unsigned char *buf,
+pg_result_body(struct store *base, int64_t id, int64_t off, unsigned char *buf,
     size_t len, store_body_cb cb, void *arg, int64_t *size, char **cause)
 {
+	struct pg *s = PG(base);
 	const char *params[3];
 	char a[24], b[24], c[24];
 	const unsigned char *p;
@@ -2609,8 +2634,9 @@ pg_result_body(struct pg *s, int64_t id, int64_t off, unsigned char *buf,
 }
 
 static int
-pg_totals(struct pg *s, struct store_totals *t, char **cause)
+pg_totals(struct store *base, struct store_totals *t, char **cause)
 {
+	struct pg *s = PG(base);
 	PGresult *res;
 
 	memset(t, 0, sizeof(*t));
@@ -2701,9 +2727,10 @@ fail:
  * its statements waits for a row lock.
  */
 static int
-pg_heartbeat(struct pg *s, int64_t in_flight, int64_t *reaped,
+pg_heartbeat(struct store *base, int64_t in_flight, int64_t *reaped,
     char **cause)
 {
+	struct pg *s = PG(base);
 	const char *params[2];
 	char a[24], b[24];
 	PGresult *res;
@@ -2759,9 +2786,10 @@ fail:
 }
 
 static int
-pg_release_hosts(struct pg *s, const struct store_host_release *v,
+pg_release_hosts(struct store *base, const struct store_host_release *v,
     size_t n, char **cause)
 {
+	struct pg *s = PG(base);
 	struct pg_buf hosts = { 0 }, next = { 0 };
 	const char *params[3];
 	size_t i;
@@ -2797,8 +2825,9 @@ out:
 }
 
 static int
-pg_nodes(struct pg *s, store_node_cb cb, void *arg, char **cause)
+pg_nodes(struct store *base, store_node_cb cb, void *arg, char **cause)
 {
+	struct pg *s = PG(base);
 	struct store_node node;
 	const char *params[1];
 	PGresult *res;
@@ -2966,8 +2995,6 @@ pg_listener_reset(struct pg_listener *l, char **cause)
 
 /* --- the operations table ------------------------------------------------ */
 
-#define PG(b)	((struct pg *)(void *)(b))
-#define PGL(b)	((struct pg_listener *)(void *)(b))
 
 _Static_assert(PG_NITEMS(pg_migrations) == STORE_PG_SCHEMA_VERSION,
     "STORE_PG_SCHEMA_VERSION is the number of PostgreSQL migrations");
@@ -2985,169 +3012,6 @@ static void
 op_close(struct store *b)
 {
 	pg_close(PG(b));
-}
-
-static int
-op_schema_version(struct store *b)
-{
-	return pg_schema_version(PG(b));
-}
-
-static int
-op_recover(struct store *b, int64_t *n, char **cause)
-{
-	return pg_recover(PG(b), n, cause);
-}
-
-static int
-op_job_create(struct store *b, const char *options, int64_t priority,
-    const struct store_url *urls, size_t n, int crawl, int64_t *job_id,
-    char **cause)
-{
-	return pg_job_create(PG(b), options, priority, urls, n, crawl, job_id,
-	    cause);
-}
-
-static int
-op_job_get(struct store *b, int64_t id, struct store_job *out, char **cause)
-{
-	return pg_job_get(PG(b), id, out, cause);
-}
-
-static int
-op_job_list(struct store *b, int64_t after, int64_t limit, store_job_cb cb,
-    void *arg, char **cause)
-{
-	return pg_job_list(PG(b), after, limit, cb, arg, cause);
-}
-
-static int
-op_job_cancel_step(struct store *b, int64_t id, int64_t max, int *changed,
-    int64_t *written, int *more, char **cause)
-{
-	return pg_job_cancel_step(PG(b), id, max, changed, written, more,
-	    cause);
-}
-
-static int
-op_job_purge_step(struct store *b, int64_t id, int64_t max, int *more,
-    char **cause)
-{
-	return pg_job_purge_step(PG(b), id, max, more, cause);
-}
-
-static int
-op_job_expired(struct store *b, int64_t days, int64_t *id, char **cause)
-{
-	return pg_job_expired(PG(b), days, id, cause);
-}
-
-static int
-op_job_failed(struct store *b, int64_t id, char **options,
-    struct store_failed *out, char **cause)
-{
-	return pg_job_failed(PG(b), id, options, out, cause);
-}
-
-static int
-op_claim_begin(struct store *b, char **cause)
-{
-	return pg_claim_begin(PG(b), cause);
-}
-
-static int
-op_claim_jobs(struct store *b, struct store_claim_job **jobs, size_t *n,
-    char **cause)
-{
-	return pg_claim_jobs(PG(b), jobs, n, cause);
-}
-
-static int
-op_claim_tasks(struct store *b, int64_t job_id, size_t max, int64_t now,
-    char *const *skip, size_t nskip, int64_t *new_hosts, struct task ***v,
-    size_t *n, size_t *cap, char **cause)
-{
-	return pg_claim_tasks(PG(b), job_id, max, now, skip, nskip, new_hosts,
-	    v, n, cap, cause);
-}
-
-static int
-op_claim_options(struct store *b, int64_t job_id, char **options,
-    char **cause)
-{
-	return pg_claim_options(PG(b), job_id, options, cause);
-}
-
-static int
-op_claim_next_due(struct store *b, int64_t now, int64_t *next_due_ms,
-    char **cause)
-{
-	return pg_claim_next_due(PG(b), now, next_due_ms, cause);
-}
-
-static int
-op_claim_end(struct store *b, int ok, char **cause)
-{
-	return pg_claim_end(PG(b), ok, cause);
-}
-
-static int
-op_commit(struct store *b, const struct result *results,
-    const struct store_ref *requeue, size_t nrequeue,
-    const struct store_retry *retries, size_t nretries, size_t *committed,
-    struct util_ids *finished, size_t *added, char **cause)
-{
-	return pg_commit(PG(b), results, requeue, nrequeue, retries, nretries,
-	    committed, finished, added, cause);
-}
-
-static int
-op_results_last(struct store *b, int64_t job_id, int64_t after,
-    int64_t limit, int flags, int64_t *last, char **cause)
-{
-	return pg_results_last(PG(b), job_id, after, limit, flags, last,
-	    cause);
-}
-
-static int
-op_result_body(struct store *b, int64_t id, int64_t off, unsigned char *buf,
-    size_t len, store_body_cb cb, void *arg, int64_t *size, char **cause)
-{
-	return pg_result_body(PG(b), id, off, buf, len, cb, arg, size, cause);
-}
-
-static int
-op_results_page(struct store *b, int64_t job_id, int64_t after,
-    int64_t limit, int flags, store_row_cb cb, void *arg, char **cause)
-{
-	return pg_results_page(PG(b), job_id, after, limit, flags, cb, arg,
-	    cause);
-}
-
-static int
-op_totals(struct store *b, struct store_totals *t, char **cause)
-{
-	return pg_totals(PG(b), t, cause);
-}
-
-static int
-op_heartbeat(struct store *b, int64_t in_flight, int64_t *reaped,
-    char **cause)
-{
-	return pg_heartbeat(PG(b), in_flight, reaped, cause);
-}
-
-static int
-op_release_hosts(struct store *b, const struct store_host_release *v,
-    size_t n, char **cause)
-{
-	return pg_release_hosts(PG(b), v, n, cause);
-}
-
-static int
-op_nodes(struct store *b, store_node_cb cb, void *arg, char **cause)
-{
-	return pg_nodes(PG(b), cb, arg, cause);
 }
 
 static struct store_listener *
@@ -3187,30 +3051,30 @@ const struct store_ops store_pg_ops = {
 	.name = "postgresql",
 	.open = op_open,
 	.close = op_close,
-	.schema_version = op_schema_version,
-	.recover = op_recover,
-	.job_create = op_job_create,
-	.job_get = op_job_get,
-	.job_list = op_job_list,
-	.job_cancel_step = op_job_cancel_step,
-	.job_purge_step = op_job_purge_step,
-	.job_expired = op_job_expired,
-	.job_failed = op_job_failed,
-	.claim_begin = op_claim_begin,
-	.claim_jobs = op_claim_jobs,
-	.claim_tasks = op_claim_tasks,
-	.claim_options = op_claim_options,
-	.claim_next_due = op_claim_next_due,
-	.claim_end = op_claim_end,
-	.commit = op_commit,
-	.results_page = op_results_page,
-	.results_last = op_results_last,
-	.result_body = op_result_body,
-	.totals = op_totals,
+	.schema_version = pg_schema_version,
+	.recover = pg_recover,
+	.job_create = pg_job_create,
+	.job_get = pg_job_get,
+	.job_list = pg_job_list,
+	.job_cancel_step = pg_job_cancel_step,
+	.job_purge_step = pg_job_purge_step,
+	.job_expired = pg_job_expired,
+	.job_failed = pg_job_failed,
+	.claim_begin = pg_claim_begin,
+	.claim_jobs = pg_claim_jobs,
+	.claim_tasks = pg_claim_tasks,
+	.claim_options = pg_claim_options,
+	.claim_next_due = pg_claim_next_due,
+	.claim_end = pg_claim_end,
+	.commit = pg_commit,
+	.results_page = pg_results_page,
+	.results_last = pg_results_last,
+	.result_body = pg_result_body,
+	.totals = pg_totals,
 	.checkpoint = NULL,
-	.heartbeat = op_heartbeat,
-	.release_hosts = op_release_hosts,
-	.nodes = op_nodes,
+	.heartbeat = pg_heartbeat,
+	.release_hosts = pg_release_hosts,
+	.nodes = pg_nodes,
 	.listen = op_listen,
 	.listener_fd = op_listener_fd,
 	.listener_read = op_listener_read,

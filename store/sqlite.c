@@ -219,6 +219,9 @@ struct sq {
 	int		 counts_oom;
 };
 
+/* A backend handle (the first member) as the backend's own. */
+#define SQ(b)	((struct sq *)(void *)(b))
+
 /* Sets *cause from the connection's last error, prefixed with what. */
 static int
 sq_fail(struct sq *s, char **cause, const char *what)
@@ -430,8 +433,9 @@ sq_pragma(struct sq *s, const char *sql, const char *expect,
 }
 
 static int
-sq_schema_version(struct sq *s)
+sq_schema_version(struct store *base)
 {
+	struct sq *s = SQ(base);
 	sqlite3_stmt *st = NULL;
 	int v = -1;
 
@@ -528,7 +532,7 @@ sq_migrate(struct sq *s, char **cause)
 
 	if (sq_begin(s, cause) != 0)
 		return -1;
-	if ((version = sq_schema_version(s)) < 0) {
+	if ((version = sq_schema_version(&s->base)) < 0) {
 		sq_fail(s, cause, "read user_version");
 		goto fail;
 	}
@@ -664,8 +668,9 @@ sq_close(struct sq *s)
 }
 
 static int
-sq_recover(struct sq *s, int64_t *n, char **cause)
+sq_recover(struct store *base, int64_t *n, char **cause)
 {
+	struct sq *s = SQ(base);
 	sqlite3_stmt *st;
 
 	if (sq_begin(s, cause) != 0)
@@ -697,10 +702,11 @@ fail:
 }
 
 static int
-sq_job_create(struct sq *s, const char *text, int64_t priority,
+sq_job_create(struct store *base, const char *text, int64_t priority,
     const struct store_url *urls, size_t n, int crawl, int64_t *job_id,
     char **cause)
 {
+	struct sq *s = SQ(base);
 	sqlite3_stmt *st;
 	size_t i;
 
@@ -758,9 +764,10 @@ sq_col_strdup(sqlite3_stmt *st, int col)
 }
 
 static int
-sq_job_get(struct sq *s, int64_t id, struct store_job *out,
+sq_job_get(struct store *base, int64_t id, struct store_job *out,
     char **cause)
 {
+	struct sq *s = SQ(base);
 	sqlite3_stmt *st;
 	int rc;
 
@@ -802,9 +809,10 @@ fail:
 }
 
 static int
-sq_job_list(struct sq *s, int64_t after, int64_t limit,
+sq_job_list(struct store *base, int64_t after, int64_t limit,
     store_job_cb cb, void *arg, char **cause)
 {
+	struct sq *s = SQ(base);
 	sqlite3_stmt *st;
 	int64_t *ids = NULL;
 	size_t n = 0, i;
@@ -831,7 +839,7 @@ sq_job_list(struct sq *s, int64_t after, int64_t limit,
 		return sq_fail(s, cause, "list jobs");
 	}
 	for (i = 0; i < n; i++) {
-		rc = sq_job_get(s, ids[i], &j, cause);
+		rc = sq_job_get(&s->base, ids[i], &j, cause);
 		if (rc < 0) {
 			free(ids);
 			return -1;
@@ -848,9 +856,10 @@ sq_job_list(struct sq *s, int64_t after, int64_t limit,
 }
 
 static int
-sq_job_cancel_step(struct sq *s, int64_t id, int64_t max, int *changed,
+sq_job_cancel_step(struct store *base, int64_t id, int64_t max, int *changed,
     int64_t *written, int *more, char **cause)
 {
+	struct sq *s = SQ(base);
 	sqlite3_stmt *st;
 	int rc;
 
@@ -901,9 +910,10 @@ fail:
 }
 
 static int
-sq_job_purge_step(struct sq *s, int64_t id, int64_t max, int *more,
+sq_job_purge_step(struct store *base, int64_t id, int64_t max, int *more,
     char **cause)
 {
+	struct sq *s = SQ(base);
 	sqlite3_stmt *st;
 	int64_t n = 0;
 	int rc, active;
@@ -956,8 +966,9 @@ fail:
 }
 
 static int
-sq_job_expired(struct sq *s, int64_t days, int64_t *id, char **cause)
+sq_job_expired(struct store *base, int64_t days, int64_t *id, char **cause)
 {
+	struct sq *s = SQ(base);
 	sqlite3_stmt *st;
 	int rc;
 
@@ -973,9 +984,10 @@ sq_job_expired(struct sq *s, int64_t days, int64_t *id, char **cause)
 }
 
 static int
-sq_checkpoint(struct sq *s, int64_t limit, int64_t *wal_bytes,
+sq_checkpoint(struct store *base, int64_t limit, int64_t *wal_bytes,
     int *blocked, char **cause)
 {
+	struct sq *s = SQ(base);
 	char pragma[64];
 	int log = 0, done = 0;
 	struct stat sb;
@@ -1157,11 +1169,12 @@ sq_job_done(struct sq *s, int64_t job_id, struct util_ids *finished)
 }
 
 static int
-sq_commit(struct sq *s, const struct result *results,
+sq_commit(struct store *base, const struct result *results,
     const struct store_ref *requeue, size_t nrequeue,
     const struct store_retry *retries, size_t nretries, size_t *committed,
     struct util_ids *finished, size_t *added, char **cause)
 {
+	struct sq *s = SQ(base);
 	size_t nfinished = finished != NULL ? finished->n : 0;
 	const struct result *r, *q;
 	sqlite3_stmt *st;
@@ -1237,9 +1250,10 @@ col_double(sqlite3_stmt *st, int col)
 }
 
 static int
-sq_results_page(struct sq *s, int64_t job_id, int64_t after,
+sq_results_page(struct store *base, int64_t job_id, int64_t after,
     int64_t limit, int flags, store_row_cb cb, void *arg, char **cause)
 {
+	struct sq *s = SQ(base);
 	sqlite3_stmt *st = NULL;
 	struct store_row row;
 	char sql[1024];
@@ -1310,8 +1324,9 @@ sq_results_page(struct sq *s, int64_t job_id, int64_t after,
 }
 
 static int
-sq_totals(struct sq *s, struct store_totals *t, char **cause)
+sq_totals(struct store *base, struct store_totals *t, char **cause)
 {
+	struct sq *s = SQ(base);
 	sqlite3_stmt *st;
 	struct stat sb;
 	char *wal;
@@ -1339,9 +1354,10 @@ sq_totals(struct sq *s, struct store_totals *t, char **cause)
 
 /* A job's options and failed tasks, in one read transaction. */
 static int
-sq_job_failed(struct sq *s, int64_t id, char **options,
+sq_job_failed(struct store *base, int64_t id, char **options,
     struct store_failed *out, char **cause)
 {
+	struct sq *s = SQ(base);
 	sqlite3_stmt *st;
 	const unsigned char *text;
 	size_t cap = 0;
@@ -1398,9 +1414,10 @@ fail:
 }
 
 static int
-sq_results_last(struct sq *s, int64_t job_id, int64_t after, int64_t limit,
-    int flags, int64_t *last, char **cause)
+sq_results_last(struct store *base, int64_t job_id, int64_t after,
+    int64_t limit, int flags, int64_t *last, char **cause)
 {
+	struct sq *s = SQ(base);
 	sqlite3_stmt *st = NULL;
 	char sql[256];
 
@@ -1426,9 +1443,10 @@ sq_results_last(struct sq *s, int64_t job_id, int64_t after, int64_t limit,
 }
 
 static int
-sq_result_body(struct sq *s, int64_t id, int64_t off, unsigned char *buf,
+sq_result_body(struct store *base, int64_t id, int64_t off, unsigned char *buf,
     size_t len, store_body_cb cb, void *arg, int64_t *size, char **cause)
 {
+	struct sq *s = SQ(base);
 	sqlite3_blob *b = NULL;
 	int total, n;
 
@@ -1468,14 +1486,18 @@ store_sqlite_global_init(void)
 /* --- claims: the primitives the policy in store.c runs ------------------- */
 
 static int
-sq_claim_begin(struct sq *s, char **cause)
+sq_claim_begin(struct store *base, char **cause)
 {
+	struct sq *s = SQ(base);
+
 	return sq_begin(s, cause);
 }
 
 static int
-sq_claim_end(struct sq *s, int ok, char **cause)
+sq_claim_end(struct store *base, int ok, char **cause)
 {
+	struct sq *s = SQ(base);
+
 	if (ok)
 		return sq_commit_txn(s, cause);
 	sq_rollback(s);
@@ -1483,9 +1505,10 @@ sq_claim_end(struct sq *s, int ok, char **cause)
 }
 
 static int
-sq_claim_jobs(struct sq *s, struct store_claim_job **jobs, size_t *njobs,
+sq_claim_jobs(struct store *base, struct store_claim_job **jobs, size_t *njobs,
     char **cause)
 {
+	struct sq *s = SQ(base);
 	struct store_claim_job *v;
 	sqlite3_stmt *st;
 	size_t n = 0, cap = 0;
@@ -1538,15 +1561,17 @@ sq_json_hosts(char *const *hosts, size_t n)
 }
 
 static int
-sq_claim_tasks(struct sq *s, int64_t job_id, size_t max, int64_t now,
-    char *const *skip, size_t nskip, struct task ***v, size_t *n,
-    size_t *cap, char **cause)
+sq_claim_tasks(struct store *base, int64_t job_id, size_t max, int64_t now,
+    char *const *skip, size_t nskip, int64_t *new_hosts, struct task ***v,
+    size_t *n, size_t *cap, char **cause)
 {
+	struct sq *s = SQ(base);
 	sqlite3_stmt *st;
 	struct task *t, **nv;
 	char *hosts;
 	int rc;
 
+	(void)new_hosts;	/* one process: no host leases */
 	if ((hosts = sq_json_hosts(skip, nskip)) == NULL) {
 		*cause = util_asprintf("out of memory");
 		return -1;
@@ -1593,8 +1618,10 @@ nomem:
 }
 
 static int
-sq_claim_options(struct sq *s, int64_t job_id, char **options, char **cause)
+sq_claim_options(struct store *base, int64_t job_id, char **options,
+    char **cause)
 {
+	struct sq *s = SQ(base);
 	sqlite3_stmt *st;
 	const unsigned char *text;
 
@@ -1626,9 +1653,10 @@ sq_claim_options(struct sq *s, int64_t job_id, char **options, char **cause)
 }
 
 static int
-sq_claim_next_due(struct sq *s, int64_t now, int64_t *next_due_ms,
+sq_claim_next_due(struct store *base, int64_t now, int64_t *next_due_ms,
     char **cause)
 {
+	struct sq *s = SQ(base);
 	sqlite3_stmt *st;
 	int rc;
 
@@ -1647,7 +1675,6 @@ sq_claim_next_due(struct sq *s, int64_t now, int64_t *next_due_ms,
 
 /* --- the operations table ------------------------------------------------ */
 
-#define SQ(b)	((struct sq *)(void *)(b))
 
 static struct store *
 op_open(const char *db, const struct store_opts *o, char **cause)
@@ -1663,180 +1690,29 @@ op_close(struct store *b)
 	sq_close(SQ(b));
 }
 
-static int
-op_schema_version(struct store *b)
-{
-	return sq_schema_version(SQ(b));
-}
-
-static int
-op_recover(struct store *b, int64_t *n, char **cause)
-{
-	return sq_recover(SQ(b), n, cause);
-}
-
-static int
-op_job_create(struct store *b, const char *options, int64_t priority,
-    const struct store_url *urls, size_t n, int crawl, int64_t *job_id,
-    char **cause)
-{
-	return sq_job_create(SQ(b), options, priority, urls, n, crawl, job_id,
-	    cause);
-}
-
-static int
-op_job_get(struct store *b, int64_t id, struct store_job *out, char **cause)
-{
-	return sq_job_get(SQ(b), id, out, cause);
-}
-
-static int
-op_job_list(struct store *b, int64_t after, int64_t limit, store_job_cb cb,
-    void *arg, char **cause)
-{
-	return sq_job_list(SQ(b), after, limit, cb, arg, cause);
-}
-
-static int
-op_job_cancel_step(struct store *b, int64_t id, int64_t max, int *changed,
-    int64_t *written, int *more, char **cause)
-{
-	return sq_job_cancel_step(SQ(b), id, max, changed, written, more,
-	    cause);
-}
-
-static int
-op_job_purge_step(struct store *b, int64_t id, int64_t max, int *more,
-    char **cause)
-{
-	return sq_job_purge_step(SQ(b), id, max, more, cause);
-}
-
-static int
-op_job_expired(struct store *b, int64_t days, int64_t *id, char **cause)
-{
-	return sq_job_expired(SQ(b), days, id, cause);
-}
-
-static int
-op_job_failed(struct store *b, int64_t id, char **options,
-    struct store_failed *out, char **cause)
-{
-	return sq_job_failed(SQ(b), id, options, out, cause);
-}
-
-static int
-op_claim_begin(struct store *b, char **cause)
-{
-	return sq_claim_begin(SQ(b), cause);
-}
-
-static int
-op_claim_jobs(struct store *b, struct store_claim_job **jobs, size_t *n,
-    char **cause)
-{
-	return sq_claim_jobs(SQ(b), jobs, n, cause);
-}
-
-static int
-op_claim_tasks(struct store *b, int64_t job_id, size_t max, int64_t now,
-    char *const *skip, size_t nskip, int64_t *new_hosts, struct task ***v,
-    size_t *n, size_t *cap, char **cause)
-{
-	(void)new_hosts;	/* one process: no host leases */
-	return sq_claim_tasks(SQ(b), job_id, max, now, skip, nskip, v, n, cap,
-	    cause);
-}
-
-static int
-op_claim_options(struct store *b, int64_t job_id, char **options,
-    char **cause)
-{
-	return sq_claim_options(SQ(b), job_id, options, cause);
-}
-
-static int
-op_claim_next_due(struct store *b, int64_t now, int64_t *next_due_ms,
-    char **cause)
-{
-	return sq_claim_next_due(SQ(b), now, next_due_ms, cause);
-}
-
-static int
-op_claim_end(struct store *b, int ok, char **cause)
-{
-	return sq_claim_end(SQ(b), ok, cause);
-}
-
-static int
-op_commit(struct store *b, const struct result *results,
-    const struct store_ref *requeue, size_t nrequeue,
-    const struct store_retry *retries, size_t nretries, size_t *committed,
-    struct util_ids *finished, size_t *added, char **cause)
-{
-	return sq_commit(SQ(b), results, requeue, nrequeue, retries, nretries,
-	    committed, finished, added, cause);
-}
-
-static int
-op_results_page(struct store *b, int64_t job_id, int64_t after,
-    int64_t limit, int flags, store_row_cb cb, void *arg, char **cause)
-{
-	return sq_results_page(SQ(b), job_id, after, limit, flags, cb, arg,
-	    cause);
-}
-
-static int
-op_results_last(struct store *b, int64_t job_id, int64_t after,
-    int64_t limit, int flags, int64_t *last, char **cause)
-{
-	return sq_results_last(SQ(b), job_id, after, limit, flags, last,
-	    cause);
-}
-
-static int
-op_result_body(struct store *b, int64_t id, int64_t off, unsigned char *buf,
-    size_t len, store_body_cb cb, void *arg, int64_t *size, char **cause)
-{
-	return sq_result_body(SQ(b), id, off, buf, len, cb, arg, size, cause);
-}
-
-static int
-op_totals(struct store *b, struct store_totals *t, char **cause)
-{
-	return sq_totals(SQ(b), t, cause);
-}
-
-static int
-op_checkpoint(struct store *b, int64_t limit, int64_t *wal_bytes,
-    int *blocked, char **cause)
-{
-	return sq_checkpoint(SQ(b), limit, wal_bytes, blocked, cause);
-}
-
 const struct store_ops store_sqlite_ops = {
 	.name = "sqlite",
 	.open = op_open,
 	.close = op_close,
-	.schema_version = op_schema_version,
-	.recover = op_recover,
-	.job_create = op_job_create,
-	.job_get = op_job_get,
-	.job_list = op_job_list,
-	.job_cancel_step = op_job_cancel_step,
-	.job_purge_step = op_job_purge_step,
-	.job_expired = op_job_expired,
-	.job_failed = op_job_failed,
-	.claim_begin = op_claim_begin,
-	.claim_jobs = op_claim_jobs,
-	.claim_tasks = op_claim_tasks,
-	.claim_options = op_claim_options,
-	.claim_next_due = op_claim_next_due,
-	.claim_end = op_claim_end,
-	.commit = op_commit,
-	.results_page = op_results_page,
-	.results_last = op_results_last,
-	.result_body = op_result_body,
-	.totals = op_totals,
-	.checkpoint = op_checkpoint,
+	.schema_version = sq_schema_version,
+	.recover = sq_recover,
+	.job_create = sq_job_create,
+	.job_get = sq_job_get,
+	.job_list = sq_job_list,
+	.job_cancel_step = sq_job_cancel_step,
+	.job_purge_step = sq_job_purge_step,
+	.job_expired = sq_job_expired,
+	.job_failed = sq_job_failed,
+	.claim_begin = sq_claim_begin,
+	.claim_jobs = sq_claim_jobs,
+	.claim_tasks = sq_claim_tasks,
+	.claim_options = sq_claim_options,
+	.claim_next_due = sq_claim_next_due,
+	.claim_end = sq_claim_end,
+	.commit = sq_commit,
+	.results_page = sq_results_page,
+	.results_last = sq_results_last,
+	.result_body = sq_result_body,
+	.totals = sq_totals,
+	.checkpoint = sq_checkpoint,
 };
