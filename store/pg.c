@@ -1874,9 +1874,16 @@ pg_claim_jobs(struct store *base, struct store_claim_job **jobs, size_t *njobs,
 	return 0;
 }
 
+static int
+pg_strp_cmp(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
 /*
  * Runs one of the claim statements; appends its tasks to *v and adds to
- * *newh the hosts it started holding.
+ * *newh the hosts it started holding (a row says whether its host is
+ * new; the hosts of those rows, sorted, count each host once).
  */
 static int
 pg_claim_run(struct pg *s, enum pg_stmt id, int nparams,
@@ -1884,12 +1891,16 @@ pg_claim_run(struct pg *s, enum pg_stmt id, int nparams,
     size_t *cap, int64_t *newh, char **cause)
 {
 	struct task *t, **nv;
+	const char **hosts = NULL;
+	size_t nhosts = 0, k;
 	PGresult *res;
-	int i, k, rows;
+	int i, rows;
 
 	if ((res = pg_run(s, id, nparams, params, cause, "claim")) == NULL)
 		return -1;
 	rows = PQntuples(res);
+	if (rows > 0 && (hosts = calloc((size_t)rows, sizeof(*hosts))) == NULL)
+		goto nomem;
 	for (i = 0; i < rows; i++) {
 		if (*n == *cap) {
 			*cap = *cap == 0 ? (max > 0 ? max : 16) : *cap * 2;
@@ -1907,21 +1918,21 @@ pg_claim_run(struct pg *s, enum pg_stmt id, int nparams,
 		if (task_kind_parse(PQgetvalue(res, i, 7), &t->kind) != 0)
 			t->kind = TASK_KIND_PAGE;	/* the CHECK forbids it */
 		t->depth = pg_get_i64(res, i, 8);
-		/* A new host counts once, at its first row. */
-		if (strcmp(PQgetvalue(res, i, 9), "t") == 0) {
-			for (k = 0; k < i; k++)
-				if (strcmp(PQgetvalue(res, k, 3),
-				    PQgetvalue(res, i, 3)) == 0)
-					break;
-			*newh += k == i;
-		}
+		if (strcmp(PQgetvalue(res, i, 9), "t") == 0)
+			hosts[nhosts++] = PQgetvalue(res, i, 3);
 		(*v)[(*n)++] = t;
 		if (pg_leases_add(&s->claimed, t->id, t->lease) != 0)
 			goto nomem;
 	}
+	if (nhosts > 1)
+		qsort(hosts, nhosts, sizeof(*hosts), pg_strp_cmp);
+	for (k = 0; k < nhosts; k++)
+		*newh += k == 0 || strcmp(hosts[k - 1], hosts[k]) != 0;
+	free(hosts);
 	PQclear(res);
 	return 0;
 nomem:
+	free(hosts);
 	PQclear(res);
 	return pg_nomem(cause);
 }
