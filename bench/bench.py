@@ -439,9 +439,6 @@ class Harvestd:
                 return
             except OSError:
                 time.sleep(0.02)
-            with open(self.logpath, "rb") as f:
-                if b"without PostgreSQL support" in f.read():
-                    break
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()

@@ -139,12 +139,10 @@ struct store_listener {
 };
 
 extern const struct store_ops store_sqlite_ops;
-#ifdef HAVE_LIBPQ
 extern const struct store_ops store_pg_ops;
 /* A connection string as libpq reads it, without its password
  * (allocated; NULL when it cannot be parsed). */
 char		*store_pg_display(const char *db);
-#endif
 
 /* Appends a failed task's url and host to f; -1 on ENOMEM. */
 int		 store_failed_add(struct store_failed *f, size_t *cap,

@@ -48,18 +48,11 @@ store_global_init(void)
 	store_sqlite_global_init();
 }
 
-/* The backend a "db" value names. */
+/* The backend a "db" value names (configure requires libpq). */
 static const struct store_ops *
 store_backend(const char *db)
 {
-	if (store_db_is_shared(db)) {
-#ifdef HAVE_LIBPQ
-		return &store_pg_ops;
-#else
-		return NULL;
-#endif
-	}
-	return &store_sqlite_ops;
+	return store_db_is_shared(db) ? &store_pg_ops : &store_sqlite_ops;
 }
 
 int
@@ -76,27 +69,16 @@ store_db_display(const char *db)
 
 	if (!store_db_is_shared(db))
 		return strdup(db);
-#ifdef HAVE_LIBPQ
 	/* libpq's own reading: empty or several hosts, socket paths. */
 	if ((out = store_pg_display(db)) != NULL)
 		return out;
-#else
-	(void)out;
-#endif
 	return strdup("postgresql://(unparsable)");
 }
 
 struct store *
 store_open(const char *db, const struct store_opts *o, char **cause)
 {
-	const struct store_ops *ops = store_backend(db);
-
-	if (ops == NULL) {
-		*cause = util_asprintf("this harvestd was built without "
-		    "PostgreSQL support (libpq)");
-		return NULL;
-	}
-	return ops->open(db, o, cause);
+	return store_backend(db)->open(db, o, cause);
 }
 
 void
