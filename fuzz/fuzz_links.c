@@ -16,6 +16,7 @@
 
 #include "extract/extract.h"
 #include "crawl/crawl.h"
+#include "fuzz/fuzz_url.h"
 
 #define FUZZ_BASE	"https://fuzz.example/dir/page.html?q=1"
 
@@ -23,23 +24,6 @@ int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static struct extract *fuzz_spec;
-
-static int
-fuzz_link_cb(const char *url, void *arg)
-{
-	const unsigned char *c;
-
-	if (strncmp(url, "http://", 7) != 0 &&
-	    strncmp(url, "https://", 8) != 0)
-		abort();
-	if (strlen(url) > CRAWL_MAX_URL || strchr(url, '#') != NULL)
-		abort();
-	for (c = (const unsigned char *)url; *c != '\0'; c++)
-		if (*c <= 0x20 || *c >= 0x7f)
-			abort();
-	(*(size_t *)arg)++;
-	return 0;
-}
 
 int
 LLVMFuzzerInitialize(int *argc, char ***argv)
@@ -73,10 +57,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	    "application/xml" : "text/html; charset=utf-8", FUZZ_BASE);
 	if (doc == NULL)
 		return 0;
-	if ((rc = crawl_links(doc, FUZZ_BASE, 0, 0, fuzz_link_cb, &n)) < 0 ||
+	if ((rc = crawl_links(doc, FUZZ_BASE, 0, 0, fuzz_url_cb, &n)) < 0 ||
 	    (size_t)rc != n)
 		abort();
-	if ((rc = crawl_links(doc, FUZZ_BASE, 1, 100, fuzz_link_cb, &m)) < 0 ||
+	if ((rc = crawl_links(doc, FUZZ_BASE, 1, 100, fuzz_url_cb, &m)) < 0 ||
 	    (size_t)rc != m || m > 100 || (m < 100 && m < n))
 		abort();
 	if ((out = extract_run(fuzz_spec, doc)) == NULL ||

@@ -11,25 +11,9 @@
 #include <string.h>
 
 #include "crawl/crawl.h"
+#include "fuzz/fuzz_url.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-static int
-fuzz_url_cb(const char *url, void *arg)
-{
-	const unsigned char *c;
-
-	if (strncmp(url, "http://", 7) != 0 &&
-	    strncmp(url, "https://", 8) != 0)
-		abort();
-	if (strlen(url) > CRAWL_MAX_URL || strchr(url, '#') != NULL)
-		abort();
-	for (c = (const unsigned char *)url; *c != '\0'; c++)
-		if (*c <= 0x20 || *c >= 0x7f)
-			abort();
-	(*(size_t *)arg)++;
-	return 0;
-}
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
