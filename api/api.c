@@ -36,6 +36,7 @@
 #define API_PUBLIC	0x1	/* no token needed */
 #define API_READ	0x2	/* reads the store */
 #define API_WRITE	0x4	/* writes, through the store thread */
+#define API_SUBMIT	0x8	/* makes a job: refused while shutting down */
 
 #define P(x)		(1u << API_P_##x)
 
@@ -52,12 +53,13 @@ static const struct api_route api_routes[] = {
 	{ "/metrics", "GET", API_READ, 0, api_metrics },
 	{ "/v1/status", "GET", API_READ, 0, api_status },
 	{ "/v1/jobs", "GET", API_READ, P(AFTER) | P(LIMIT), api_jobs_list },
-	{ "/v1/jobs", "POST", API_WRITE, 0, api_jobs_submit },
+	{ "/v1/jobs", "POST", API_WRITE | API_SUBMIT, 0, api_jobs_submit },
 	{ "/v1/jobs/{id}", "GET", API_READ, P(WAIT), api_job_get },
 	{ "/v1/jobs/{id}", "DELETE", API_WRITE, P(PURGE), api_job_delete },
 	{ "/v1/jobs/{id}/results", "GET", API_READ, P(AFTER) | P(PAGE) |
 	    P(BODY) | P(HEADERS) | P(FAILED), api_job_results },
-	{ "/v1/jobs/{id}/retry", "POST", API_WRITE, 0, api_job_retry },
+	{ "/v1/jobs/{id}/retry", "POST", API_WRITE | API_SUBMIT, 0,
+	    api_job_retry },
 };
 #define NROUTES (sizeof(api_routes) / sizeof(api_routes[0]))
 
@@ -174,6 +176,18 @@ api_lost(struct api_call *k, enum MHD_Result *ret)
 		return 0;
 	*ret = api_error(k, MHD_HTTP_SERVICE_UNAVAILABLE, "database_lost",
 	    k->a->lost_why);
+	return 1;
+}
+
+/* Shutting down: a new job could not be fetched; said once, here. */
+static int
+api_draining(struct api_call *k, enum MHD_Result *ret)
+{
+	if (!atomic_load(&k->a->draining))
+		return 0;
+	*ret = api_reply_json(k, MHD_HTTP_SERVICE_UNAVAILABLE,
+	    doc_error("shutting_down", "harvestd is shutting down; submit "
+	    "again once it is back"), MHD_HTTP_HEADER_RETRY_AFTER, "5");
 	return 1;
 }
 
@@ -386,6 +400,8 @@ api_dispatch(struct api *a, struct MHD_Connection *c, struct api_req *r)
 	k.conf = conf_ref(a->conf);
 	pthread_mutex_unlock(&a->conf_lock);
 	if ((r->route->flags & (API_READ | API_WRITE)) && api_lost(&k, &ret))
+		;	/* answered */
+	else if ((r->route->flags & API_SUBMIT) && api_draining(&k, &ret))
 		;	/* answered */
 	else if (strstr(r->route->path, "{id}") != NULL && k.id < 0)
 		ret = api_error(&k, MHD_HTTP_NOT_FOUND, "not_found",

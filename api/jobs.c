@@ -216,11 +216,6 @@ api_jobs_submit(struct api_call *k)
 	enum MHD_Result ret;
 	size_t i;
 
-	if (atomic_load(&k->a->draining))
-		return api_reply_json(k, MHD_HTTP_SERVICE_UNAVAILABLE,
-		    doc_error("shutting_down", "harvestd is shutting down; "
-		    "submit again once it is back"),
-		    MHD_HTTP_HEADER_RETRY_AFTER, "5");
 	if (api_request_parse(k->body, k->len, MHD_lookup_connection_value(
 	    k->c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE), &lim, &req,
 	    &code, &cause) != 0) {
@@ -806,11 +801,6 @@ api_job_retry(struct api_call *k)
 	size_t i;
 	int rc;
 
-	if (atomic_load(&k->a->draining))
-		return api_reply_json(k, MHD_HTTP_SERVICE_UNAVAILABLE,
-		    doc_error("shutting_down", "harvestd is shutting down; "
-		    "retry once it is back"),
-		    MHD_HTTP_HEADER_RETRY_AFTER, "5");
 	if ((s = api_store(k, &cause)) == NULL)
 		return api_store_error(k, cause);
 	rc = store_job_failed(s, k->id, &f, &cause);
