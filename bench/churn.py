@@ -18,7 +18,6 @@ status codes, as a Markdown table. Needs harvestd built (HARVESTD or
 import argparse
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -27,13 +26,9 @@ import time
 import urllib.error
 import urllib.request
 
+from bench import free_port  # bench/bench.py
+
 HARVESTD = os.environ.get("HARVESTD") or os.path.join(os.getcwd(), "harvestd")
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Daemon:
