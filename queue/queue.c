@@ -30,6 +30,7 @@ struct batch {
 	struct result		*results;	/* oldest first */
 	struct result		**tail;
 	size_t			 nresults;
+	int64_t			 bytes;		/* of its results (pending_bytes) */
 	struct store_ref	*requeue;
 	size_t			 nrequeue;
 	size_t			 requeue_cap;
@@ -166,8 +167,10 @@ batch_putback(struct batch *b, struct batch *failed)
 			b->tail = failed->tail;
 		b->results = failed->results;
 		b->nresults += failed->nresults;
+		b->bytes += failed->bytes;
 		failed->results = NULL;
 		failed->nresults = 0;
+		failed->bytes = 0;
 	}
 	for (i = 0; i < failed->nrequeue; i++) {
 		b->requeue = grow(b->requeue, &b->requeue_cap, b->nrequeue,
@@ -290,7 +293,6 @@ queue_flush(struct queue *q, struct batch *b)
 	const struct result *r;
 	struct util_ids finished = { NULL, 0, 0 };
 	size_t committed, added = 0;
-	int64_t bytes = 0;
 	char *cause = NULL;
 
 	if (store_commit(q->store, b->results, b->requeue, b->nrequeue,
@@ -306,9 +308,7 @@ queue_flush(struct queue *q, struct batch *b)
 	if (finished.n > 0 && q->finished_cb != NULL)
 		q->finished_cb(finished.v, finished.n, q->finished_arg);
 	/* Written: their bytes no longer hold the loop back. */
-	for (r = b->results; r != NULL; r = r->next)
-		bytes += result_bytes(r);
-	if (atomic_fetch_sub(&q->pending_bytes, bytes) - bytes <
+	if (atomic_fetch_sub(&q->pending_bytes, b->bytes) - b->bytes <
 	    QUEUE_RESULT_BYTES_MAX / 2 && atomic_exchange(&q->pending_full,
 	    0) != 0)
 		added++;	/* wake the loop as for new work */
@@ -781,9 +781,12 @@ queue_results_full(struct queue *q)
 void
 queue_result(struct queue *q, struct result *r)
 {
-	atomic_fetch_add(&q->pending_bytes, result_bytes(r));
+	int64_t bytes = result_bytes(r);
+
+	atomic_fetch_add(&q->pending_bytes, bytes);
 	r->next = NULL;
 	pthread_mutex_lock(&q->lock);
+	q->in.bytes += bytes;
 	if (q->in.nresults == 0)
 		clock_gettime(CLOCK_MONOTONIC, &q->first_result);
 	*q->in.tail = r;
