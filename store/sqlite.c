@@ -522,6 +522,14 @@ out:
 	return rc;
 }
 
+/*
+ * Migrations that SQL alone cannot write run C after their SQL, in the
+ * same transaction; by migration number.
+ */
+static int (*const sq_migration_steps[])(struct sq *, char **) = {
+	[5] = sq_checks_rewrite,
+};
+
 /* Brings the schema to STORE_SCHEMA_VERSION, one transaction per step. */
 static int
 sq_migrate(struct sq *s, char **cause)
@@ -549,7 +557,10 @@ sq_migrate(struct sq *s, char **cause)
 			sqlite3_free(err);
 			goto fail;
 		}
-		if (version + 1 == 5 && sq_checks_rewrite(s, cause) != 0)
+		if ((size_t)version + 1 < sizeof(sq_migration_steps) /
+		    sizeof(sq_migration_steps[0]) &&
+		    sq_migration_steps[version + 1] != NULL &&
+		    sq_migration_steps[version + 1](s, cause) != 0)
 			goto fail;
 		snprintf(pragma, sizeof(pragma), "PRAGMA user_version = %d",
 		    version + 1);
