@@ -166,9 +166,8 @@ static const char *const store_sql[ST_MAX] = {
 	    "SELECT coalesce(sum(queued), 0), coalesce(sum(running), 0),"
 	    "  count(*) FROM jobs WHERE state IN ('queued', 'running')",
 	[ST_JOB_ACTIVE] =
-	    "SELECT state IN ('queued', 'running') OR EXISTS (SELECT 1 FROM"
-	    " tasks WHERE job_id = ?1 AND state IN ('queued', 'running'))"
-	    " FROM jobs WHERE id = ?1",
+	    "SELECT state IN ('queued', 'running') OR queued > 0"
+	    " OR running > 0 FROM jobs WHERE id = ?1",
 	[ST_JOB_DELETE] = "DELETE FROM jobs WHERE id = ?1",
 	[ST_PURGE_RESULTS] =
 	    "DELETE FROM results WHERE id IN"
@@ -920,6 +919,27 @@ fail:
 	return -1;
 }
 
+/* 0 when job id has ended, 1 when there is no such job, 2 while it is
+ * queued or running; -1 on error. */
+static int
+sq_job_ended(struct sq *s, int64_t id)
+{
+	sqlite3_stmt *st;
+	int rc, active;
+
+	if ((st = sq_stmt(s, ST_JOB_ACTIVE)) == NULL ||
+	    sqlite3_bind_int64(st, 1, id) != SQLITE_OK)
+		return -1;
+	rc = sqlite3_step(st);
+	active = rc == SQLITE_ROW ? sqlite3_column_int(st, 0) : 0;
+	sqlite3_reset(st);
+	if (rc == SQLITE_DONE)
+		return 1;
+	if (rc != SQLITE_ROW)
+		return -1;
+	return active ? 2 : 0;
+}
+
 static int
 sq_job_purge_step(struct store *base, int64_t id, int64_t max, int *more,
     char **cause)
@@ -927,23 +947,17 @@ sq_job_purge_step(struct store *base, int64_t id, int64_t max, int *more,
 	struct sq *s = SQ(base);
 	sqlite3_stmt *st;
 	int64_t n = 0;
-	int rc, active;
+	int rc;
 
 	*more = 0;
 	if (sq_begin(s, cause) != 0)
 		return -1;
-	if ((st = sq_stmt(s, ST_JOB_ACTIVE)) == NULL ||
-	    sqlite3_bind_int64(st, 1, id) != SQLITE_OK)
+	if ((rc = sq_job_ended(s, id)) < 0)
 		goto fail;
-	rc = sqlite3_step(st);
-	active = rc == SQLITE_ROW ? sqlite3_column_int(st, 0) : 0;
-	sqlite3_reset(st);
-	if (rc == SQLITE_DONE || (rc == SQLITE_ROW && active)) {
+	if (rc > 0) {
 		sq_rollback(s);
-		return rc == SQLITE_DONE ? 1 : 2;
+		return rc;
 	}
-	if (rc != SQLITE_ROW)
-		goto fail;
 	/* Results, then tasks, a bounded number of rows per transaction so
 	 * the writer is never held for long; the job row goes last. */
 	if ((st = sq_stmt(s, ST_PURGE_RESULTS)) == NULL ||
@@ -1372,23 +1386,17 @@ sq_job_failed(struct store *base, int64_t id, char **options,
 	sqlite3_stmt *st;
 	const unsigned char *text;
 	size_t cap = 0;
-	int rc, active;
+	int rc;
 
 	*options = NULL;
 	if (sqlite3_exec(s->db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK)
 		return sq_fail(s, cause, "begin");
-	if ((st = sq_stmt(s, ST_JOB_ACTIVE)) == NULL ||
-	    sqlite3_bind_int64(st, 1, id) != SQLITE_OK)
+	if ((rc = sq_job_ended(s, id)) < 0)
 		goto fail;
-	rc = sqlite3_step(st);
-	active = rc == SQLITE_ROW ? sqlite3_column_int(st, 0) : 0;
-	sqlite3_reset(st);
-	if (rc == SQLITE_DONE || (rc == SQLITE_ROW && active)) {
+	if (rc > 0) {
 		sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
-		return rc == SQLITE_DONE ? 1 : 2;
+		return rc;
 	}
-	if (rc != SQLITE_ROW)
-		goto fail;
 	if ((st = sq_stmt(s, ST_JOB_OPTIONS)) == NULL ||
 	    sqlite3_bind_int64(st, 1, id) != SQLITE_OK ||
 	    sqlite3_step(st) != SQLITE_ROW)
