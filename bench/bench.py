@@ -403,7 +403,7 @@ class Harvestd:
         self.pg = getattr(a, "pg", None)
         if db is not None:
             self.db = db
-        elif self.pg is not None:
+        elif self.pg is not None and a.db == "pg-temp":
             self.db = self.pg.new_db()
         elif a.db.startswith(("postgresql://", "postgres://")):
             self.db = a.db
@@ -637,9 +637,9 @@ def bench_httpx(a, urls, work, conc, nginx):
 
 
 def bench_harvestd(a, urls, work, conc, nginx, per_host=None, settings=(),
-                   probe_paths=None, probe_n=0, env=None, job=None):
+                   probe_paths=None, probe_n=0, env=None, job=None, db=None):
     h = Harvestd(a, work, conc, per_host=per_host, settings=settings,
-                 env=env)
+                 env=env, db=db)
     try:
         mark = nginx.hs_mark()
         th0 = h.threads()
@@ -752,14 +752,19 @@ def section_main(a, nginx, work):
     res = {"curl": [], "harvestd": [], "httpx": []}
     variants = {}
     for v in a.variant or []:
-        settings, env = [], {}
+        settings, env, db = [], {}, None
         for kv in v.split(","):
             if kv.startswith("env:"):
                 k, val = kv[4:].split("=", 1)
                 env[k] = val
+            elif kv == "db:pg-temp":
+                # The same run on a throwaway PostgreSQL, side by side.
+                if a.pg is None:
+                    a.pg = PgTemp(work)
+                db = "pg-temp"
             else:
                 settings.append(kv)
-        variants["harvestd " + v] = (settings, env)
+        variants["harvestd " + v] = (settings, env, db)
         res["harvestd " + v] = []
     ceiling = 0.0 if a.smoke else bench_wrk(nginx.url(a.page),
                                             a.concurrency)
@@ -775,10 +780,10 @@ def section_main(a, nginx, work):
                 m = finish(bench_harvestd(a, urls, work, a.concurrency,
                                           nginx), len(urls))
             elif name in variants:
+                settings, env, db = variants[name]
                 m = finish(bench_harvestd(
-                    a, urls, work, a.concurrency, nginx,
-                    settings=variants[name][0], env=variants[name][1]),
-                    len(urls))
+                    a, urls, work, a.concurrency, nginx, settings=settings,
+                    env=env, db=a.pg.new_db() if db else None), len(urls))
             else:
                 m = finish(bench_httpx(a, hurls, work, a.concurrency, nginx),
                            len(hurls))
@@ -1228,7 +1233,8 @@ def main():
     ap.add_argument("--variant", action="append", metavar="K=V[,K=V]",
                     help="one more harvestd contender in the plain-HTTP "
                     "comparison, with these settings (env:NAME=VALUE: an "
-                    "environment variable), e.g. window_size=4096")
+                    "environment variable; db:pg-temp: on a throwaway "
+                    "PostgreSQL), e.g. window_size=4096")
     ap.add_argument("--no-scaling", action="store_true")
     ap.add_argument("--scaling-sizes", default="10000,100000,1000000")
     ap.add_argument("--scaling-seconds", type=float, default=10)
