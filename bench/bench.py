@@ -397,7 +397,7 @@ class PgTemp:
 
 class Harvestd:
     def __init__(self, a, work, concurrency, per_host=None, settings=(),
-                 db=None, env=None):
+                 db=None, env=None, binary=None):
         self.port = free_port()
         self.a = a
         self.pg = getattr(a, "pg", None)
@@ -412,7 +412,8 @@ class Harvestd:
         self.sqlite = not self.db.startswith(("postgresql:", "postgres:"))
         self.logpath = os.path.join(work, "h-%d.log" % self.port)
         self.log = open(self.logpath, "wb")
-        cmd = [a.harvestd, "--db", self.db, "--port", str(self.port),
+        cmd = [binary or a.harvestd, "--db", self.db, "--port",
+               str(self.port),
                "--concurrency", str(concurrency),
                "--set", "per_host_concurrency=%d" % (
                    per_host if per_host else concurrency),
@@ -637,9 +638,10 @@ def bench_httpx(a, urls, work, conc, nginx):
 
 
 def bench_harvestd(a, urls, work, conc, nginx, per_host=None, settings=(),
-                   probe_paths=None, probe_n=0, env=None, job=None, db=None):
+                   probe_paths=None, probe_n=0, env=None, job=None, db=None,
+                   binary=None):
     h = Harvestd(a, work, conc, per_host=per_host, settings=settings,
-                 env=env, db=db)
+                 env=env, db=db, binary=binary)
     try:
         mark = nginx.hs_mark()
         th0 = h.threads()
@@ -752,9 +754,11 @@ def section_main(a, nginx, work):
     res = {"curl": [], "harvestd": [], "httpx": []}
     variants = {}
     for v in a.variant or []:
-        settings, env, db = [], {}, None
+        settings, env, db, binary = [], {}, None, None
         for kv in v.split(","):
-            if kv.startswith("env:"):
+            if kv.startswith("bin:"):
+                binary = kv[4:]     # another build: before and after
+            elif kv.startswith("env:"):
                 k, val = kv[4:].split("=", 1)
                 env[k] = val
             elif kv == "db:pg-temp":
@@ -764,7 +768,7 @@ def section_main(a, nginx, work):
                 db = "pg-temp"
             else:
                 settings.append(kv)
-        variants["harvestd " + v] = (settings, env, db)
+        variants["harvestd " + v] = (settings, env, db, binary)
         res["harvestd " + v] = []
     ceiling = 0.0 if a.smoke else bench_wrk(nginx.url(a.page),
                                             a.concurrency)
@@ -780,10 +784,11 @@ def section_main(a, nginx, work):
                 m = finish(bench_harvestd(a, urls, work, a.concurrency,
                                           nginx), len(urls))
             elif name in variants:
-                settings, env, db = variants[name]
+                settings, env, db, binary = variants[name]
                 m = finish(bench_harvestd(
                     a, urls, work, a.concurrency, nginx, settings=settings,
-                    env=env, db=a.pg.new_db() if db else None), len(urls))
+                    env=env, db=a.pg.new_db() if db else None,
+                    binary=binary), len(urls))
             else:
                 m = finish(bench_httpx(a, hurls, work, a.concurrency, nginx),
                            len(hurls))
@@ -1234,7 +1239,8 @@ def main():
                     help="one more harvestd contender in the plain-HTTP "
                     "comparison, with these settings (env:NAME=VALUE: an "
                     "environment variable; db:pg-temp: on a throwaway "
-                    "PostgreSQL), e.g. window_size=4096")
+                    "PostgreSQL; bin:PATH: another harvestd build), e.g. "
+                    "window_size=4096")
     ap.add_argument("--no-scaling", action="store_true")
     ap.add_argument("--scaling-sizes", default="10000,100000,1000000")
     ap.add_argument("--scaling-seconds", type=float, default=10)
