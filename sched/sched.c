@@ -211,8 +211,7 @@ sched_window_cap(const struct sched *s)
 	int64_t w = s->conf->window_size;
 
 	if (w == 0)
-		w = s->conf->concurrency * 16 < 1024 ? 1024 :
-		    s->conf->concurrency * 16;
+		w = s->conf->concurrency * 4 < 64 ? 64 : s->conf->concurrency * 4;
 	return (size_t)w;
 }
 
